@@ -1,0 +1,1 @@
+//! netdhcpd: the library half of the daemon, so unit tests and benchmarks reach the pure parts.

@@ -1,0 +1,2 @@
+//! NETCONF server protocol library. It reaches the datastore through a trait and knows nothing
+//! of DHCP.

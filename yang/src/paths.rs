@@ -1,0 +1,10 @@
+//! Schema paths of the `netdhcp-server` module, in one place so no other code spells them.
+
+/// The top container.
+pub const SERVER: &str = "/netdhcp-server:server";
+/// Lease database settings.
+pub const LEASE_DATABASE: &str = "/netdhcp-server:server/lease-database";
+/// The DHCPv4 server.
+pub const DHCPV4: &str = "/netdhcp-server:server/dhcpv4";
+/// XML namespace of `netdhcp-server`.
+pub const NAMESPACE: &str = "urn:netdhcp:yang:netdhcp-server";
