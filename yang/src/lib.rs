@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 pub use yang5;
 use yang5::context::{Context, ContextFlags, EmbeddedModuleKey, EmbeddedModules};
 
+pub mod data;
 pub mod paths;
 
 /// One embedded module: name, revision and YANG text.
@@ -82,6 +83,7 @@ pub fn new_context() -> Result<Context, ContextError> {
     let first = MODULES[0].name;
     let mut ctx = Context::new(ContextFlags::NO_YANGLIBRARY | ContextFlags::DISABLE_SEARCHDIRS)
         .map_err(|e| ContextError { module: first, message: e.to_string() })?;
+    data::keep_all_errors();
     let mut embedded = EmbeddedModules::new();
     for m in MODULES {
         embedded.insert(EmbeddedModuleKey::new(m.name, Some(m.revision), None, None), m.text);

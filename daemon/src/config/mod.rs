@@ -1,0 +1,81 @@
+//! The typed runtime configuration: built once per commit from the validated YANG tree, then
+//! read lock-free by the packet path. `RuntimeConfig::try_from(&DataTree)` is the one place
+//! that reads YANG.
+
+mod checks;
+mod options4;
+mod tree;
+mod v4;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use options4::{OptionFormat, OptionSet4, OptionValue};
+pub use v4::{Dhcp4Config, HostId, Lifetimes, Pool4, Reservation4, Subnet4};
+
+use yang::yang5::data::DataTree;
+
+/// A configuration problem the YANG model cannot express, with the data path it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    /// Data path of the offending node.
+    pub path: String,
+    /// What is wrong, in terms an operator can act on.
+    pub message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError { path: path.into(), message: message.into() }
+    }
+}
+
+/// Whether a lease is on disk before the client hears of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync (group commit) before the reply.
+    Fsync,
+    /// Written before the reply, not fsynced.
+    None,
+}
+
+/// Lease database settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseDbConfig {
+    /// DHCPv4 memfile path as configured; relative paths are taken from the state directory.
+    pub memfile_v4: PathBuf,
+    /// Durability of granted leases.
+    pub durability: Durability,
+    /// Period of lease file compaction; `None` disables it.
+    pub compaction_interval: Option<Duration>,
+    /// Unparsable rows tolerated at start-up.
+    pub max_bad_rows: u32,
+}
+
+/// The whole configuration, immutable once built.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Lease database settings.
+    pub lease_db: LeaseDbConfig,
+    /// The DHCPv4 server.
+    pub dhcp4: Dhcp4Config,
+}
+
+impl TryFrom<&DataTree<'_>> for RuntimeConfig {
+    type Error = Vec<ConfigError>;
+
+    /// Reads a tree that libyang has validated (defaults present) and runs the semantic checks.
+    fn try_from(data: &DataTree<'_>) -> Result<Self, Self::Error> {
+        let root = tree::Root::new(data);
+        let mut errors = Vec::new();
+        let lease_db = tree::read_lease_db(&root);
+        let dhcp4 = v4::read(&root, &mut errors);
+        checks::check_v4(&dhcp4, &mut errors);
+        if errors.is_empty() {
+            Ok(RuntimeConfig { lease_db, dhcp4 })
+        } else {
+            Err(errors)
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The datastore side: configuration documents validated against the YANG model and the
+//! semantic checks, and the startup datastore kept in the state directory.
+
+pub mod startup;
+pub mod validate;
+
+pub use validate::{validate_document, Problem, ValidatedConfig};
