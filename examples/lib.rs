@@ -6,3 +6,19 @@ pub const CONFIGS: &[(&str, &str)] = &[
     ("single-server.xml", include_str!("single-server.xml")),
     ("relay.xml", include_str!("relay.xml")),
 ];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_example_is_valid() {
+        let ctx = yang::context().expect("yang context");
+        for (name, text) in super::CONFIGS {
+            let result = netdhcpd::northbound::validate_document(&ctx, text)
+                .map(|v| v.runtime.dhcp4.subnets.len());
+            match result {
+                Ok(subnets) => assert!(subnets > 0, "{name} defines no subnet"),
+                Err(problems) => panic!("{name} is invalid: {problems:?}"),
+            }
+        }
+    }
+}

@@ -1,4 +1,10 @@
 //! netdhcpd: the library half of the daemon, so unit tests and benchmarks reach the pure parts.
 
+pub mod app;
 pub mod config;
+pub mod dhcp4;
+pub mod lease;
+pub mod net;
 pub mod northbound;
+pub mod server4;
+pub mod stats;

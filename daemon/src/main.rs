@@ -1,1 +1,55 @@
-fn main() {}
+//! `netdhcpd`: command line, start-up, wiring and graceful shutdown.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use netdhcpd::app;
+
+/// netdhcp: a DHCPv4 server whose configuration is a YANG datastore.
+#[derive(Parser, Debug)]
+#[command(name = "netdhcpd", version, about)]
+struct Cli {
+    /// Log filter (tracing EnvFilter syntax, e.g. "info" or "netdhcpd=debug"); RUST_LOG wins.
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server.
+    Run {
+        /// Directory for the startup datastore and lease files (created if missing).
+        #[arg(long, default_value = "/var/lib/netdhcp")]
+        state_dir: PathBuf,
+        /// Replace the startup datastore with this instance document (XML or JSON) after
+        /// validating it.
+        #[arg(long)]
+        startup: Option<PathBuf>,
+    },
+    /// Validate a configuration file (XML or JSON instance document) and exit: 0 when valid,
+    /// 1 with every error and its path otherwise.
+    Check {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    app::init_logging(&cli.log_level);
+    let result = match cli.command {
+        Command::Run { state_dir, startup } => app::run(&state_dir, startup.as_deref()),
+        Command::Check { file } => app::check(&file),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("netdhcpd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

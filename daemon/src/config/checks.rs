@@ -16,19 +16,31 @@ pub(super) fn check_v4(config: &Dhcp4Config, errors: &mut Vec<ConfigError>) {
     for (i, s) in config.subnets.iter().enumerate() {
         let path = subnet_path(s);
         if s.prefix.prefix_len() > 30 {
-            errors.push(ConfigError::new(format!("{path}/prefix"), "a served subnet needs a prefix length of 30 or less"));
+            errors.push(ConfigError::new(
+                format!("{path}/prefix"),
+                "a served subnet needs a prefix length of 30 or less",
+            ));
         }
         if s.prefix.network() != s.prefix.addr() {
             errors.push(ConfigError::new(
                 format!("{path}/prefix"),
-                format!("{} has host bits set; the subnet is {}", s.prefix, s.prefix.trunc()),
+                format!(
+                    "{} has host bits set; the subnet is {}",
+                    s.prefix,
+                    s.prefix.trunc()
+                ),
             ));
         }
         for other in &config.subnets[i + 1..] {
-            if s.prefix.contains(&other.prefix.network()) || other.prefix.contains(&s.prefix.network()) {
+            if s.prefix.contains(&other.prefix.network())
+                || other.prefix.contains(&s.prefix.network())
+            {
                 errors.push(ConfigError::new(
                     format!("{path}/prefix"),
-                    format!("{} overlaps subnet {} ({})", s.prefix, other.id, other.prefix),
+                    format!(
+                        "{} overlaps subnet {} ({})",
+                        s.prefix, other.id, other.prefix
+                    ),
                 ));
             }
         }
@@ -54,9 +66,15 @@ pub(super) fn check_v4(config: &Dhcp4Config, errors: &mut Vec<ConfigError>) {
         for r in &s.reservations {
             let rpath = format!("{path}/reservation[ip-address='{}']", r.address);
             if !s.prefix.contains(&r.address) {
-                errors.push(ConfigError::new(rpath.clone(), format!("{} is outside subnet {}", r.address, s.prefix)));
+                errors.push(ConfigError::new(
+                    rpath.clone(),
+                    format!("{} is outside subnet {}", r.address, s.prefix),
+                ));
             } else if r.address == s.prefix.network() || r.address == s.prefix.broadcast() {
-                errors.push(ConfigError::new(rpath, format!("{} is the subnet's network or broadcast address", r.address)));
+                errors.push(ConfigError::new(
+                    rpath,
+                    format!("{} is the subnet's network or broadcast address", r.address),
+                ));
             }
         }
         for relay in &s.relay_addresses {
@@ -75,18 +93,27 @@ fn check_pools(s: &Subnet4, path: &str, errors: &mut Vec<ConfigError>) {
     for p in &pools {
         let ppath = format!("{path}/pool[start='{}']", p.start);
         if p.start > p.end {
-            errors.push(ConfigError::new(format!("{ppath}/end"), format!("end {} is before start {}", p.end, p.start)));
+            errors.push(ConfigError::new(
+                format!("{ppath}/end"),
+                format!("end {} is before start {}", p.end, p.start),
+            ));
             continue;
         }
         if !s.prefix.contains(&p.start) || !s.prefix.contains(&p.end) {
             errors.push(ConfigError::new(
                 ppath.clone(),
-                format!("pool {}-{} is not inside subnet {}", p.start, p.end, s.prefix),
+                format!(
+                    "pool {}-{} is not inside subnet {}",
+                    p.start, p.end, s.prefix
+                ),
             ));
         } else if p.start == s.prefix.network() || p.end == s.prefix.broadcast() {
             errors.push(ConfigError::new(
                 ppath,
-                format!("pool {}-{} includes the subnet's network or broadcast address", p.start, p.end),
+                format!(
+                    "pool {}-{} includes the subnet's network or broadcast address",
+                    p.start, p.end
+                ),
             ));
         }
     }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use options4::{OptionFormat, OptionSet4, OptionValue};
-pub use v4::{Dhcp4Config, HostId, Lifetimes, Pool4, Reservation4, Subnet4};
+pub use v4::{Dhcp4Config, HostId, Ingress, Lifetimes, Pool4, Reservation4, Subnet4};
 
 use yang::yang5::data::DataTree;
 
@@ -27,7 +27,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError { path: path.into(), message: message.into() }
+        ConfigError {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 

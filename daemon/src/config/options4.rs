@@ -67,13 +67,18 @@ impl OptionFormat {
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(|v| v.concat()),
-            OptionFormat::Uint8 => value.parse::<u8>().map(|v| vec![v]).map_err(|e| e.to_string()),
-            OptionFormat::Uint16 => {
-                value.parse::<u16>().map(|v| v.to_be_bytes().to_vec()).map_err(|e| e.to_string())
-            }
-            OptionFormat::Uint32 => {
-                value.parse::<u32>().map(|v| v.to_be_bytes().to_vec()).map_err(|e| e.to_string())
-            }
+            OptionFormat::Uint8 => value
+                .parse::<u8>()
+                .map(|v| vec![v])
+                .map_err(|e| e.to_string()),
+            OptionFormat::Uint16 => value
+                .parse::<u16>()
+                .map(|v| v.to_be_bytes().to_vec())
+                .map_err(|e| e.to_string()),
+            OptionFormat::Uint32 => value
+                .parse::<u32>()
+                .map(|v| v.to_be_bytes().to_vec())
+                .map_err(|e| e.to_string()),
             OptionFormat::Boolean => match value {
                 "true" | "1" => Ok(vec![1]),
                 "false" | "0" => Ok(vec![0]),
@@ -85,7 +90,10 @@ impl OptionFormat {
 
 /// Decodes hex digits, allowing ':', '-', '.' or blanks between byte pairs.
 pub fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
-    let digits: Vec<u8> = text.bytes().filter(|b| !matches!(b, b':' | b'-' | b'.' | b' ')).collect();
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|b| !matches!(b, b':' | b'-' | b'.' | b' '))
+        .collect();
     if digits.len() % 2 != 0 {
         return Err(format!("{text:?} has an odd number of hex digits"));
     }
@@ -102,7 +110,12 @@ pub fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
 pub fn encode_domain_list<S: AsRef<str>>(names: &[S]) -> Vec<u8> {
     let mut out = Vec::new();
     for name in names {
-        for label in name.as_ref().trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+        for label in name
+            .as_ref()
+            .trim_end_matches('.')
+            .split('.')
+            .filter(|l| !l.is_empty())
+        {
             let bytes = label.as_bytes();
             // The model's domain-name type limits labels to 63 octets.
             out.push(bytes.len().min(63) as u8);
@@ -131,7 +144,13 @@ pub struct OptionSet4 {
 impl OptionSet4 {
     /// Sets (or replaces) an option.
     pub fn set(&mut self, code: u8, data: Vec<u8>, always_send: bool) {
-        self.options.insert(code, OptionValue { data: data.into_boxed_slice(), always_send });
+        self.options.insert(
+            code,
+            OptionValue {
+                data: data.into_boxed_slice(),
+                always_send,
+            },
+        );
     }
 
     /// The option with `code`, if configured.
@@ -160,13 +179,20 @@ mod tests {
 
     #[test]
     fn formats_encode() {
-        assert_eq!(OptionFormat::Hex.encode("0a:0B:ff").unwrap(), vec![10, 11, 255]);
+        assert_eq!(
+            OptionFormat::Hex.encode("0a:0B:ff").unwrap(),
+            vec![10, 11, 255]
+        );
         assert!(OptionFormat::Hex.encode("abc").is_err());
         assert_eq!(
-            OptionFormat::Ipv4AddressList.encode("100.64.0.1, 100.64.0.2").unwrap(),
+            OptionFormat::Ipv4AddressList
+                .encode("100.64.0.1, 100.64.0.2")
+                .unwrap(),
             vec![100, 64, 0, 1, 100, 64, 0, 2]
         );
-        assert!(OptionFormat::Ipv4AddressList.encode("100.64.0.300").is_err());
+        assert!(OptionFormat::Ipv4AddressList
+            .encode("100.64.0.300")
+            .is_err());
         assert_eq!(OptionFormat::Uint16.encode("1500").unwrap(), vec![5, 220]);
         assert_eq!(OptionFormat::Boolean.encode("true").unwrap(), vec![1]);
         assert!(OptionFormat::Uint8.encode("256").is_err());

@@ -98,6 +98,8 @@ pub(super) fn read_lease_db(root: &Root<'_, '_>) -> LeaseDbConfig {
             .map_or(Some(3600), |v| v.parse::<u64>().ok())
             .filter(|secs| *secs > 0)
             .map(Duration::from_secs),
-        max_bad_rows: leaf("max-bad-rows").and_then(|v| v.parse().ok()).unwrap_or(100),
+        max_bad_rows: leaf("max-bad-rows")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100),
     }
 }

@@ -90,7 +90,11 @@ pub struct Subnet4 {
 
 impl Subnet4 {
     /// The reservation for a client, by client-id first, then hardware address.
-    pub fn reservation_for(&self, client_id: Option<&[u8]>, hwaddr: &[u8]) -> Option<&Reservation4> {
+    pub fn reservation_for(
+        &self,
+        client_id: Option<&[u8]>,
+        hwaddr: &[u8],
+    ) -> Option<&Reservation4> {
         client_id
             .and_then(|id| self.reservation_by_client_id.get(id))
             .or_else(|| self.reservation_by_hwaddr.get(hwaddr))
@@ -99,7 +103,9 @@ impl Subnet4 {
 
     /// The reservation holding `addr`, if any.
     pub fn reservation_at(&self, addr: Ipv4Addr) -> Option<&Reservation4> {
-        self.reservation_by_address.get(&addr).map(|i| &self.reservations[*i])
+        self.reservation_by_address
+            .get(&addr)
+            .map(|i| &self.reservations[*i])
     }
 
     /// The pool `addr` is in, if any.
@@ -194,13 +200,20 @@ impl Dhcp4Config {
             .or_else(|| {
                 self.subnets.iter().find(|s| {
                     s.interface.is_none()
-                        && ingress.addresses.iter().any(|a| s.prefix.contains(&a.addr()))
+                        && ingress
+                            .addresses
+                            .iter()
+                            .any(|a| s.prefix.contains(&a.addr()))
                 })
             })
     }
 }
 
-fn read_lifetimes(node: &Node<'_>, inherited: Option<Lifetimes>, errors: &mut Vec<ConfigError>) -> Lifetimes {
+fn read_lifetimes(
+    node: &Node<'_>,
+    inherited: Option<Lifetimes>,
+    errors: &mut Vec<ConfigError>,
+) -> Lifetimes {
     let valid = node
         .parsed::<u32>("valid-lifetime", errors)
         .or(inherited.map(|l| l.valid))
@@ -215,7 +228,11 @@ fn read_lifetimes(node: &Node<'_>, inherited: Option<Lifetimes>, errors: &mut Ve
         .parsed::<u32>("rebind-timer", errors)
         .or(inherited.map(|l| l.rebind).filter(|r| *r < valid))
         .unwrap_or((valid as u64 * 7 / 8) as u32);
-    Lifetimes { valid, renew, rebind }
+    Lifetimes {
+        valid,
+        renew,
+        rebind,
+    }
 }
 
 // Routers, DNS servers and the domain name are sent whether or not the client asks, as
@@ -246,22 +263,33 @@ fn read_options(node: &Node<'_>, errors: &mut Vec<ConfigError>) -> OptionSet4 {
         set.set(code::DNS_SERVER, data, true);
     }
     if let Some(name) = node.leaf("domain-name") {
-        set.set(code::DOMAIN_NAME, name.trim_end_matches('.').as_bytes().to_vec(), true);
+        set.set(
+            code::DOMAIN_NAME,
+            name.trim_end_matches('.').as_bytes().to_vec(),
+            true,
+        );
     }
     let search = node.leaf_list("domain-search");
     if !search.is_empty() {
         set.set(code::DOMAIN_SEARCH, encode_domain_list(&search), false);
     }
     for opt in node.list("option") {
-        let Some(code) = opt.parsed::<u8>("code", errors) else { continue };
-        let format = opt.leaf("format").and_then(|f| OptionFormat::from_yang(&f)).unwrap_or(OptionFormat::Hex);
+        let Some(code) = opt.parsed::<u8>("code", errors) else {
+            continue;
+        };
+        let format = opt
+            .leaf("format")
+            .and_then(|f| OptionFormat::from_yang(&f))
+            .unwrap_or(OptionFormat::Hex);
         let value = opt.leaf("value").unwrap_or_default();
         let always_send = opt.leaf("always-send").as_deref() == Some("true");
         match format.encode(&value) {
-            Ok(data) if data.is_empty() && format != OptionFormat::Text => errors.push(ConfigError::new(
-                format!("{}/value", opt.path()),
-                "an option value must not be empty",
-            )),
+            Ok(data) if data.is_empty() && format != OptionFormat::Text => {
+                errors.push(ConfigError::new(
+                    format!("{}/value", opt.path()),
+                    "an option value must not be empty",
+                ))
+            }
             Ok(data) => set.set(code, data, always_send),
             Err(why) => errors.push(ConfigError::new(format!("{}/value", opt.path()), why)),
         }
@@ -282,7 +310,10 @@ fn read_reservation(
         match decode_hex(&cid) {
             Ok(bytes) if !bytes.is_empty() => HostId::ClientId(bytes.into_boxed_slice()),
             _ => {
-                errors.push(ConfigError::new(format!("{}/client-id", node.path()), "client-id must not be empty"));
+                errors.push(ConfigError::new(
+                    format!("{}/client-id", node.path()),
+                    "client-id must not be empty",
+                ));
                 return None;
             }
         }
@@ -291,10 +322,19 @@ fn read_reservation(
     let mut own = read_options(node, errors);
     if let Some(h) = &hostname {
         if own.get(code::HOSTNAME).is_none() {
-            own.set(code::HOSTNAME, h.trim_end_matches('.').as_bytes().to_vec(), true);
+            own.set(
+                code::HOSTNAME,
+                h.trim_end_matches('.').as_bytes().to_vec(),
+                true,
+            );
         }
     }
-    Some(Reservation4 { address, id, hostname, options: subnet_options.overlaid(&own) })
+    Some(Reservation4 {
+        address,
+        id,
+        hostname,
+        options: subnet_options.overlaid(&own),
+    })
 }
 
 fn read_subnet(
@@ -310,7 +350,10 @@ fn read_subnet(
         .list("pool")
         .iter()
         .filter_map(|p| {
-            Some(Pool4 { start: p.parsed("start", errors)?, end: p.parsed("end", errors)? })
+            Some(Pool4 {
+                start: p.parsed("start", errors)?,
+                end: p.parsed("end", errors)?,
+            })
         })
         .collect();
     let reservations: Vec<Reservation4> = node
@@ -322,7 +365,11 @@ fn read_subnet(
         id,
         prefix,
         interface: node.leaf("interface"),
-        relay_addresses: node.leaf_list("relay-address").iter().filter_map(|a| a.parse().ok()).collect(),
+        relay_addresses: node
+            .leaf_list("relay-address")
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect(),
         lifetimes: read_lifetimes(node, Some(global_lifetimes), errors),
         options,
         pools,
@@ -360,9 +407,15 @@ pub(super) fn read(root: &Root<'_, '_>, errors: &mut Vec<ConfigError>) -> Dhcp4C
         interfaces: node.leaf_list("interface"),
         server_identifier: node.parsed("server-identifier", errors),
         authoritative: node.leaf("authoritative").as_deref() != Some("false"),
-        decline_probation: node.parsed("decline-probation-period", errors).unwrap_or(defaults.decline_probation),
-        offer_lifetime: node.parsed("offer-lifetime", errors).unwrap_or(defaults.offer_lifetime),
-        reclaim_interval: node.parsed("reclaim-interval", errors).unwrap_or(defaults.reclaim_interval),
+        decline_probation: node
+            .parsed("decline-probation-period", errors)
+            .unwrap_or(defaults.decline_probation),
+        offer_lifetime: node
+            .parsed("offer-lifetime", errors)
+            .unwrap_or(defaults.offer_lifetime),
+        reclaim_interval: node
+            .parsed("reclaim-interval", errors)
+            .unwrap_or(defaults.reclaim_interval),
         subnets,
         subnet_by_relay: HashMap::new(),
         subnet_by_id: HashMap::new(),

@@ -45,17 +45,28 @@ impl ValidatedConfig<'_> {
 
 /// Prints a tree as XML without default nodes.
 pub fn tree_to_xml(tree: &DataTree<'_>) -> String {
-    tree.print_string(DataFormat::XML, DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::WD_EXPLICIT)
-        .unwrap_or_default()
+    tree.print_string(
+        DataFormat::XML,
+        DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::WD_EXPLICIT,
+    )
+    .unwrap_or_default()
 }
 
 /// Parses and validates a configuration document (XML or JSON); returns every problem found.
-pub fn validate_document<'a>(ctx: &'a Context, text: &str) -> Result<ValidatedConfig<'a>, Vec<Problem>> {
-    let yang_problems = |errors: Vec<YangError>| errors.into_iter().map(Problem::Yang).collect::<Vec<_>>();
+pub fn validate_document<'a>(
+    ctx: &'a Context,
+    text: &str,
+) -> Result<ValidatedConfig<'a>, Vec<Problem>> {
+    let yang_problems =
+        |errors: Vec<YangError>| errors.into_iter().map(Problem::Yang).collect::<Vec<_>>();
     let mut tree = parse_config(ctx, text, Format::sniff(text)).map_err(yang_problems)?;
     validate_config(&mut tree).map_err(yang_problems)?;
-    let runtime = RuntimeConfig::try_from(&tree)
-        .map_err(|errors| errors.into_iter().map(Problem::Semantic).collect::<Vec<_>>())?;
+    let runtime = RuntimeConfig::try_from(&tree).map_err(|errors| {
+        errors
+            .into_iter()
+            .map(Problem::Semantic)
+            .collect::<Vec<_>>()
+    })?;
     Ok(ValidatedConfig { tree, runtime })
 }
 
@@ -83,7 +94,9 @@ mod tests {
     #[test]
     fn good_config_builds_runtime() {
         let ctx = ctx();
-        let v = validate_document(&ctx, GOOD).map_err(|p| format!("{p:?}")).unwrap();
+        let v = validate_document(&ctx, GOOD)
+            .map_err(|p| format!("{p:?}"))
+            .unwrap();
         let d = &v.runtime.dhcp4;
         assert_eq!(d.interfaces, vec!["eth0".to_string()]);
         let s = d.subnet(1).unwrap();
@@ -101,7 +114,9 @@ mod tests {
     fn json_is_accepted() {
         let ctx = ctx();
         let json = r#"{"netdhcp-server:server":{"dhcpv4":{"subnet":[{"id":7,"prefix":"100.64.8.0/24"}]}}}"#;
-        let v = validate_document(&ctx, json).map_err(|p| format!("{p:?}")).unwrap();
+        let v = validate_document(&ctx, json)
+            .map_err(|p| format!("{p:?}"))
+            .unwrap();
         assert!(v.runtime.dhcp4.subnet(7).is_some());
     }
 
@@ -124,13 +139,27 @@ mod tests {
             </dhcpv4></server>"#,
         );
         assert_eq!(p.len(), 2, "{p:?}");
-        assert!(p.iter().all(|e| e.to_string().contains("exactly one of hw-address and client-id")), "{p:?}");
-        assert!(p.iter().any(|e| e.path().is_some_and(|x| x.contains("reservation[ip-address='100.64.1.6']"))), "{p:?}");
+        assert!(
+            p.iter().all(|e| e
+                .to_string()
+                .contains("exactly one of hw-address and client-id")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|e| e
+                .path()
+                .is_some_and(|x| x.contains("reservation[ip-address='100.64.1.6']"))),
+            "{p:?}"
+        );
         let p = problems(
             r#"<server xmlns="urn:netdhcp:yang:netdhcp-server"><dhcpv4>
             <subnet><id>1</id></subnet></dhcpv4></server>"#,
         );
-        assert!(p.iter().any(|e| e.path().is_some_and(|x| x.contains("subnet[id='1']"))), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|e| e.path().is_some_and(|x| x.contains("subnet[id='1']"))),
+            "{p:?}"
+        );
     }
 
     #[test]
@@ -159,10 +188,16 @@ mod tests {
         let text: Vec<String> = p.iter().map(|e| e.to_string()).collect();
         let has = |needle: &str| text.iter().any(|t| t.contains(needle));
         assert!(has("overlaps pool 100.64.0.10-100.64.0.20"), "{text:?}");
-        assert!(has("pool 100.64.1.1-100.64.1.9 is not inside subnet 100.64.0.0/24"), "{text:?}");
+        assert!(
+            has("pool 100.64.1.1-100.64.1.9 is not inside subnet 100.64.0.0/24"),
+            "{text:?}"
+        );
         assert!(has("100.65.0.1 is outside subnet"), "{text:?}");
         assert!(has("overlaps subnet 2"), "{text:?}");
-        assert!(has("relay address 100.70.0.1 is also configured for subnet 1"), "{text:?}");
+        assert!(
+            has("relay address 100.70.0.1 is also configured for subnet 1"),
+            "{text:?}"
+        );
     }
 
     #[test]

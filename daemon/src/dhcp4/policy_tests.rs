@@ -1,0 +1,429 @@
+//! Policy decisions, transition by transition, on a real validated configuration.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::packet::tests::request as build;
+use super::packet::{opt, MessageType, Packet};
+use super::policy::{handle, Arrival, Decision, Destination, Silence};
+use super::state::LeaseState4;
+use crate::config::{Dhcp4Config, Ingress};
+use crate::lease::{LeaseState, LeaseStore4};
+
+const CONFIG: &str = r#"<server xmlns="urn:netdhcp:yang:netdhcp-server"><dhcpv4>
+  <interface>eth0</interface>
+  <valid-lifetime>4000</valid-lifetime><renew-timer>1000</renew-timer><rebind-timer>2000</rebind-timer>
+  <decline-probation-period>600</decline-probation-period>
+  <dns-server>100.64.0.1</dns-server>
+  <subnet><id>1</id><prefix>100.64.0.0/24</prefix>
+    <router>100.64.0.1</router>
+    <pool><start>100.64.0.10</start><end>100.64.0.12</end></pool>
+    <reservation><ip-address>100.64.0.50</ip-address><hw-address>02:00:00:00:00:50</hw-address><hostname>res</hostname></reservation>
+    <option><code>42</code><format>ipv4-address-list</format><value>100.64.0.7</value></option>
+  </subnet>
+  <subnet><id>2</id><prefix>100.64.8.0/24</prefix><relay-address>100.70.0.1</relay-address>
+    <pool><start>100.64.8.10</start><end>100.64.8.20</end></pool>
+  </subnet>
+</dhcpv4></server>"#;
+
+const SERVER: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
+const NOW: u64 = 1_800_000_000;
+
+struct World {
+    config: Dhcp4Config,
+    state: LeaseState4,
+    addrs: Vec<Ipv4Net>,
+}
+
+impl World {
+    fn new() -> Self {
+        let ctx = yang::context().expect("context");
+        let v = crate::northbound::validate_document(&ctx, CONFIG)
+            .map_err(|p| format!("{p:?}"))
+            .expect("config");
+        let config = v.runtime.dhcp4;
+        let mut state = LeaseState4::new(LeaseStore4::new());
+        state.reconfigure(&config, NOW);
+        World {
+            config,
+            state,
+            addrs: vec!["100.64.0.1/24".parse().expect("net")],
+        }
+    }
+
+    fn send_at(&mut self, raw: &[u8], now: u64) -> Decision {
+        let packet = Packet::parse(raw).expect("parse");
+        let arrival = Arrival {
+            ingress: Ingress {
+                interface: "eth0",
+                addresses: &self.addrs,
+            },
+            server_id: SERVER,
+            now,
+        };
+        handle(&self.config, &mut self.state, &packet, &arrival)
+    }
+
+    fn send(&mut self, raw: &[u8]) -> Decision {
+        self.send_at(raw, NOW)
+    }
+
+    /// DISCOVER then REQUEST; returns the ACKed address.
+    fn dora(&mut self, mac: [u8; 6]) -> Ipv4Addr {
+        let offer = reply(&self.send(&build(MessageType::Discover, mac, &[])));
+        let yiaddr = offer.yiaddr();
+        let ack = self.send(&build(
+            MessageType::Request,
+            mac,
+            &[
+                (opt::SERVER_ID, &SERVER.octets()),
+                (opt::REQUESTED_IP, &yiaddr.octets()),
+            ],
+        ));
+        assert_eq!(ack.writes.len(), 1);
+        assert_eq!(reply(&ack).kind(), MessageType::Ack);
+        yiaddr
+    }
+}
+
+/// A decoded reply, read with the same borrowed parser (replies are BOOTREPLY, so the op check
+/// is bypassed by flipping it).
+struct Seen {
+    bytes: Vec<u8>,
+    destination: Destination,
+}
+
+impl Seen {
+    fn packet(&self) -> Packet<'_> {
+        Packet::parse(&self.bytes).expect("reply parses")
+    }
+    fn yiaddr(&self) -> Ipv4Addr {
+        Ipv4Addr::new(
+            self.bytes[16],
+            self.bytes[17],
+            self.bytes[18],
+            self.bytes[19],
+        )
+    }
+    fn kind(&self) -> MessageType {
+        self.packet().message_type()
+    }
+    fn option(&self, code: u8) -> Option<Vec<u8>> {
+        self.packet().option(code).map(|o| o.to_vec())
+    }
+}
+
+fn reply(d: &Decision) -> Seen {
+    let r = d.reply.as_ref().expect("a reply");
+    let mut bytes = r.bytes.clone();
+    bytes[0] = super::packet::OP_REQUEST;
+    Seen {
+        bytes,
+        destination: r.destination,
+    }
+}
+
+const A: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
+const B: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
+
+#[test]
+fn discover_offers_a_pool_address_with_options() {
+    let mut w = World::new();
+    let d = w.send(&build(
+        MessageType::Discover,
+        A,
+        &[(opt::PARAMETER_REQUEST_LIST, &[1, 3, 6, 42])],
+    ));
+    assert!(d.writes.is_empty(), "an offer writes nothing");
+    let r = reply(&d);
+    assert_eq!(r.kind(), MessageType::Offer);
+    assert!((10..=12).contains(&r.yiaddr().octets()[3]));
+    assert_eq!(r.option(opt::SERVER_ID).unwrap(), SERVER.octets());
+    assert_eq!(r.option(opt::LEASE_TIME).unwrap(), 4000u32.to_be_bytes());
+    assert_eq!(r.option(opt::RENEWAL_TIME).unwrap(), 1000u32.to_be_bytes());
+    assert_eq!(
+        r.option(opt::REBINDING_TIME).unwrap(),
+        2000u32.to_be_bytes()
+    );
+    assert_eq!(r.option(opt::SUBNET_MASK).unwrap(), [255, 255, 255, 0]);
+    assert_eq!(r.option(3).unwrap(), [100, 64, 0, 1]);
+    assert_eq!(r.option(6).unwrap(), [100, 64, 0, 1]);
+    assert_eq!(r.option(42).unwrap(), [100, 64, 0, 7]);
+    assert!(matches!(r.destination, Destination::ToHardware { ip, .. } if ip == r.yiaddr()));
+}
+
+#[test]
+fn unrequested_options_are_not_sent() {
+    let mut w = World::new();
+    let r = reply(&w.send(&build(
+        MessageType::Discover,
+        A,
+        &[(opt::PARAMETER_REQUEST_LIST, &[1, 3])],
+    )));
+    assert!(r.option(42).is_none());
+    // Routers and DNS servers are sent always.
+    assert!(r.option(6).is_some());
+}
+
+#[test]
+fn request_acks_and_writes_the_lease() {
+    let mut w = World::new();
+    let addr = w.dora(A);
+    let lease = w.state.store.get(addr).expect("lease stored");
+    assert_eq!(lease.valid_lifetime, 4000);
+    assert_eq!(lease.expire, NOW + 4000);
+    assert_eq!(lease.subnet_id, 1);
+    assert_eq!(lease.hwaddr.as_bytes(), &A);
+    assert_eq!(lease.state, LeaseState::Default);
+}
+
+#[test]
+fn same_client_gets_same_address_other_client_another() {
+    let mut w = World::new();
+    let a = w.dora(A);
+    let again = reply(&w.send(&build(MessageType::Discover, A, &[])));
+    assert_eq!(again.yiaddr(), a);
+    let b = w.dora(B);
+    assert_ne!(a, b);
+}
+
+#[test]
+fn client_id_identifies_the_client_across_hardware_addresses() {
+    let mut w = World::new();
+    let cid: &[u8] = &[0xff, 1, 2, 3, 4];
+    let offer = reply(&w.send(&build(MessageType::Discover, A, &[(opt::CLIENT_ID, cid)])));
+    let addr = offer.yiaddr();
+    let ack = w.send(&build(
+        MessageType::Request,
+        A,
+        &[
+            (opt::CLIENT_ID, cid),
+            (opt::SERVER_ID, &SERVER.octets()),
+            (opt::REQUESTED_IP, &addr.octets()),
+        ],
+    ));
+    assert_eq!(reply(&ack).kind(), MessageType::Ack);
+    // Same client-id on another NIC: same address.
+    let offer = reply(&w.send(&build(MessageType::Discover, B, &[(opt::CLIENT_ID, cid)])));
+    assert_eq!(offer.yiaddr(), addr);
+}
+
+#[test]
+fn reservation_is_given_to_its_client_only() {
+    let mut w = World::new();
+    let reserved_mac = [2, 0, 0, 0, 0, 0x50];
+    let r = reply(&w.send(&build(MessageType::Discover, reserved_mac, &[])));
+    assert_eq!(r.yiaddr(), Ipv4Addr::new(100, 64, 0, 50));
+    assert_eq!(r.option(opt::HOSTNAME).unwrap(), b"res");
+    let nak = reply(&w.send(&build(
+        MessageType::Request,
+        A,
+        &[
+            (opt::SERVER_ID, &SERVER.octets()),
+            (opt::REQUESTED_IP, &[100, 64, 0, 50]),
+        ],
+    )));
+    assert_eq!(nak.kind(), MessageType::Nak);
+    assert_eq!(nak.destination, Destination::Broadcast);
+}
+
+#[test]
+fn pool_exhaustion_is_silent() {
+    let mut w = World::new();
+    for i in 0..3u8 {
+        w.dora([2, 0, 0, 0, 1, i]);
+    }
+    let d = w.send(&build(MessageType::Discover, [2, 0, 0, 0, 2, 0], &[]));
+    assert_eq!(d.reply.unwrap_err(), Silence::PoolExhausted);
+}
+
+#[test]
+fn offers_expire_and_free_their_address() {
+    let mut w = World::new();
+    for i in 0..3u8 {
+        reply(&w.send(&build(MessageType::Discover, [2, 0, 0, 0, 1, i], &[])));
+    }
+    assert_eq!(
+        w.send(&build(MessageType::Discover, B, &[]))
+            .reply
+            .unwrap_err(),
+        Silence::PoolExhausted
+    );
+    let later = NOW + u64::from(w.config.offer_lifetime) + 1;
+    let r = reply(&w.send_at(&build(MessageType::Discover, B, &[]), later));
+    assert_eq!(r.kind(), MessageType::Offer);
+}
+
+#[test]
+fn init_reboot_on_the_wrong_network_is_naked() {
+    let mut w = World::new();
+    let nak = reply(&w.send(&build(
+        MessageType::Request,
+        A,
+        &[(opt::REQUESTED_IP, &[100, 64, 9, 9])],
+    )));
+    assert_eq!(nak.kind(), MessageType::Nak);
+}
+
+#[test]
+fn renewing_extends_the_lease() {
+    let mut w = World::new();
+    let addr = w.dora(A);
+    let mut raw = build(MessageType::Request, A, &[]);
+    raw[12..16].copy_from_slice(&addr.octets());
+    let d = w.send_at(&raw, NOW + 1500);
+    let r = reply(&d);
+    assert_eq!(r.kind(), MessageType::Ack);
+    assert_eq!(r.destination, Destination::Unicast(addr));
+    assert_eq!(w.state.store.get(addr).unwrap().expire, NOW + 1500 + 4000);
+}
+
+#[test]
+fn another_servers_offer_chosen_is_silent_and_frees_ours() {
+    let mut w = World::new();
+    let offer = reply(&w.send(&build(MessageType::Discover, A, &[])));
+    let d = w.send(&build(
+        MessageType::Request,
+        A,
+        &[
+            (opt::SERVER_ID, &[100, 64, 0, 2]),
+            (opt::REQUESTED_IP, &offer.yiaddr().octets()),
+        ],
+    ));
+    assert_eq!(d.reply.unwrap_err(), Silence::OtherServerSelected);
+    assert!(w.state.is_free(1, offer.yiaddr()));
+}
+
+#[test]
+fn release_deletes_the_lease() {
+    let mut w = World::new();
+    let addr = w.dora(A);
+    let mut raw = build(
+        MessageType::Release,
+        A,
+        &[(opt::SERVER_ID, &SERVER.octets())],
+    );
+    raw[12..16].copy_from_slice(&addr.octets());
+    let d = w.send(&raw);
+    assert_eq!(d.writes.len(), 1);
+    assert_eq!(d.writes[0].valid_lifetime, 0);
+    assert!(w.state.store.get(addr).is_none());
+    assert!(w.state.is_free(1, addr));
+}
+
+#[test]
+fn declined_address_is_kept_out_for_the_probation_period() {
+    let mut w = World::new();
+    let addr = w.dora(A);
+    let d = w.send(&build(
+        MessageType::Decline,
+        A,
+        &[
+            (opt::SERVER_ID, &SERVER.octets()),
+            (opt::REQUESTED_IP, &addr.octets()),
+        ],
+    ));
+    assert_eq!(d.writes[0].state, LeaseState::Declined);
+    assert_eq!(d.writes[0].expire, NOW + 600);
+    // Nobody gets it during probation, not even the same client.
+    for i in 0..3u8 {
+        let r = w.send(&build(MessageType::Discover, [2, 0, 0, 0, 3, i], &[]));
+        if let Ok(r) = &r.reply {
+            let mut b = r.bytes.clone();
+            b[0] = 1;
+            assert_ne!(Ipv4Addr::new(b[16], b[17], b[18], b[19]), addr);
+        }
+    }
+    // After probation the reclaim pass frees it.
+    let rows = w.state.reclaim(&w.config, NOW + 601, 100);
+    assert!(rows
+        .iter()
+        .any(|l| l.address == addr && l.valid_lifetime == 0));
+    assert!(w.state.is_free(1, addr));
+}
+
+#[test]
+fn expired_lease_is_reclaimed_and_the_client_gets_it_back() {
+    let mut w = World::new();
+    let addr = w.dora(A);
+    let later = NOW + 4001;
+    let rows = w.state.reclaim(&w.config, later, 100);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].state, LeaseState::ExpiredReclaimed);
+    let r = reply(&w.send_at(&build(MessageType::Discover, A, &[]), later));
+    assert_eq!(r.yiaddr(), addr);
+}
+
+#[test]
+fn relayed_discover_uses_relay_subnet_and_echoes_option_82() {
+    let mut w = World::new();
+    let mut raw = build(
+        MessageType::Discover,
+        A,
+        &[(opt::RELAY_AGENT_INFO, &[1, 3, b'a', b'b', b'c'])],
+    );
+    raw[24..28].copy_from_slice(&[100, 70, 0, 1]);
+    let r = reply(&w.send(&raw));
+    assert_eq!(
+        r.destination,
+        Destination::Relay(Ipv4Addr::new(100, 70, 0, 1))
+    );
+    assert_eq!(r.yiaddr().octets()[..3], [100, 64, 8]);
+    assert_eq!(
+        r.option(opt::RELAY_AGENT_INFO).unwrap(),
+        [1, 3, b'a', b'b', b'c']
+    );
+    // giaddr inside a subnet selects it too.
+    let mut raw = build(MessageType::Discover, B, &[]);
+    raw[24..28].copy_from_slice(&[100, 64, 0, 200]);
+    assert_eq!(reply(&w.send(&raw)).yiaddr().octets()[..3], [100, 64, 0]);
+}
+
+#[test]
+fn unknown_relay_is_silent() {
+    let mut w = World::new();
+    let mut raw = build(MessageType::Discover, A, &[]);
+    raw[24..28].copy_from_slice(&[100, 99, 0, 1]);
+    assert_eq!(w.send(&raw).reply.unwrap_err(), Silence::NoSubnet);
+}
+
+#[test]
+fn inform_gets_options_without_a_lease() {
+    let mut w = World::new();
+    let mut raw = build(
+        MessageType::Inform,
+        A,
+        &[(opt::PARAMETER_REQUEST_LIST, &[3, 42])],
+    );
+    raw[12..16].copy_from_slice(&[100, 64, 0, 77]);
+    let d = w.send(&raw);
+    assert!(d.writes.is_empty());
+    let r = reply(&d);
+    assert_eq!(r.kind(), MessageType::Ack);
+    assert_eq!(r.yiaddr(), Ipv4Addr::UNSPECIFIED);
+    assert!(r.option(opt::LEASE_TIME).is_none());
+    assert_eq!(r.option(42).unwrap(), [100, 64, 0, 7]);
+    assert_eq!(
+        r.destination,
+        Destination::Unicast(Ipv4Addr::new(100, 64, 0, 77))
+    );
+}
+
+#[test]
+fn broadcast_flag_is_honoured() {
+    let mut w = World::new();
+    let mut raw = build(MessageType::Discover, A, &[]);
+    raw[10] = 0x80;
+    assert_eq!(reply(&w.send(&raw)).destination, Destination::Broadcast);
+}
+
+#[test]
+fn leases_loaded_at_start_block_their_addresses() {
+    let mut w = World::new();
+    let addr = w.dora(A);
+    let store = std::mem::replace(&mut w.state, LeaseState4::new(LeaseStore4::new())).store;
+    let mut state = LeaseState4::new(store);
+    state.reconfigure(&w.config, NOW + 10);
+    assert!(!state.is_free(1, addr));
+}

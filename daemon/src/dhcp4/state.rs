@@ -1,0 +1,271 @@
+//! The DHCPv4 lease state the policy works on: the lease store, the free addresses of every
+//! pool, and offers held in memory. One owner (the engine thread); no locks.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::Ipv4Addr;
+
+use crate::config::Dhcp4Config;
+use crate::lease::free_map::FreeMap;
+use crate::lease::{HwAddr, Lease4, LeaseState, LeaseStore4};
+
+/// Who a client is, as far as leases and offers go: its client-id when it sends one, else its
+/// hardware address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    /// Option 61.
+    ClientId(Box<[u8]>),
+    /// chaddr.
+    HwAddr(HwAddr),
+}
+
+#[derive(Debug)]
+struct Offer {
+    client: ClientKey,
+    expire: u64,
+}
+
+/// Leases, free addresses and offers.
+#[derive(Debug)]
+pub struct LeaseState4 {
+    /// Every lease, active or not.
+    pub store: LeaseStore4,
+    pools: HashMap<u32, Vec<FreeMap>>,
+    offers: HashMap<Ipv4Addr, Offer>,
+    offer_by_client: HashMap<ClientKey, Ipv4Addr>,
+    // Offers all live `offer_lifetime` seconds, so insertion order is expiry order.
+    offer_queue: VecDeque<(u64, Ipv4Addr)>,
+}
+
+/// Whether a lease keeps its address out of use at `now`.
+pub fn holds_address(lease: &Lease4, now: u64) -> bool {
+    matches!(lease.state, LeaseState::Default | LeaseState::Declined) && !lease.is_expired(now)
+}
+
+impl LeaseState4 {
+    /// State over a loaded store; call [`LeaseState4::reconfigure`] before use.
+    pub fn new(store: LeaseStore4) -> Self {
+        LeaseState4 {
+            store,
+            pools: HashMap::new(),
+            offers: HashMap::new(),
+            offer_by_client: HashMap::new(),
+            offer_queue: VecDeque::new(),
+        }
+    }
+
+    /// Rebuilds the free maps for a new configuration: reserved addresses and addresses held
+    /// by leases are in use. Offers are dropped: their subnet may be gone.
+    pub fn reconfigure(&mut self, config: &Dhcp4Config, now: u64) {
+        let mut pools: HashMap<u32, Vec<FreeMap>> = HashMap::new();
+        for subnet in &config.subnets {
+            let mut maps: Vec<FreeMap> = subnet
+                .pools
+                .iter()
+                .map(|p| FreeMap::new(u32::from(p.start), u32::from(p.end)))
+                .collect();
+            maps.sort_by_key(|m| m.start());
+            for r in &subnet.reservations {
+                take_in(&mut maps, u32::from(r.address));
+            }
+            pools.insert(subnet.id, maps);
+        }
+        // Leases are matched to pools by address, not by their recorded subnet id, so a lease
+        // written under another id (e.g. by a migrated Kea file) still blocks its address.
+        let mut by_start: Vec<(u32, u32, u32)> = Vec::new(); // (start, subnet, index)
+        for (id, maps) in &pools {
+            for (i, m) in maps.iter().enumerate() {
+                by_start.push((m.start(), *id, i as u32));
+            }
+        }
+        by_start.sort_unstable();
+        for lease in self.store.iter() {
+            if !holds_address(lease, now) {
+                continue;
+            }
+            let a = u32::from(lease.address);
+            let idx = by_start.partition_point(|(s, _, _)| *s <= a);
+            if idx == 0 {
+                continue;
+            }
+            let (_, subnet, i) = by_start[idx - 1];
+            if let Some(m) = pools.get_mut(&subnet).and_then(|v| v.get_mut(i as usize)) {
+                m.take(a);
+            }
+        }
+        self.pools = pools;
+        self.offers.clear();
+        self.offer_by_client.clear();
+        self.offer_queue.clear();
+    }
+
+    fn pool_mut(&mut self, subnet: u32, addr: Ipv4Addr) -> Option<&mut FreeMap> {
+        let a = u32::from(addr);
+        self.pools
+            .get_mut(&subnet)?
+            .iter_mut()
+            .find(|m| m.contains(a))
+    }
+
+    /// Whether `addr` is inside one of the subnet's pools.
+    pub fn in_pool(&self, subnet: u32, addr: Ipv4Addr) -> bool {
+        let a = u32::from(addr);
+        self.pools
+            .get(&subnet)
+            .is_some_and(|v| v.iter().any(|m| m.contains(a)))
+    }
+
+    /// Whether `addr` is a pool address nobody holds (no lease, offer or reservation).
+    pub fn is_free(&self, subnet: u32, addr: Ipv4Addr) -> bool {
+        let a = u32::from(addr);
+        self.pools
+            .get(&subnet)
+            .and_then(|v| v.iter().find(|m| m.contains(a)))
+            .is_some_and(|m| !m.is_used(a))
+    }
+
+    /// Takes a free address from the subnet's pools.
+    pub fn allocate(&mut self, subnet: u32) -> Option<Ipv4Addr> {
+        self.pools
+            .get_mut(&subnet)?
+            .iter_mut()
+            .find_map(|m| m.allocate())
+            .map(Ipv4Addr::from)
+    }
+
+    /// Marks a pool address in use (no-op outside pools).
+    pub fn take(&mut self, subnet: u32, addr: Ipv4Addr) {
+        if let Some(m) = self.pool_mut(subnet, addr) {
+            m.take(u32::from(addr));
+        }
+    }
+
+    /// Marks a pool address free, unless reserved (reservations are taken at reconfigure and
+    /// never released).
+    pub fn release(&mut self, config: &Dhcp4Config, subnet: u32, addr: Ipv4Addr) {
+        if config
+            .subnet(subnet)
+            .is_some_and(|s| s.reservation_at(addr).is_some())
+        {
+            return;
+        }
+        if let Some(m) = self.pool_mut(subnet, addr) {
+            m.release(u32::from(addr));
+        }
+    }
+
+    /// The client holding an unexpired offer of `addr`.
+    pub fn offered_to(&self, addr: Ipv4Addr, now: u64) -> Option<&ClientKey> {
+        self.offers
+            .get(&addr)
+            .filter(|o| o.expire > now)
+            .map(|o| &o.client)
+    }
+
+    /// The address currently offered to `client`, if any.
+    pub fn offer_of(&self, client: &ClientKey, now: u64) -> Option<Ipv4Addr> {
+        let addr = *self.offer_by_client.get(client)?;
+        self.offered_to(addr, now)
+            .filter(|c| *c == client)
+            .map(|_| addr)
+    }
+
+    fn forget_offer(&mut self, addr: Ipv4Addr) -> bool {
+        match self.offers.remove(&addr) {
+            Some(offer) => {
+                if self.offer_by_client.get(&offer.client) == Some(&addr) {
+                    self.offer_by_client.remove(&offer.client);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Holds `addr` for `client` until `expire`. The address must already be taken.
+    pub fn hold_offer(&mut self, addr: Ipv4Addr, client: ClientKey, expire: u64) {
+        self.offer_by_client.insert(client.clone(), addr);
+        self.offers.insert(addr, Offer { client, expire });
+        self.offer_queue.push_back((expire, addr));
+    }
+
+    /// Forgets the offer of `addr` (the client took it or went elsewhere); the address stays
+    /// taken if a lease now holds it.
+    pub fn drop_offer(&mut self, config: &Dhcp4Config, subnet: u32, addr: Ipv4Addr, now: u64) {
+        if self.forget_offer(addr) && !self.store.get(addr).is_some_and(|l| holds_address(l, now)) {
+            self.release(config, subnet, addr);
+        }
+    }
+
+    /// Frees the addresses of expired offers.
+    pub fn expire_offers(&mut self, config: &Dhcp4Config, now: u64) {
+        while let Some(&(expire, addr)) = self.offer_queue.front() {
+            if expire > now {
+                break;
+            }
+            self.offer_queue.pop_front();
+            let Some(offer) = self.offers.get(&addr) else {
+                continue;
+            };
+            if offer.expire > now {
+                continue; // re-offered later; a newer queue entry covers it
+            }
+            self.forget_offer(addr);
+            if !self.store.get(addr).is_some_and(|l| holds_address(l, now)) {
+                if let Some(subnet) = config.subnets.iter().find(|s| s.prefix.contains(&addr)) {
+                    let id = subnet.id;
+                    self.release(config, id, addr);
+                }
+            }
+        }
+    }
+
+    /// Reclaims up to `limit` expired leases: an expired lease becomes expired-reclaimed (kept,
+    /// so its client can get the same address back), a declined one whose probation ended is
+    /// deleted. Returns the rows to write.
+    pub fn reclaim(&mut self, config: &Dhcp4Config, now: u64, limit: usize) -> Vec<Lease4> {
+        let mut rows = Vec::new();
+        for addr in self.store.expired(now, limit) {
+            let Some(lease) = self.store.get(addr) else {
+                continue;
+            };
+            let mut lease = lease.clone();
+            let subnet = lease.subnet_id;
+            if lease.state == LeaseState::Declined {
+                self.store.remove(addr);
+                lease.valid_lifetime = 0;
+            } else {
+                lease.state = LeaseState::ExpiredReclaimed;
+                self.store.upsert(lease.clone());
+            }
+            if !self.offers.contains_key(&addr) {
+                self.release(config, subnet, addr);
+            }
+            rows.push(lease);
+        }
+        rows
+    }
+
+    /// Addresses in use and total, per pool of a subnet: (start, end, used).
+    pub fn pool_usage(&self, subnet: u32) -> Vec<(Ipv4Addr, Ipv4Addr, u32)> {
+        self.pools
+            .get(&subnet)
+            .map(|v| {
+                v.iter()
+                    .map(|m| {
+                        (
+                            Ipv4Addr::from(m.start()),
+                            Ipv4Addr::from(m.start() + m.len() - 1),
+                            m.used(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn take_in(maps: &mut [FreeMap], addr: u32) {
+    if let Some(m) = maps.iter_mut().find(|m| m.contains(addr)) {
+        m.take(addr);
+    }
+}

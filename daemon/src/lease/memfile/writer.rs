@@ -1,0 +1,408 @@
+//! The memfile writer: one thread owns the active lease file and appends
+//! rows with group commit.
+//!
+//! Callers queue already formatted rows with a completion callback. The
+//! thread takes everything queued (up to a size cap), writes it with one
+//! `write`, makes it durable with one `fdatasync` (in [`Durability::Fsync`]
+//! mode), then runs the callbacks in submission order. Under load, one
+//! fsync covers many requests; a client's ACK can wait for its callback.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use super::compact::{self, CompactionHandle};
+use super::csv4::HEADER;
+use super::error::MemfileError;
+use super::reader::{self, HeaderState};
+use super::{sync_dir, with_suffix, INPUT_SUFFIX, NEW_SUFFIX};
+
+/// Completion callback of [`MemfileWriter::submit`]: `Ok` once the rows are
+/// written (and synced in [`Durability::Fsync`] mode).
+pub type Done = Box<dyn FnOnce(Result<(), Arc<io::Error>>) + Send + 'static>;
+
+/// When a batch counts as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// After `fdatasync`: the rows survive a power loss.
+    Fsync,
+    /// After `write`: the rows survive a crash of the daemon, not of the
+    /// machine (Kea's behaviour).
+    None,
+}
+
+/// Queue length (in submissions) of [`MemfileWriter::open`].
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+
+// A batch stops taking queued rows past this size, so a steady stream of
+// submissions cannot delay the first callback without bound.
+const MAX_BATCH_BYTES: usize = 8 << 20;
+
+enum Command {
+    Rows(Vec<u8>, Done),
+    Flush(mpsc::Sender<Result<(), MemfileError>>),
+    Compact(mpsc::Sender<Result<CompactionHandle, MemfileError>>),
+}
+
+/// Appends lease rows to the active memfile from a dedicated thread.
+///
+/// `Sync`: share it (e.g. in an `Arc`) and submit from any thread. Dropping
+/// it writes everything queued, syncs, and joins the thread.
+pub struct MemfileWriter {
+    path: PathBuf,
+    tx: Option<SyncSender<Command>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for MemfileWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemfileWriter")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The active file as the writer thread sees it; the compaction's rotation
+/// swaps the file underneath.
+pub(super) struct ActiveFile {
+    pub(super) path: PathBuf,
+    pub(super) file: File,
+    /// Bytes known to be in the file, to cut a torn write back off.
+    pub(super) len: u64,
+    /// The file does not end in '\n' (a torn row): start the next write with
+    /// one so the torn row stays a single bad line.
+    pub(super) needs_newline: bool,
+    /// Set when the files are in a state where appending could lose rows
+    /// (a rotation failed half-way and could not be undone).
+    pub(super) poisoned: Option<String>,
+}
+
+impl MemfileWriter {
+    /// Opens (creating it with the header if missing or empty) the active
+    /// file `path` and starts the writer thread.
+    pub fn open(path: &Path, durability: Durability) -> Result<Self, MemfileError> {
+        Self::with_queue_capacity(path, durability, DEFAULT_QUEUE_CAPACITY)
+    }
+
+    /// Like [`MemfileWriter::open`], with a queue of `capacity` submissions:
+    /// [`MemfileWriter::submit`] blocks while it is full.
+    pub fn with_queue_capacity(
+        path: &Path,
+        durability: Durability,
+        capacity: usize,
+    ) -> Result<Self, MemfileError> {
+        let active = open_active(path)?;
+        if with_suffix(path, INPUT_SUFFIX).exists() {
+            tracing::warn!(file = %path.display(), "an earlier compaction did not finish; the next compaction completes it");
+        }
+        let (tx, rx) = mpsc::sync_channel(capacity.max(1));
+        let mut worker = Worker {
+            active,
+            durability,
+            compacting: Arc::new(AtomicBool::new(false)),
+        };
+        let span = tracing::info_span!("memfile", file = %path.display());
+        let thread = std::thread::Builder::new()
+            .name("memfile-writer".into())
+            .spawn(move || span.in_scope(|| worker.run(rx)))
+            .map_err(MemfileError::io("spawn writer thread for", path))?;
+        Ok(MemfileWriter {
+            path: path.to_path_buf(),
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The active file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queues formatted CSV rows (see [`super::csv4::format_row`]); `done` is
+    /// called from the writer thread once they are written, or with the error.
+    /// Blocks while the queue is full. If the writer has stopped, `done` is
+    /// called at once with an error.
+    pub fn submit(&self, rows: Vec<u8>, done: Done) {
+        let cmd = Command::Rows(rows, done);
+        let returned = match &self.tx {
+            Some(tx) => match tx.try_send(cmd) {
+                Ok(()) => None,
+                // Full: wait for room (backpressure).
+                Err(TrySendError::Full(cmd)) => tx.send(cmd).err().map(|e| e.0),
+                Err(TrySendError::Disconnected(cmd)) => Some(cmd),
+            },
+            None => Some(cmd),
+        };
+        if let Some(Command::Rows(_, done)) = returned {
+            let err = io::Error::other(format!(
+                "the memfile writer for {} has stopped",
+                self.path.display()
+            ));
+            call_done(done, Err(Arc::new(err)));
+        }
+    }
+
+    /// Waits until everything submitted before is written and synced to disk
+    /// (also in [`Durability::None`] mode).
+    pub fn flush_and_wait(&self) -> Result<(), MemfileError> {
+        let (reply, wait) = mpsc::channel();
+        self.send(Command::Flush(reply))?;
+        wait.recv().map_err(|_| self.stopped())?
+    }
+
+    /// Starts a compaction (see [`super::compact`]): rows submitted before
+    /// go to the old file, rows after to a fresh one. Returns once the files
+    /// are rotated; the merge runs on its own thread.
+    pub fn compact(&self) -> Result<CompactionHandle, MemfileError> {
+        let (reply, wait) = mpsc::channel();
+        self.send(Command::Compact(reply))?;
+        wait.recv().map_err(|_| self.stopped())?
+    }
+
+    /// Writes everything queued, syncs and stops the thread, reporting a
+    /// final sync error (dropping does the same, logging it instead).
+    pub fn shutdown(mut self) -> Result<(), MemfileError> {
+        let flushed = self.flush_and_wait();
+        self.stop();
+        flushed
+    }
+
+    fn send(&self, cmd: Command) -> Result<(), MemfileError> {
+        match &self.tx {
+            Some(tx) => tx.send(cmd).map_err(|_| self.stopped()),
+            None => Err(self.stopped()),
+        }
+    }
+
+    fn stopped(&self) -> MemfileError {
+        MemfileError::WriterStopped {
+            path: self.path.clone(),
+        }
+    }
+
+    fn stop(&mut self) {
+        // Closing the channel ends the thread after it drains the queue.
+        self.tx = None;
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!(file = %self.path.display(), "the memfile writer thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for MemfileWriter {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn call_done(done: Done, result: Result<(), Arc<io::Error>>) {
+    // A panicking callback must not take the writer thread (and every later
+    // write) down with it.
+    if catch_unwind(AssertUnwindSafe(move || done(result))).is_err() {
+        tracing::error!("a lease write callback panicked");
+    }
+}
+
+/// Opens the active file for appending, creating it with the header when it
+/// is missing, empty or holds only a torn header.
+fn open_active(path: &Path) -> Result<ActiveFile, MemfileError> {
+    let fresh = match std::fs::metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => true,
+        Err(e) => return Err(MemfileError::io("stat", path)(e)),
+        Ok(m) if m.len() == 0 => true,
+        Ok(_) => match reader::read_header(path) {
+            Ok(HeaderState::Empty) => true,
+            Ok(HeaderState::Valid(schema)) => {
+                if schema.needs_conversion() {
+                    tracing::warn!(file = %path.display(), "lease file has another Kea schema's header; appending rows of ours (Kea reads both)");
+                }
+                false
+            }
+            Err(e) => return Err(MemfileError::from_open(path.to_path_buf(), e)),
+        },
+    };
+    if fresh {
+        let file = create_with_header(&with_suffix(path, NEW_SUFFIX))?;
+        std::fs::rename(with_suffix(path, NEW_SUFFIX), path)
+            .map_err(MemfileError::io("rename into place", path))?;
+        sync_dir(path).map_err(MemfileError::io("fsync directory of", path))?;
+        return Ok(ActiveFile {
+            path: path.to_path_buf(),
+            file,
+            len: header_len(),
+            needs_newline: false,
+            poisoned: None,
+        });
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .open(path)
+        .map_err(MemfileError::io("open", path))?;
+    let len = file
+        .metadata()
+        .map_err(MemfileError::io("stat", path))?
+        .len();
+    let mut last = [b'\n'; 1];
+    if len > 0 {
+        file.read_exact_at(&mut last, len - 1)
+            .map_err(MemfileError::io("read", path))?;
+    }
+    let needs_newline = last[0] != b'\n';
+    if needs_newline {
+        tracing::warn!(file = %path.display(), "lease file ends in a torn row; it will be skipped as a bad row");
+    }
+    Ok(ActiveFile {
+        path: path.to_path_buf(),
+        file,
+        len,
+        needs_newline,
+        poisoned: None,
+    })
+}
+
+pub(super) fn header_len() -> u64 {
+    HEADER.len() as u64 + 1
+}
+
+/// Creates (or empties) `path`, writes the header and syncs it. The handle
+/// appends.
+pub(super) fn create_with_header(path: &Path) -> Result<File, MemfileError> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(MemfileError::io("create", path))?;
+    file.set_len(0)
+        .map_err(MemfileError::io("truncate", path))?;
+    let mut header = Vec::with_capacity(HEADER.len() + 1);
+    header.extend_from_slice(HEADER.as_bytes());
+    header.push(b'\n');
+    file.write_all(&header)
+        .map_err(MemfileError::io("write header to", path))?;
+    file.sync_all().map_err(MemfileError::io("fsync", path))?;
+    Ok(file)
+}
+
+struct Worker {
+    active: ActiveFile,
+    durability: Durability,
+    compacting: Arc<AtomicBool>,
+}
+
+impl Worker {
+    fn run(&mut self, rx: Receiver<Command>) {
+        let mut buf: Vec<u8> = Vec::new();
+        let mut dones: Vec<Done> = Vec::new();
+        while let Ok(first) = rx.recv() {
+            let mut next = Some(first);
+            while let Some(cmd) = next {
+                match cmd {
+                    Command::Rows(rows, done) => {
+                        buf.extend_from_slice(&rows);
+                        // A row without its line end would swallow the next one.
+                        if rows.last().is_some_and(|&b| b != b'\n') {
+                            buf.push(b'\n');
+                        }
+                        dones.push(done);
+                    }
+                    Command::Flush(reply) => {
+                        self.commit(&mut buf, &mut dones);
+                        // The waiter may have given up; nothing to do then.
+                        let _ = reply.send(self.sync());
+                    }
+                    Command::Compact(reply) => {
+                        self.commit(&mut buf, &mut dones);
+                        let _ = reply.send(self.start_compaction());
+                    }
+                }
+                next = if buf.len() < MAX_BATCH_BYTES {
+                    rx.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            self.commit(&mut buf, &mut dones);
+        }
+        // All senders are gone and the queue is drained.
+        if let Err(e) = self.sync() {
+            tracing::error!(error = %e, "final lease file sync failed");
+        }
+        tracing::debug!("memfile writer stopped");
+    }
+
+    /// Writes the batch, syncs it if required, and completes its callbacks.
+    fn commit(&mut self, buf: &mut Vec<u8>, dones: &mut Vec<Done>) {
+        if dones.is_empty() {
+            return;
+        }
+        let result = self.write_batch(buf).map_err(Arc::new);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, rows_bytes = buf.len(), callbacks = dones.len(), "lease write failed");
+        }
+        for done in dones.drain(..) {
+            call_done(done, result.clone());
+        }
+        buf.clear();
+        // Do not keep a burst's buffer forever.
+        if buf.capacity() > MAX_BATCH_BYTES * 2 {
+            buf.shrink_to(MAX_BATCH_BYTES);
+        }
+    }
+
+    fn write_batch(&mut self, buf: &[u8]) -> io::Result<()> {
+        let a = &mut self.active;
+        if let Some(why) = &a.poisoned {
+            return Err(io::Error::other(why.clone()));
+        }
+        if a.needs_newline {
+            (&a.file).write_all(b"\n")?;
+            a.len += 1;
+            a.needs_newline = false;
+        }
+        if let Err(e) = (&a.file).write_all(buf) {
+            // Cut a partial row back off; if that fails too, make sure the
+            // next batch starts on a line of its own.
+            if a.file.set_len(a.len).is_err() {
+                a.needs_newline = true;
+                if let Ok(m) = a.file.metadata() {
+                    a.len = m.len();
+                }
+            }
+            return Err(e);
+        }
+        a.len += buf.len() as u64;
+        if self.durability == Durability::Fsync {
+            // The rows are in the file either way; a failed sync is reported
+            // so callers do not ACK, and they may write the rows again (a
+            // repeated row is harmless: last row wins).
+            a.file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), MemfileError> {
+        let a = &self.active;
+        if let Some(why) = &a.poisoned {
+            return Err(MemfileError::io("write", &a.path)(io::Error::other(
+                why.clone(),
+            )));
+        }
+        a.file
+            .sync_data()
+            .map_err(MemfileError::io("fdatasync", &a.path))
+    }
+
+    fn start_compaction(&mut self) -> Result<CompactionHandle, MemfileError> {
+        compact::start(&mut self.active, &self.compacting)
+    }
+}

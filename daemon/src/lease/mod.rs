@@ -1,0 +1,13 @@
+//! Lease storage: the DHCPv4 lease record, the in-memory store and its
+//! indexes, and the durable memfile in ISC Kea 2.2's CSV format.
+
+pub mod free_map;
+mod hex;
+mod index;
+pub mod memfile;
+pub mod record;
+mod slab;
+pub mod store4;
+
+pub use record::{HwAddr, HwAddrError, Lease4, LeaseState};
+pub use store4::{LeaseStore4, StoreFull};

@@ -1,0 +1,282 @@
+//! The DHCPv4 engine thread: receives batches from the sockets, runs the policy on the current
+//! configuration snapshot, hands lease rows to the memfile writer and sends each reply once its
+//! lease is durable. It owns the lease state; nothing else touches it.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use ipnet::Ipv4Net;
+
+use crate::config::{Ingress, RuntimeConfig};
+use crate::dhcp4::{self, Arrival, LeaseState4, Packet, Reply};
+use crate::lease::memfile::csv4;
+use crate::lease::memfile::MemfileWriter;
+use crate::net::iface;
+use crate::net::socket4::{Socket4, SocketError};
+use crate::stats::Counters4;
+
+/// Packets taken from one socket per wake-up before the batch is committed.
+const BATCH: usize = 64;
+/// Expired leases reclaimed per pass, so a mass expiry does not stall the packet path.
+const RECLAIM_PER_PASS: usize = 10_000;
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Opens a socket on every served interface. Fails on the first interface that cannot be
+/// served, naming it.
+pub fn open_sockets(config: &RuntimeConfig) -> Result<Vec<Arc<Socket4>>, SocketError> {
+    if !config.dhcp4.enabled {
+        return Ok(Vec::new());
+    }
+    config
+        .dhcp4
+        .interfaces
+        .iter()
+        .map(|i| Socket4::open(i).map(Arc::new))
+        .collect()
+}
+
+/// The engine and what it owns.
+pub struct Engine4 {
+    config: Arc<ArcSwap<RuntimeConfig>>,
+    applied: Option<Arc<RuntimeConfig>>,
+    state: LeaseState4,
+    writer: Arc<MemfileWriter>,
+    sockets: Vec<Arc<Socket4>>,
+    addresses: HashMap<String, Vec<Ipv4Net>>,
+    counters: Arc<Counters4>,
+    shutdown: Arc<AtomicBool>,
+}
+
+/// A reply waiting for its batch's lease rows to be durable.
+struct Outgoing {
+    socket: Arc<Socket4>,
+    reply: Reply,
+}
+
+impl Engine4 {
+    /// An engine over loaded leases and opened sockets.
+    pub fn new(
+        config: Arc<ArcSwap<RuntimeConfig>>,
+        state: LeaseState4,
+        writer: Arc<MemfileWriter>,
+        sockets: Vec<Arc<Socket4>>,
+        counters: Arc<Counters4>,
+        shutdown: Arc<AtomicBool>,
+    ) -> Self {
+        Engine4 {
+            config,
+            applied: None,
+            state,
+            writer,
+            sockets,
+            addresses: HashMap::new(),
+            counters,
+            shutdown,
+        }
+    }
+
+    fn apply_if_changed(&mut self) {
+        let current = self.config.load_full();
+        if self
+            .applied
+            .as_ref()
+            .is_some_and(|a| Arc::ptr_eq(a, &current))
+        {
+            return;
+        }
+        let started = Instant::now();
+        self.state.reconfigure(&current.dhcp4, unix_now());
+        self.refresh_addresses();
+        tracing::info!(
+            subnets = current.dhcp4.subnets.len(),
+            leases = self.state.store.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "DHCPv4 configuration applied"
+        );
+        self.applied = Some(current);
+    }
+
+    fn refresh_addresses(&mut self) {
+        match iface::ipv4_addresses() {
+            Ok(a) => self.addresses = a,
+            Err(e) => tracing::warn!(error = %e, "cannot read interface addresses"),
+        }
+    }
+
+    /// Runs until shutdown is requested.
+    pub fn run(mut self) {
+        let mut buf = vec![0u8; 65536];
+        let mut last_reclaim = Instant::now();
+        let mut last_compaction = Instant::now();
+        let mut last_address_refresh = Instant::now();
+        let mut pollfds: Vec<libc::pollfd> = self
+            .sockets
+            .iter()
+            .map(|s| libc::pollfd {
+                fd: s.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        while !self.shutdown.load(Ordering::Relaxed) {
+            self.apply_if_changed();
+            let Some(config) = self.applied.clone() else {
+                break;
+            };
+            // SAFETY: pollfds is a valid array of initialised pollfd for the call's duration.
+            let ready =
+                unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, 200) };
+            if ready > 0 {
+                for i in 0..pollfds.len() {
+                    if pollfds[i].revents != 0 {
+                        pollfds[i].revents = 0;
+                        let socket = self.sockets[i].clone();
+                        self.serve_batch(&config, &socket, &mut buf);
+                    }
+                }
+            }
+            let d4 = &config.dhcp4;
+            if last_reclaim.elapsed() >= Duration::from_secs(u64::from(d4.reclaim_interval)) {
+                last_reclaim = Instant::now();
+                self.reclaim(&config);
+            }
+            if let Some(every) = config.lease_db.compaction_interval {
+                if last_compaction.elapsed() >= every {
+                    last_compaction = Instant::now();
+                    if let Err(e) = self.writer.compact() {
+                        tracing::error!(error = %e, "lease file compaction failed to start");
+                    }
+                }
+            }
+            // Interface addresses can change under us (DHCP on the uplink, operator action).
+            if last_address_refresh.elapsed() >= Duration::from_secs(5) {
+                last_address_refresh = Instant::now();
+                self.refresh_addresses();
+            }
+        }
+        tracing::info!(counters = %self.counters.summary(), "DHCPv4 engine stopped");
+    }
+
+    fn serve_batch(&mut self, config: &RuntimeConfig, socket: &Arc<Socket4>, buf: &mut [u8]) {
+        let mut rows = Vec::new();
+        let mut durable_replies: Vec<Outgoing> = Vec::new();
+        let no_addresses = Vec::new();
+        let addresses = self
+            .addresses
+            .get(socket.iface())
+            .unwrap_or(&no_addresses)
+            .clone();
+        let server_id = config
+            .dhcp4
+            .server_identifier
+            .or_else(|| addresses.first().map(|n| n.addr()))
+            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        for _ in 0..BATCH {
+            let (len, from) = match socket.recv(buf) {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(iface = socket.iface(), error = %e, "receive failed");
+                    break;
+                }
+            };
+            self.counters.received.fetch_add(1, Ordering::Relaxed);
+            let packet = match Packet::parse(&buf[..len]) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.counters.malformed(&e);
+                    tracing::debug!(iface = socket.iface(), %from, error = %e, "malformed packet dropped");
+                    continue;
+                }
+            };
+            self.counters.received(packet.message_type());
+            let arrival = Arrival {
+                ingress: Ingress {
+                    interface: socket.iface(),
+                    addresses: &addresses,
+                },
+                server_id,
+                now: unix_now(),
+            };
+            let decision = dhcp4::handle(&config.dhcp4, &mut self.state, &packet, &arrival);
+            for lease in &decision.writes {
+                csv4::format_row(lease, &mut rows);
+            }
+            match decision.reply {
+                Ok(reply) if decision.writes.is_empty() => send(&self.counters, socket, &reply),
+                Ok(reply) => durable_replies.push(Outgoing {
+                    socket: socket.clone(),
+                    reply,
+                }),
+                Err(why) => {
+                    tracing::trace!(?why, "no reply");
+                    self.counters.silence(why);
+                }
+            }
+        }
+        if rows.is_empty() {
+            return;
+        }
+        let counters = self.counters.clone();
+        self.writer.submit(
+            rows,
+            Box::new(move |result| match result {
+                Ok(()) => {
+                    for o in durable_replies {
+                        send(&counters, &o.socket, &o.reply);
+                    }
+                }
+                Err(e) => {
+                    // No ACK for a lease that is not on disk; the client will retry.
+                    counters.lease_write_failed.fetch_add(durable_replies.len() as u64, Ordering::Relaxed);
+                    tracing::error!(error = %e, replies = durable_replies.len(), "lease write failed; replies withheld");
+                }
+            }),
+        );
+    }
+
+    fn reclaim(&mut self, config: &RuntimeConfig) {
+        let rows = self
+            .state
+            .reclaim(&config.dhcp4, unix_now(), RECLAIM_PER_PASS);
+        if rows.is_empty() {
+            return;
+        }
+        self.counters
+            .reclaimed
+            .fetch_add(rows.len() as u64, Ordering::Relaxed);
+        tracing::debug!(count = rows.len(), "expired leases reclaimed");
+        let mut bytes = Vec::new();
+        for lease in &rows {
+            csv4::format_row(lease, &mut bytes);
+        }
+        self.writer.submit(
+            bytes,
+            Box::new(|result| {
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "writing reclaimed leases failed");
+                }
+            }),
+        );
+    }
+}
+
+fn send(counters: &Counters4, socket: &Socket4, reply: &Reply) {
+    match socket.send(&reply.bytes, reply.destination) {
+        Ok(()) => counters.sent(reply.kind),
+        Err(e) => {
+            counters.send_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(iface = socket.iface(), error = %e, destination = ?reply.destination, "send failed");
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Counters of what the DHCP servers did, read by logs now and by operational state later.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::dhcp4::{DecodeError, MessageType, Silence};
+
+/// DHCPv4 counters. Relaxed atomics: each is an independent tally.
+#[derive(Debug, Default)]
+pub struct Counters4 {
+    /// Datagrams received.
+    pub received: AtomicU64,
+    /// Received, by message type 1..=8.
+    pub received_by_type: [AtomicU64; 9],
+    /// Sent, by message type 1..=8.
+    pub sent_by_type: [AtomicU64; 9],
+    /// Packets refused by the decoder.
+    pub malformed: AtomicU64,
+    /// Requests answered with silence because no subnet matched.
+    pub no_subnet: AtomicU64,
+    /// DISCOVERs with no free address.
+    pub pool_exhausted: AtomicU64,
+    /// Other silences (other server selected, incomplete, not authoritative...).
+    pub silent_other: AtomicU64,
+    /// Replies dropped because their lease could not be written.
+    pub lease_write_failed: AtomicU64,
+    /// Replies the socket refused.
+    pub send_failed: AtomicU64,
+    /// Leases reclaimed after expiry.
+    pub reclaimed: AtomicU64,
+}
+
+impl Counters4 {
+    /// Counts a received, decoded packet.
+    pub fn received(&self, kind: MessageType) {
+        self.received_by_type[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a sent reply.
+    pub fn sent(&self, kind: MessageType) {
+        self.sent_by_type[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a malformed packet.
+    pub fn malformed(&self, _why: &DecodeError) {
+        self.malformed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request left unanswered.
+    pub fn silence(&self, why: Silence) {
+        let c = match why {
+            Silence::NoSubnet => &self.no_subnet,
+            Silence::PoolExhausted => &self.pool_exhausted,
+            Silence::NoReplyExpected => return,
+            _ => &self.silent_other,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A one-line summary for logs.
+    pub fn summary(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "received={} discover={} request={} offer={} ack={} nak={} malformed={} no_subnet={} pool_exhausted={} write_failed={} send_failed={}",
+            get(&self.received),
+            get(&self.received_by_type[1]),
+            get(&self.received_by_type[3]),
+            get(&self.sent_by_type[2]),
+            get(&self.sent_by_type[5]),
+            get(&self.sent_by_type[6]),
+            get(&self.malformed),
+            get(&self.no_subnet),
+            get(&self.pool_exhausted),
+            get(&self.lease_write_failed),
+            get(&self.send_failed),
+        )
+    }
+}
