@@ -87,7 +87,7 @@ pub fn check(file: &Path) -> Result<(), AppError> {
         source,
     })?;
     let ctx = yang::context()?;
-    let result = northbound::validate_document(&ctx, &text).map(|v| v.runtime);
+    let result = northbound::validate_document(ctx, &text).map(|v| v.runtime);
     match result {
         Ok(runtime) => {
             let d = &runtime.dhcp4;
@@ -131,7 +131,7 @@ fn startup_config(state_dir: &Path, seed: Option<&Path>) -> Result<RuntimeConfig
             ),
         },
     };
-    let validated = northbound::validate_document(&ctx, &text)
+    let validated = northbound::validate_document(ctx, &text)
         .map_err(|problems| AppError::Invalid { origin, problems })?;
     if seed.is_some() {
         startup::write(state_dir, &validated.to_xml())?;

@@ -138,7 +138,9 @@ fn collect_errors(ctx: &Context, last: yang5::Error) -> Vec<YangError> {
     if errors.is_empty() {
         errors.push(YangError {
             path: last.path,
-            message: last.msg.unwrap_or_else(|| format!("libyang error {}", last.errcode)),
+            message: last
+                .msg
+                .unwrap_or_else(|| format!("libyang error {}", last.errcode)),
             app_tag: last.apptag,
             line: None,
         });
@@ -151,6 +153,10 @@ unsafe fn opt_string(ptr: *const std::os::raw::c_char) -> Option<String> {
         None
     } else {
         // SAFETY: libyang strings are NUL-terminated and live as long as the error item.
-        Some(unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned())
+        Some(
+            unsafe { CStr::from_ptr(ptr) }
+                .to_string_lossy()
+                .into_owned(),
+        )
     }
 }

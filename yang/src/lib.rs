@@ -4,7 +4,7 @@
 //! Modules are embedded so the daemon never depends on files beside it: what it advertises over
 //! NETCONF is exactly what it validates against.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 pub use yang5;
 use yang5::context::{Context, ContextFlags, EmbeddedModuleKey, EmbeddedModules};
@@ -46,12 +46,43 @@ pub const MODULES: &[Module] = &[
     module!("ietf", "ietf-datastores", "2018-02-14", true, &[]),
     module!("ietf", "ietf-origin", "2018-02-14", true, &[]),
     module!("ietf", "ietf-netconf-acm", "2018-02-14", true, &[]),
-    module!("ietf", "ietf-netconf", "2011-06-01", true, &["candidate", "confirmed-commit", "rollback-on-error", "validate", "startup", "xpath"]),
-    module!("ietf", "ietf-netconf-with-defaults", "2011-06-01", true, &[]),
+    module!(
+        "ietf",
+        "ietf-netconf",
+        "2011-06-01",
+        true,
+        &[
+            "candidate",
+            "confirmed-commit",
+            "rollback-on-error",
+            "validate",
+            "startup",
+            "xpath"
+        ]
+    ),
+    module!(
+        "ietf",
+        "ietf-netconf-with-defaults",
+        "2011-06-01",
+        true,
+        &[]
+    ),
     module!("ietf", "ietf-netconf-monitoring", "2010-10-04", true, &[]),
-    module!("ietf", "ietf-netconf-notifications", "2012-02-06", true, &[]),
+    module!(
+        "ietf",
+        "ietf-netconf-notifications",
+        "2012-02-06",
+        true,
+        &[]
+    ),
     module!("ietf", "ietf-yang-library", "2019-01-04", true, &[]),
-    module!("ietf", "ietf-netconf-nmda", "2019-01-07", true, &["origin", "with-defaults"]),
+    module!(
+        "ietf",
+        "ietf-netconf-nmda",
+        "2019-01-07",
+        true,
+        &["origin", "with-defaults"]
+    ),
     module!("ietf", "ietf-interfaces", "2018-02-20", false, &[]),
     module!("netdhcp", "netdhcp-server", "2026-11-27", true, &[]),
 ];
@@ -72,7 +103,11 @@ pub struct ContextError {
 
 impl std::fmt::Display for ContextError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "YANG module {} failed to load: {}", self.module, self.message)
+        write!(
+            f,
+            "YANG module {} failed to load: {}",
+            self.module, self.message
+        )
     }
 }
 
@@ -82,29 +117,38 @@ impl std::error::Error for ContextError {}
 pub fn new_context() -> Result<Context, ContextError> {
     let first = MODULES[0].name;
     let mut ctx = Context::new(ContextFlags::NO_YANGLIBRARY | ContextFlags::DISABLE_SEARCHDIRS)
-        .map_err(|e| ContextError { module: first, message: e.to_string() })?;
+        .map_err(|e| ContextError {
+            module: first,
+            message: e.to_string(),
+        })?;
     data::keep_all_errors();
     let mut embedded = EmbeddedModules::new();
     for m in MODULES {
-        embedded.insert(EmbeddedModuleKey::new(m.name, Some(m.revision), None, None), m.text);
+        embedded.insert(
+            EmbeddedModuleKey::new(m.name, Some(m.revision), None, None),
+            m.text,
+        );
     }
     ctx.set_embedded_modules(&embedded);
     for m in MODULES.iter().filter(|m| m.implemented) {
         ctx.load_module(m.name, Some(m.revision), m.features)
-            .map_err(|e| ContextError { module: m.name, message: e.to_string() })?;
+            .map_err(|e| ContextError {
+                module: m.name,
+                message: e.to_string(),
+            })?;
     }
     Ok(ctx)
 }
 
 /// The process-wide context, built once. libyang contexts are immutable once built and safe to
-/// share between threads for reading and parsing.
-pub fn context() -> Result<Arc<Context>, ContextError> {
-    static CONTEXT: OnceLock<Arc<Context>> = OnceLock::new();
+/// share between threads for reading and parsing; data trees borrow it for the whole run.
+pub fn context() -> Result<&'static Context, ContextError> {
+    static CONTEXT: OnceLock<Context> = OnceLock::new();
     if let Some(ctx) = CONTEXT.get() {
-        return Ok(ctx.clone());
+        return Ok(ctx);
     }
-    let ctx = Arc::new(new_context()?);
-    Ok(CONTEXT.get_or_init(|| ctx).clone())
+    let ctx = new_context()?;
+    Ok(CONTEXT.get_or_init(|| ctx))
 }
 
 #[cfg(test)]
@@ -116,7 +160,11 @@ mod tests {
         let ctx = new_context().expect("context");
         for m in MODULES.iter().filter(|m| m.implemented) {
             let loaded = ctx.get_module(m.name, Some(m.revision));
-            assert!(loaded.is_some_and(|l| l.is_implemented()), "{} not implemented", m.name);
+            assert!(
+                loaded.is_some_and(|l| l.is_implemented()),
+                "{} not implemented",
+                m.name
+            );
         }
     }
 }

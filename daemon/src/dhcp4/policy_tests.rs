@@ -39,7 +39,7 @@ struct World {
 impl World {
     fn new() -> Self {
         let ctx = yang::context().expect("context");
-        let v = crate::northbound::validate_document(&ctx, CONFIG)
+        let v = crate::northbound::validate_document(ctx, CONFIG)
             .map_err(|p| format!("{p:?}"))
             .expect("config");
         let config = v.runtime.dhcp4;

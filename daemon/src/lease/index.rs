@@ -2,8 +2,9 @@
 //!
 //! Each bucket is one `u32`: the slot number plus a 6-bit tag taken from the
 //! key's hash. Keys themselves are not stored: the caller checks a candidate
-//! slot against the lease in the slab, and supplies a `rehash` closure so
-//! the table can recompute a slot's hash when it grows or shifts entries.
+//! slot against the lease in the slab, supplies a `rehash` closure for
+//! removals (which shift entries), and rebuilds the table from its slab when
+//! it must grow.
 //! This keeps an index at about 5 bytes per lease, where a `HashMap` with
 //! owned keys costs several times that.
 //!
@@ -86,14 +87,59 @@ impl SlotIndex {
     }
 
     /// Adds `slot` under `hash`. The caller guarantees this exact (key, slot)
-    /// pair is not already present.
-    pub(crate) fn insert(&mut self, hash: u64, slot: u32, rehash: impl Fn(u32) -> u64) {
-        if (self.len + 1) * LOAD_DEN > self.buckets.len() * LOAD_NUM {
-            let cap = self.buckets.len();
-            self.resize(buckets_for(self.len + 1).max(cap + cap / 2), &rehash);
-        }
+    /// pair is not already present, and made room with [`SlotIndex::rebuild`]
+    /// when [`SlotIndex::grow_target`] asked for it.
+    pub(crate) fn insert(&mut self, hash: u64, slot: u32) {
+        assert!(
+            (self.len + 1) * LOAD_DEN <= self.buckets.len() * LOAD_NUM,
+            "slot index insert without room"
+        );
         Self::place(&mut self.buckets, hash, encode(slot, tag_of(hash)));
         self.len += 1;
+    }
+
+    /// The bucket count to rebuild with before `additional` more entries can
+    /// be inserted; `None` when they fit. Grows by half at least, so the
+    /// rebuilds of a growing table cost O(1) per entry.
+    pub(crate) fn grow_target(&self, additional: usize) -> Option<usize> {
+        let need = self.len + additional;
+        let cap = self.buckets.len();
+        if need * LOAD_DEN <= cap * LOAD_NUM {
+            return None;
+        }
+        Some(buckets_for(need).max(cap + cap / 2))
+    }
+
+    /// The bucket count that holds `additional` more entries exactly (for a
+    /// reservation); `None` when the table is large enough.
+    pub(crate) fn reserve_target(&self, additional: usize) -> Option<usize> {
+        let want = buckets_for(self.len + additional);
+        (want > self.buckets.len()).then_some(want)
+    }
+
+    /// Replaces the table by one of `cap` buckets holding `entries`, given as
+    /// (slot, hash). The caller walks its slab in slot order, which reads
+    /// memory sequentially where walking the old buckets would jump around
+    /// the slab for every entry.
+    pub(crate) fn rebuild(&mut self, cap: usize, entries: impl Iterator<Item = (u32, u64)>) {
+        let cap = cap.max(MIN_BUCKETS);
+        let mut fresh = vec![0u32; cap].into_boxed_slice();
+        let mut len = 0;
+        for (slot, hash) in entries {
+            len += 1;
+            // The caller sized `cap` for its entries; more would fill the
+            // table and make probing loop.
+            assert!(len * LOAD_DEN <= cap * LOAD_NUM, "slot index rebuilt too small");
+            Self::place(&mut fresh, hash, encode(slot, tag_of(hash)));
+        }
+        self.buckets = fresh;
+        self.len = len;
+    }
+
+    /// Drops every entry and the bucket array.
+    pub(crate) fn clear(&mut self) {
+        self.buckets = Box::new([]);
+        self.len = 0;
     }
 
     /// Removes the entry for `slot` under `hash`; false if it was not there.
@@ -131,23 +177,6 @@ impl SlotIndex {
             j = next(j, cap);
         }
         true
-    }
-
-    /// Makes room for `additional` more entries without growing.
-    pub(crate) fn reserve(&mut self, additional: usize, rehash: impl Fn(u32) -> u64) {
-        let want = buckets_for(self.len + additional);
-        if want > self.buckets.len() {
-            self.resize(want, &rehash);
-        }
-    }
-
-    fn resize(&mut self, cap: usize, rehash: &impl Fn(u32) -> u64) {
-        let mut fresh = vec![0u32; cap].into_boxed_slice();
-        for &entry in self.buckets.iter().filter(|&&b| b != 0) {
-            let hash = rehash(slot_of(entry));
-            Self::place(&mut fresh, hash, entry);
-        }
-        self.buckets = fresh;
     }
 
     fn place(buckets: &mut [u32], hash: u64, entry: u32) {
@@ -254,13 +283,24 @@ mod tests {
         v
     }
 
+    /// Inserts with growth, as the store does it.
+    fn grow_insert(ix: &mut SlotIndex, keys: &[u32], live: &[bool], slot: u32) {
+        if let Some(cap) = ix.grow_target(1) {
+            let entries = (0..keys.len() as u32).filter(|&s| live[s as usize]).map(|s| (s, hash_key(keys[s as usize])));
+            ix.rebuild(cap, entries);
+        }
+        ix.insert(hash_key(keys[slot as usize]), slot);
+    }
+
     #[test]
     fn insert_find_remove_many() {
         let keys: Vec<u32> = (0..10_000).map(|i| i / 2).collect(); // each key twice
+        let mut live = vec![false; keys.len()];
         let mut ix = SlotIndex::default();
         let rehash = |s: u32| hash_key(keys[s as usize]);
-        for (slot, &k) in keys.iter().enumerate() {
-            ix.insert(hash_key(k), slot as u32, rehash);
+        for slot in 0..keys.len() as u32 {
+            grow_insert(&mut ix, &keys, &live, slot);
+            live[slot as usize] = true;
         }
         assert_eq!(ix.len(), 10_000);
         assert_eq!(find(&ix, &keys, 77), vec![154, 155]);
@@ -285,17 +325,18 @@ mod tests {
     #[test]
     fn reserve_sizes_exactly() {
         let mut ix = SlotIndex::default();
-        ix.reserve(1_000, |_| 0);
-        assert_eq!(ix.heap_bytes(), 1_250 * 4);
-        let keys: Vec<u32> = (0..1_000).collect();
+        let cap = ix.reserve_target(1_000).expect("empty table grows");
+        assert_eq!(cap, 1_250);
+        ix.rebuild(cap, std::iter::empty());
+        assert_eq!(ix.reserve_target(1_000), None);
         for s in 0..1_000u32 {
-            ix.insert(hash_key(s), s, |x| hash_key(keys[x as usize]));
+            assert_eq!(ix.grow_target(1), None, "no growth within the reservation");
+            ix.insert(hash_key(s), s);
         }
-        assert_eq!(
-            ix.heap_bytes(),
-            1_250 * 4,
-            "no growth within the reservation"
-        );
+        assert_eq!(ix.heap_bytes(), 1_250 * 4);
+        assert_eq!(ix.grow_target(1), Some(1_875));
+        ix.clear();
+        assert_eq!((ix.len(), ix.heap_bytes()), (0, 0));
     }
 
     #[test]
@@ -304,8 +345,9 @@ mod tests {
         // wrap to the start and every deletion shifts across the wrap.
         let hash = u64::MAX;
         let mut ix = SlotIndex::default();
+        ix.rebuild(16, std::iter::empty());
         for s in 0..10u32 {
-            ix.insert(hash, s, |_| hash);
+            ix.insert(hash, s);
         }
         for s in [0u32, 5, 9, 3] {
             assert!(ix.remove(hash, s, |_| hash));

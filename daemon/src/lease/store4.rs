@@ -10,6 +10,11 @@
 //! - by expiry, an ordered set of `(expire, address)` packed in a `u64`, for
 //!   leases that still need reclaiming (state default or declined, finite
 //!   lifetime), so [`LeaseStore4::expired`] never scans the whole store.
+//!
+//! A hash index that must grow is rebuilt from one pass over the slab, which
+//! costs tens of milliseconds per million leases: the owner should
+//! [`LeaseStore4::reserve`] for the pools it serves so that happens at
+//! configuration time, not while packets wait.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -33,10 +38,11 @@ pub struct LeaseStore4 {
     by_client_id: SlotIndex,
     by_hwaddr: SlotIndex,
     by_expiry: BTreeSet<u64>,
-    // While bulk loading, the expiry set is built once at the end from sorted
-    // keys: faster than inserting row by row, and the B-tree comes out with
-    // full nodes (about half the memory of one grown by appends).
-    expiry_deferred: bool,
+    // While bulk loading only the address index is kept; the others are
+    // built once at the end, exactly sized, from a sequential pass over the
+    // slab (the expiry B-tree from sorted keys comes out with full nodes,
+    // about half the memory of one grown by appends).
+    bulk: bool,
     hasher: KeyHasher,
 }
 
@@ -79,6 +85,14 @@ fn recency(l: &Lease4) -> (u64, u32) {
     (l.cltt(), addr_key(l.address))
 }
 
+/// Which hash index, for growing them generically.
+#[derive(Clone, Copy)]
+enum Which {
+    Addr,
+    ClientId,
+    HwAddr,
+}
+
 impl LeaseStore4 {
     /// Most leases one store holds (the indexes keep 26-bit slot numbers).
     pub const MAX_LEASES: usize = MAX_SLOT as usize + 1;
@@ -91,7 +105,7 @@ impl LeaseStore4 {
             by_client_id: SlotIndex::default(),
             by_hwaddr: SlotIndex::default(),
             by_expiry: BTreeSet::new(),
-            expiry_deferred: false,
+            bulk: false,
             hasher: KeyHasher::new(),
         }
     }
@@ -106,20 +120,21 @@ impl LeaseStore4 {
         self.slab.len() == 0
     }
 
-    /// Makes room for `additional` more leases so the indexes do not grow.
+    /// Makes room for `additional` more leases, so that inserting them never
+    /// rebuilds an index.
     pub fn reserve(&mut self, additional: usize) {
-        let Self {
-            slab,
-            by_addr,
-            by_client_id,
-            by_hwaddr,
-            hasher,
-            ..
-        } = self;
-        slab.reserve(additional);
-        by_addr.reserve(additional, |s| hasher.addr(addr_key(slab.live(s).address)));
-        by_client_id.reserve(additional, |s| client_hash(hasher, slab.live(s)));
-        by_hwaddr.reserve(additional, |s| hw_hash(hasher, slab.live(s)));
+        self.slab.reserve(additional);
+        // A bulk load sizes the secondary indexes when it finishes.
+        let which: &[Which] = if self.bulk {
+            &[Which::Addr]
+        } else {
+            &[Which::Addr, Which::ClientId, Which::HwAddr]
+        };
+        for &which in which {
+            if let Some(cap) = self.index(which).reserve_target(additional) {
+                self.rebuild(which, cap);
+            }
+        }
     }
 
     /// The lease for `address`.
@@ -130,6 +145,7 @@ impl LeaseStore4 {
     /// The lease of client-id `id` in `subnet_id`; the most recently updated
     /// when there are several.
     pub fn find_by_client_id(&self, subnet_id: u32, id: &[u8]) -> Option<&Lease4> {
+        debug_assert!(!self.bulk, "lookup during a bulk load");
         if id.is_empty() {
             return None;
         }
@@ -144,6 +160,7 @@ impl LeaseStore4 {
     /// The lease of hardware address `hwaddr` in `subnet_id`; the most
     /// recently updated when there are several.
     pub fn find_by_hwaddr(&self, subnet_id: u32, hwaddr: &HwAddr) -> Option<&Lease4> {
+        debug_assert!(!self.bulk, "lookup during a bulk load");
         if hwaddr.is_empty() {
             return None;
         }
@@ -161,12 +178,12 @@ impl LeaseStore4 {
         subnet_id: u32,
         id: &'a [u8],
     ) -> impl Iterator<Item = &'a Lease4> + 'a {
+        debug_assert!(!self.bulk, "lookup during a bulk load");
         let hash = self.hasher.id(subnet_id, id);
-        let empty = id.is_empty();
         self.by_client_id
             .candidates(hash)
             .map(|s| self.slab.live(s))
-            .filter(move |l| !empty && client_key(l) == Some((subnet_id, id)))
+            .filter(move |l| !id.is_empty() && client_key(l) == Some((subnet_id, id)))
     }
 
     /// Every lease of hardware address `hwaddr` in `subnet_id`, in no
@@ -176,13 +193,12 @@ impl LeaseStore4 {
         subnet_id: u32,
         hwaddr: &'a HwAddr,
     ) -> impl Iterator<Item = &'a Lease4> + 'a {
+        debug_assert!(!self.bulk, "lookup during a bulk load");
         let hash = self.hasher.id(subnet_id, hwaddr.as_bytes());
         self.by_hwaddr
             .candidates(hash)
             .map(|s| self.slab.live(s))
-            .filter(move |l| {
-                !hwaddr.is_empty() && hw_key(l) == Some((subnet_id, hwaddr.as_bytes()))
-            })
+            .filter(move |l| !hwaddr.is_empty() && hw_key(l) == Some((subnet_id, hwaddr.as_bytes())))
     }
 
     /// Inserts `lease`, or replaces the lease with the same address, keeping
@@ -202,6 +218,9 @@ impl LeaseStore4 {
     /// Like [`LeaseStore4::upsert`], but reports a full store instead of
     /// panicking.
     pub fn try_upsert(&mut self, lease: Lease4) -> Result<Option<Lease4>, StoreFull> {
+        // Grow first, while the slab and the indexes agree: a rebuild reads
+        // the slab.
+        self.make_room();
         match self.slot_of(lease.address) {
             Some(slot) => Ok(Some(self.replace_at(slot, lease))),
             None => {
@@ -220,23 +239,21 @@ impl LeaseStore4 {
             by_client_id,
             by_hwaddr,
             by_expiry,
-            expiry_deferred,
+            bulk,
             hasher,
         } = self;
         let old = slab.live(slot);
         let addr_hash = hasher.addr(addr_key(address));
-        by_addr.remove(addr_hash, slot, |s| {
-            hasher.addr(addr_key(slab.live(s).address))
-        });
-        if let Some((subnet, id)) = client_key(old) {
-            let h = hasher.id(subnet, id);
-            by_client_id.remove(h, slot, |s| client_hash(hasher, slab.live(s)));
-        }
-        if let Some((subnet, hw)) = hw_key(old) {
-            let h = hasher.id(subnet, hw);
-            by_hwaddr.remove(h, slot, |s| hw_hash(hasher, slab.live(s)));
-        }
-        if !*expiry_deferred {
+        by_addr.remove(addr_hash, slot, |s| addr_hash_of(hasher, slab.live(s)));
+        if !*bulk {
+            if let Some((subnet, id)) = client_key(old) {
+                let h = hasher.id(subnet, id);
+                by_client_id.remove(h, slot, |s| client_hash(hasher, slab.live(s)));
+            }
+            if let Some((subnet, hw)) = hw_key(old) {
+                let h = hasher.id(subnet, hw);
+                by_hwaddr.remove(h, slot, |s| hw_hash(hasher, slab.live(s)));
+            }
             if let Some(k) = expiry_key(old) {
                 by_expiry.remove(&k);
             }
@@ -253,7 +270,7 @@ impl LeaseStore4 {
     /// default or declined, finite lifetime, `expire <= now`; the earliest
     /// expiry first.
     pub fn expired(&self, now: u64, limit: usize) -> Vec<Ipv4Addr> {
-        debug_assert!(!self.expiry_deferred, "expired() during a bulk load");
+        debug_assert!(!self.bulk, "expired() during a bulk load");
         let clamped = now.min(u64::from(u32::MAX));
         let end = (clamped << 32) | u64::from(u32::MAX);
         self.by_expiry
@@ -267,43 +284,90 @@ impl LeaseStore4 {
             .collect()
     }
 
-    /// Approximate bytes of memory the store uses, counting the record heap
-    /// blocks at their requested size (the allocator adds its own overhead).
+    /// Approximate bytes of memory the store uses (for statistics and tests;
+    /// walks every lease).
     pub fn memory_estimate(&self) -> usize {
         let indexes = self.by_addr.heap_bytes()
             + self.by_client_id.heap_bytes()
             + self.by_hwaddr.heap_bytes();
-        // A B-tree leaf holds up to 11 keys in about 104 bytes.
-        let expiry = self.by_expiry.len().div_ceil(11) * 104;
+        // A B-tree leaf holds up to 11 keys in 104 bytes; assume two thirds full.
+        let expiry = self.by_expiry.len().div_ceil(7) * 104;
         let records: usize = self
             .iter()
             .map(|l| {
-                l.client_id.as_ref().map_or(0, |c| c.len())
-                    + l.hostname.as_ref().map_or(0, |h| h.len())
-                    + l.user_context.as_ref().map_or(0, |u| u.len())
+                heap_block(l.client_id.as_ref().map_or(0, |c| c.len()))
+                    + heap_block(l.hostname.as_ref().map_or(0, |h| h.len()))
+                    + heap_block(l.user_context.as_ref().map_or(0, |u| u.len()))
             })
             .sum();
         self.slab.heap_bytes() + indexes + expiry + records
     }
 
-    /// Starts a bulk load: the expiry index is not maintained until
-    /// [`LeaseStore4::finish_bulk_load`].
+    /// Starts a bulk load: until [`LeaseStore4::finish_bulk_load`] only
+    /// `get`, `upsert`, `remove`, `len` and `iter` may be used.
     pub(crate) fn begin_bulk_load(&mut self) {
-        self.expiry_deferred = true;
+        self.bulk = true;
+        self.by_client_id.clear();
+        self.by_hwaddr.clear();
         self.by_expiry.clear();
     }
 
-    /// Ends a bulk load by building the expiry index from all leases.
+    /// Ends a bulk load by building the secondary indexes from all leases.
     pub(crate) fn finish_bulk_load(&mut self) {
-        let mut keys: Vec<u64> = self
-            .slab
-            .iter()
-            .filter_map(|(_, l)| expiry_key(l))
-            .collect();
+        self.bulk = false;
+        for which in [Which::ClientId, Which::HwAddr] {
+            let entries = self.count(which);
+            self.rebuild(which, SlotIndex::default().reserve_target(entries).unwrap_or(0));
+        }
+        let mut keys: Vec<u64> = self.slab.iter().filter_map(|(_, l)| expiry_key(l)).collect();
         keys.sort_unstable();
         // From sorted input the B-tree is built bottom-up with full nodes.
         self.by_expiry = keys.into_iter().collect();
-        self.expiry_deferred = false;
+    }
+
+    fn index(&self, which: Which) -> &SlotIndex {
+        match which {
+            Which::Addr => &self.by_addr,
+            Which::ClientId => &self.by_client_id,
+            Which::HwAddr => &self.by_hwaddr,
+        }
+    }
+
+    fn count(&self, which: Which) -> usize {
+        let key = key_fn(which);
+        self.slab.iter().filter(|(_, l)| key(&self.hasher, l).is_some()).count()
+    }
+
+    /// Grows any index that has no room for one more entry.
+    fn make_room(&mut self) {
+        let which: &[Which] = if self.bulk {
+            &[Which::Addr]
+        } else {
+            &[Which::Addr, Which::ClientId, Which::HwAddr]
+        };
+        for &w in which {
+            if let Some(cap) = self.index(w).grow_target(1) {
+                self.rebuild(w, cap);
+            }
+        }
+    }
+
+    fn rebuild(&mut self, which: Which, cap: usize) {
+        let Self {
+            slab,
+            by_addr,
+            by_client_id,
+            by_hwaddr,
+            hasher,
+            ..
+        } = self;
+        let key = key_fn(which);
+        let entries = slab.iter().filter_map(|(s, l)| key(hasher, l).map(|h| (s, h)));
+        match which {
+            Which::Addr => by_addr.rebuild(cap, entries),
+            Which::ClientId => by_client_id.rebuild(cap, entries),
+            Which::HwAddr => by_hwaddr.rebuild(cap, entries),
+        }
     }
 
     fn slot_of(&self, address: Ipv4Addr) -> Option<u32> {
@@ -318,38 +382,35 @@ impl LeaseStore4 {
         let client_h = client_key(&lease).map(|(n, id)| self.hasher.id(n, id));
         let hw_h = hw_key(&lease).map(|(n, hw)| self.hasher.id(n, hw));
         let exp = expiry_key(&lease);
-        let Self {
-            slab,
-            by_addr,
-            by_client_id,
-            by_hwaddr,
-            by_expiry,
-            expiry_deferred,
-            hasher,
-        } = self;
-        let slot = slab.insert(lease).map_err(|_| StoreFull)?;
-        by_addr.insert(addr_hash, slot, |s| {
-            hasher.addr(addr_key(slab.live(s).address))
-        });
-        if let Some(h) = client_h {
-            by_client_id.insert(h, slot, |s| client_hash(hasher, slab.live(s)));
-        }
-        if let Some(h) = hw_h {
-            by_hwaddr.insert(h, slot, |s| hw_hash(hasher, slab.live(s)));
-        }
-        if let (Some(k), false) = (exp, *expiry_deferred) {
-            by_expiry.insert(k);
-        }
-        Ok(())
+        self.slab.insert(lease).map_err(|_| StoreFull).map(|slot| {
+            self.by_addr.insert(addr_hash, slot);
+            if !self.bulk {
+                if let Some(h) = client_h {
+                    self.by_client_id.insert(h, slot);
+                }
+                if let Some(h) = hw_h {
+                    self.by_hwaddr.insert(h, slot);
+                }
+                if let Some(k) = exp {
+                    self.by_expiry.insert(k);
+                }
+            }
+        })
     }
 
     fn replace_at(&mut self, slot: u32, lease: Lease4) -> Lease4 {
+        if self.bulk {
+            // Only the address index is kept, and the address is unchanged.
+            return match self.slab.replace(slot, lease) {
+                Some(old) => old,
+                None => panic!("lease index refers to empty slab slot {slot}"),
+            };
+        }
         let Self {
             slab,
             by_client_id,
             by_hwaddr,
             by_expiry,
-            expiry_deferred,
             hasher,
             ..
         } = self;
@@ -379,17 +440,18 @@ impl LeaseStore4 {
             Some(old) => old,
             None => panic!("lease index refers to empty slab slot {slot}"),
         };
+        // `make_room` ran before: each index has room for one more entry.
         if client_changed {
             if let Some(h) = client_h {
-                by_client_id.insert(h, slot, |s| client_hash(hasher, slab.live(s)));
+                by_client_id.insert(h, slot);
             }
         }
         if hw_changed {
             if let Some(h) = hw_h {
-                by_hwaddr.insert(h, slot, |s| hw_hash(hasher, slab.live(s)));
+                by_hwaddr.insert(h, slot);
             }
         }
-        if !*expiry_deferred && old_exp != new_exp {
+        if old_exp != new_exp {
             if let Some(k) = old_exp {
                 by_expiry.remove(&k);
             }
@@ -399,6 +461,22 @@ impl LeaseStore4 {
         }
         old
     }
+}
+
+type KeyFn = fn(&KeyHasher, &Lease4) -> Option<u64>;
+
+/// The hash of a lease's key in index `which`, or `None` when the lease is
+/// not in that index.
+fn key_fn(which: Which) -> KeyFn {
+    match which {
+        Which::Addr => |h, l| Some(addr_hash_of(h, l)),
+        Which::ClientId => |h, l| client_key(l).map(|(n, id)| h.id(n, id)),
+        Which::HwAddr => |h, l| hw_key(l).map(|(n, hw)| h.id(n, hw)),
+    }
+}
+
+fn addr_hash_of(hasher: &KeyHasher, l: &Lease4) -> u64 {
+    hasher.addr(addr_key(l.address))
 }
 
 // Only slots holding a client-id / hardware address are in those indexes,
@@ -411,327 +489,15 @@ fn hw_hash(hasher: &KeyHasher, l: &Lease4) -> u64 {
     hw_key(l).map_or(0, |(n, hw)| hasher.id(n, hw))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lease(addr: [u8; 4], hw: u8, cid: Option<u8>, cltt: u64) -> Lease4 {
-        Lease4 {
-            address: Ipv4Addr::from(addr),
-            hwaddr: HwAddr::from_bytes(&[0, 0x0c, 0, 0, 0, hw]).expect("6 bytes"),
-            client_id: cid.map(|c| vec![1, 0, 0x0c, 0, 0, 0, c].into_boxed_slice()),
-            valid_lifetime: 100,
-            expire: cltt + 100,
-            subnet_id: 1,
-            fqdn_fwd: false,
-            fqdn_rev: false,
-            hostname: None,
-            state: LeaseState::Default,
-            user_context: None,
-        }
-    }
-
-    fn hw(n: u8) -> HwAddr {
-        HwAddr::from_bytes(&[0, 0x0c, 0, 0, 0, n]).expect("6 bytes")
-    }
-
-    fn cid(n: u8) -> [u8; 7] {
-        [1, 0, 0x0c, 0, 0, 0, n]
-    }
-
-    fn addr_of(l: Option<&Lease4>) -> Option<Ipv4Addr> {
-        l.map(|l| l.address)
-    }
-
-    /// Checks every index against a brute-force scan of the records.
-    fn check_consistent(store: &LeaseStore4) {
-        let all: Vec<&Lease4> = store.iter().collect();
-        assert_eq!(all.len(), store.len());
-        assert_eq!(store.by_addr.len(), all.len());
-        for l in &all {
-            assert_eq!(store.get(l.address), Some(*l));
-            if let Some((subnet, id)) = client_key(l) {
-                assert!(store
-                    .all_by_client_id(subnet, id)
-                    .any(|x| x.address == l.address));
-                let best = all
-                    .iter()
-                    .filter(|x| client_key(x) == Some((subnet, id)))
-                    .max_by_key(|x| recency(x))
-                    .map(|x| x.address);
-                assert_eq!(addr_of(store.find_by_client_id(subnet, id)), best);
-            }
-            if !l.hwaddr.is_empty() {
-                let best = all
-                    .iter()
-                    .filter(|x| x.subnet_id == l.subnet_id && x.hwaddr == l.hwaddr)
-                    .max_by_key(|x| recency(x))
-                    .map(|x| x.address);
-                assert_eq!(addr_of(store.find_by_hwaddr(l.subnet_id, &l.hwaddr)), best);
-            }
-        }
-        assert_eq!(
-            store.by_client_id.len(),
-            all.iter().filter(|l| client_key(l).is_some()).count()
-        );
-        assert_eq!(
-            store.by_hwaddr.len(),
-            all.iter().filter(|l| hw_key(l).is_some()).count()
-        );
-        let mut want: Vec<u64> = all.iter().filter_map(|l| expiry_key(l)).collect();
-        want.sort_unstable();
-        assert_eq!(store.by_expiry.iter().copied().collect::<Vec<_>>(), want);
-    }
-
-    #[test]
-    fn upsert_get_remove() {
-        let mut store = LeaseStore4::new();
-        assert!(store.is_empty());
-        assert_eq!(store.upsert(lease([10, 0, 0, 1], 1, Some(1), 1000)), None);
-        assert_eq!(store.upsert(lease([10, 0, 0, 2], 2, None, 1000)), None);
-        assert_eq!(store.len(), 2);
-        assert_eq!(
-            addr_of(store.find_by_client_id(1, &cid(1))),
-            Some(Ipv4Addr::new(10, 0, 0, 1))
-        );
-        assert_eq!(
-            addr_of(store.find_by_hwaddr(1, &hw(2))),
-            Some(Ipv4Addr::new(10, 0, 0, 2))
-        );
-        assert_eq!(store.find_by_hwaddr(2, &hw(2)), None, "other subnet");
-        assert_eq!(store.find_by_client_id(1, &[]), None);
-        assert_eq!(store.find_by_hwaddr(1, &HwAddr::EMPTY), None);
-
-        // Renewal: same client, later expiry.
-        let old = store.upsert(lease([10, 0, 0, 1], 1, Some(1), 2000));
-        assert_eq!(old.map(|l| l.expire), Some(1100));
-        assert_eq!(store.len(), 2);
-        check_consistent(&store);
-
-        assert_eq!(
-            store.remove(Ipv4Addr::new(10, 0, 0, 1)).map(|l| l.expire),
-            Some(2100)
-        );
-        assert_eq!(store.remove(Ipv4Addr::new(10, 0, 0, 1)), None);
-        assert_eq!(store.find_by_client_id(1, &cid(1)), None);
-        assert_eq!(store.find_by_hwaddr(1, &hw(1)), None);
-        check_consistent(&store);
-    }
-
-    #[test]
-    fn reassign_address_to_another_client() {
-        let mut store = LeaseStore4::new();
-        let a = Ipv4Addr::new(10, 0, 0, 9);
-        store.upsert(lease([10, 0, 0, 9], 1, Some(1), 1000));
-        store.upsert(lease([10, 0, 0, 9], 2, Some(2), 3000));
-        assert_eq!(store.find_by_client_id(1, &cid(1)), None);
-        assert_eq!(store.find_by_hwaddr(1, &hw(1)), None);
-        assert_eq!(addr_of(store.find_by_client_id(1, &cid(2))), Some(a));
-        assert_eq!(addr_of(store.find_by_hwaddr(1, &hw(2))), Some(a));
-        // Move it to another subnet, then drop the client-id.
-        let mut moved = lease([10, 0, 0, 9], 2, Some(2), 3000);
-        moved.subnet_id = 7;
-        store.upsert(moved);
-        assert_eq!(store.find_by_client_id(1, &cid(2)), None);
-        assert_eq!(addr_of(store.find_by_client_id(7, &cid(2))), Some(a));
-        store.upsert(lease([10, 0, 0, 9], 2, None, 3000));
-        assert_eq!(store.find_by_client_id(7, &cid(2)), None);
-        check_consistent(&store);
-    }
-
-    #[test]
-    fn shared_hwaddr_survives_removal() {
-        let mut store = LeaseStore4::new();
-        // Three leases of one NIC with different client-ids.
-        store.upsert(lease([10, 0, 0, 1], 5, Some(1), 1000));
-        store.upsert(lease([10, 0, 0, 2], 5, Some(2), 3000));
-        store.upsert(lease([10, 0, 0, 3], 5, Some(3), 2000));
-        assert_eq!(
-            addr_of(store.find_by_hwaddr(1, &hw(5))),
-            Some(Ipv4Addr::new(10, 0, 0, 2))
-        );
-        assert_eq!(store.all_by_hwaddr(1, &hw(5)).count(), 3);
-        store.remove(Ipv4Addr::new(10, 0, 0, 2));
-        assert_eq!(
-            addr_of(store.find_by_hwaddr(1, &hw(5))),
-            Some(Ipv4Addr::new(10, 0, 0, 3))
-        );
-        store.remove(Ipv4Addr::new(10, 0, 0, 3));
-        assert_eq!(
-            addr_of(store.find_by_hwaddr(1, &hw(5))),
-            Some(Ipv4Addr::new(10, 0, 0, 1))
-        );
-        check_consistent(&store);
-    }
-
-    #[test]
-    fn expired_is_ordered_and_limited() {
-        let mut store = LeaseStore4::new();
-        for i in 0..10u8 {
-            // Expiry 1100 + 10 * (9 - i): the highest address expires first.
-            store.upsert(lease([10, 0, 0, i], i, None, 1000 + 10 * u64::from(9 - i)));
-        }
-        let mut declined = lease([10, 0, 1, 1], 50, None, 0);
-        declined.state = LeaseState::Declined;
-        store.upsert(declined);
-        let mut reclaimed = lease([10, 0, 1, 2], 51, None, 0);
-        reclaimed.state = LeaseState::ExpiredReclaimed;
-        store.upsert(reclaimed);
-        let mut forever = lease([10, 0, 1, 3], 52, None, 0);
-        forever.valid_lifetime = crate::lease::record::INFINITE_LIFETIME;
-        store.upsert(forever);
-
-        assert_eq!(store.expired(99, 100), Vec::<Ipv4Addr>::new());
-        assert_eq!(store.expired(100, 100), vec![Ipv4Addr::new(10, 0, 1, 1)]);
-        assert_eq!(
-            store.expired(1120, 100),
-            vec![
-                Ipv4Addr::new(10, 0, 1, 1),
-                Ipv4Addr::new(10, 0, 0, 9),
-                Ipv4Addr::new(10, 0, 0, 8),
-                Ipv4Addr::new(10, 0, 0, 7)
-            ]
-        );
-        assert_eq!(
-            store.expired(u64::MAX, 2),
-            vec![Ipv4Addr::new(10, 0, 1, 1), Ipv4Addr::new(10, 0, 0, 9)]
-        );
-        assert_eq!(store.expired(u64::MAX, 100).len(), 11);
-
-        // Reclaiming takes a lease out of the expiry index.
-        let mut l = store
-            .get(Ipv4Addr::new(10, 0, 0, 9))
-            .cloned()
-            .expect("present");
-        l.state = LeaseState::ExpiredReclaimed;
-        store.upsert(l);
-        assert_eq!(store.expired(1120, 100).len(), 3);
-        check_consistent(&store);
-    }
-
-    #[test]
-    fn expiry_after_2106_is_exact() {
-        let mut store = LeaseStore4::new();
-        let mut far = lease([10, 0, 0, 1], 1, None, 0);
-        far.expire = u64::from(u32::MAX) + 10;
-        store.upsert(far);
-        assert!(store.expired(u64::from(u32::MAX) + 9, 10).is_empty());
-        assert_eq!(store.expired(u64::from(u32::MAX) + 10, 10).len(), 1);
-    }
-
-    #[test]
-    fn bulk_load_builds_expiry_index() {
-        let mut store = LeaseStore4::new();
-        store.begin_bulk_load();
-        for i in 0..200u8 {
-            store.upsert(lease([10, 0, 0, i], i, Some(i), 1000 + u64::from(i % 7)));
-        }
-        for i in 0..50u8 {
-            store.remove(Ipv4Addr::new(10, 0, 0, i * 2));
-        }
-        store.finish_bulk_load();
-        check_consistent(&store);
-        assert_eq!(store.expired(u64::MAX, usize::MAX).len(), 150);
-    }
-
-    #[test]
-    fn random_operations_keep_indexes_consistent() {
-        // A small deterministic generator; collisions are frequent on purpose
-        // (few addresses, few clients) to exercise reassignment and sharing.
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut rnd = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
-        let mut store = LeaseStore4::new();
-        for round in 0..20_000u64 {
-            let a = [10, 0, rnd(4) as u8, rnd(64) as u8];
-            match rnd(10) {
-                0..=2 => {
-                    store.remove(Ipv4Addr::from(a));
-                }
-                _ => {
-                    let cid = match rnd(3) {
-                        0 => None,
-                        _ => Some(rnd(40) as u8),
-                    };
-                    let mut l = lease(a, rnd(30) as u8, cid, rnd(5000));
-                    l.subnet_id = 1 + rnd(2) as u32;
-                    if rnd(8) == 0 {
-                        l.hwaddr = HwAddr::EMPTY;
-                        l.state = LeaseState::Declined;
-                    }
-                    store.upsert(l);
-                }
-            }
-            if round % 2_000 == 0 {
-                check_consistent(&store);
-            }
-        }
-        check_consistent(&store);
-    }
-
-    fn rss_bytes() -> usize {
-        let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
-            .expect("VmRSS line")
-            * 1024
-    }
-
-    /// Measures memory per lease for 2,000,000 leases shaped like a typical
-    /// DHCPv4 client (6-byte MAC, 7-byte client-id, no hostname).
-    /// Run with `cargo test -p netdhcpd --lib memory_per_lease -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "allocates ~300 MB; run by hand to measure bytes/lease"]
-    fn memory_per_lease_2m() {
-        const N: u32 = 2_000_000;
-        let before = rss_bytes();
-        let mut store = LeaseStore4::new();
-        store.reserve(N as usize);
-        let base = u32::from(Ipv4Addr::new(100, 64, 0, 0));
-        for i in 0..N {
-            let mac = [
-                0,
-                0x0c,
-                (i >> 24) as u8,
-                (i >> 16) as u8,
-                (i >> 8) as u8,
-                i as u8,
-            ];
-            let mut cid = vec![1u8];
-            cid.extend_from_slice(&mac);
-            store.upsert(Lease4 {
-                address: Ipv4Addr::from(base + i),
-                hwaddr: HwAddr::from_bytes(&mac).expect("6 bytes"),
-                client_id: Some(cid.into_boxed_slice()),
-                valid_lifetime: 4000,
-                expire: 1_764_000_000 + u64::from(i % 4000),
-                subnet_id: 1 + i / 65536,
-                fqdn_fwd: false,
-                fqdn_rev: false,
-                hostname: None,
-                state: LeaseState::Default,
-                user_context: None,
-            });
-        }
-        let after = rss_bytes();
-        let per_lease = (after - before) as f64 / f64::from(N);
-        println!(
-            "{N} leases: RSS +{} MB, {per_lease:.1} bytes/lease (RSS); estimate {:.1} bytes/lease; \
-             size_of::<Lease4>() = {}; indexes: addr {} MB, client-id {} MB, hwaddr {} MB",
-            (after - before) / 1_000_000,
-            store.memory_estimate() as f64 / f64::from(N),
-            std::mem::size_of::<Lease4>(),
-            store.by_addr.heap_bytes() / 1_000_000,
-            store.by_client_id.heap_bytes() / 1_000_000,
-            store.by_hwaddr.heap_bytes() / 1_000_000,
-        );
-        assert_eq!(store.len(), N as usize);
-        assert!(per_lease < 150.0, "{per_lease} bytes/lease");
+/// Size of the heap block glibc's malloc uses for `n` bytes (8 bytes of
+/// header, 16-byte granules, 32 at least).
+fn heap_block(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        ((n + 8 + 15) & !15).max(32)
     }
 }
+
+#[cfg(test)]
+mod tests;

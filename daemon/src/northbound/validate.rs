@@ -74,7 +74,7 @@ pub fn validate_document<'a>(
 mod tests {
     use super::*;
 
-    fn ctx() -> std::sync::Arc<Context> {
+    fn ctx() -> &'static Context {
         yang::context().expect("yang context")
     }
 
@@ -94,7 +94,7 @@ mod tests {
     #[test]
     fn good_config_builds_runtime() {
         let ctx = ctx();
-        let v = validate_document(&ctx, GOOD)
+        let v = validate_document(ctx, GOOD)
             .map_err(|p| format!("{p:?}"))
             .unwrap();
         let d = &v.runtime.dhcp4;
@@ -114,7 +114,7 @@ mod tests {
     fn json_is_accepted() {
         let ctx = ctx();
         let json = r#"{"netdhcp-server:server":{"dhcpv4":{"subnet":[{"id":7,"prefix":"100.64.8.0/24"}]}}}"#;
-        let v = validate_document(&ctx, json)
+        let v = validate_document(ctx, json)
             .map_err(|p| format!("{p:?}"))
             .unwrap();
         assert!(v.runtime.dhcp4.subnet(7).is_some());
@@ -122,7 +122,7 @@ mod tests {
 
     fn problems(text: &str) -> Vec<Problem> {
         let ctx = ctx();
-        let result = validate_document(&ctx, text).map(|_| ());
+        let result = validate_document(ctx, text).map(|_| ());
         match result {
             Ok(()) => panic!("accepted: {text}"),
             Err(p) => p,

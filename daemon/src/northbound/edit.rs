@@ -1,0 +1,374 @@
+//! edit-config semantics (RFC 6241 7.2) on libyang trees: merge, replace, create, delete and
+//! remove, per node through the `nc:operation` attribute or the default operation.
+//!
+//! libyang parses the edit (types, unknown elements, the operation attribute as metadata);
+//! the operations themselves are ours. Edits are applied to a copy by the caller, so an error
+//! leaves the datastore as it was unless the client asked for continue-on-error.
+
+use yang::yang5::context::Context;
+use yang::yang5::data::{Data, DataFormat, DataNodeRef, DataParserFlags, DataTree, DataValidationFlags};
+use yang::yang5::schema::SchemaNodeKind;
+
+use yang::data::YangError;
+
+/// An edit operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Merge into what exists (the default).
+    Merge,
+    /// Replace what exists.
+    Replace,
+    /// Create; fails if it exists.
+    Create,
+    /// Delete; fails if it does not exist.
+    Delete,
+    /// Delete if it exists.
+    Remove,
+    /// No change at this level (only with default-operation none).
+    None,
+}
+
+impl Operation {
+    /// From the `nc:operation` attribute's value.
+    pub fn from_attr(v: &str) -> Option<Self> {
+        Some(match v {
+            "merge" => Operation::Merge,
+            "replace" => Operation::Replace,
+            "create" => Operation::Create,
+            "delete" => Operation::Delete,
+            "remove" => Operation::Remove,
+            _ => return None,
+        })
+    }
+}
+
+/// Why an edit failed, in terms that map to NETCONF error tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EditError {
+    /// The edit document does not fit the model (unknown element, bad value).
+    Invalid(YangError),
+    /// `create` of something that exists.
+    DataExists {
+        /// Its path.
+        path: String,
+    },
+    /// `delete` of something that does not exist.
+    DataMissing {
+        /// Its path.
+        path: String,
+    },
+    /// The operation attribute has an unknown value.
+    BadOperation {
+        /// The node it was on.
+        path: String,
+        /// The value.
+        value: String,
+    },
+    /// libyang refused a change (e.g. a value that does not fit).
+    Failed {
+        /// The node.
+        path: String,
+        /// libyang's message.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for EditError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EditError::Invalid(e) => write!(f, "{e}"),
+            EditError::DataExists { path } => write!(f, "{path}: data already exists"),
+            EditError::DataMissing { path } => write!(f, "{path}: data does not exist"),
+            EditError::BadOperation { path, value } => write!(f, "{path}: unknown operation {value:?}"),
+            EditError::Failed { path, message } => write!(f, "{path}: {message}"),
+        }
+    }
+}
+
+/// Parses an edit document (the children of `<config>`), keeping `nc:operation` attributes.
+pub fn parse_edit<'a>(ctx: &'a Context, xml: &str) -> Result<Option<DataTree<'a>>, Vec<EditError>> {
+    if xml.trim().is_empty() {
+        return Ok(None);
+    }
+    let tree = DataTree::parse_string(
+        ctx,
+        xml,
+        DataFormat::XML,
+        DataParserFlags::NO_VALIDATION | DataParserFlags::STRICT | DataParserFlags::NO_STATE,
+        DataValidationFlags::empty(),
+    );
+    match tree {
+        Ok(t) => Ok(Some(t)),
+        Err(e) => Err(vec![EditError::Invalid(YangError {
+            path: e.path,
+            message: e.msg.unwrap_or_else(|| "invalid configuration".into()),
+            app_tag: e.apptag,
+            line: None,
+        })]),
+    }
+}
+
+/// Applies `edit` to `target`. With `continue_on_error` every node is tried and all errors
+/// returned; otherwise the first error stops the edit (the caller discards the copy).
+pub fn apply(
+    target: &mut DataTree<'_>,
+    edit: &DataTree<'_>,
+    default: Operation,
+    continue_on_error: bool,
+) -> Result<(), Vec<EditError>> {
+    let mut errors = Vec::new();
+    let Some(first) = edit.reference() else { return Ok(()) };
+    for node in first.inclusive_siblings() {
+        if process(target, &node, default, continue_on_error, &mut errors).is_err() && !continue_on_error {
+            break;
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+struct Stop;
+
+fn operation_of(node: &DataNodeRef<'_>, inherited: Operation) -> Result<Operation, EditError> {
+    for meta in node.meta() {
+        if meta.name() == "operation" {
+            return Operation::from_attr(meta.value())
+                .ok_or_else(|| EditError::BadOperation { path: node.path(), value: meta.value().to_string() });
+        }
+    }
+    Ok(inherited)
+}
+
+fn fail(errors: &mut Vec<EditError>, e: EditError, continue_on_error: bool) -> Result<(), Stop> {
+    errors.push(e);
+    if continue_on_error {
+        Ok(())
+    } else {
+        Err(Stop)
+    }
+}
+
+fn process(
+    target: &mut DataTree<'_>,
+    node: &DataNodeRef<'_>,
+    inherited: Operation,
+    cont: bool,
+    errors: &mut Vec<EditError>,
+) -> Result<(), Stop> {
+    let op = match operation_of(node, inherited) {
+        Ok(op) => op,
+        Err(e) => return fail(errors, e, cont),
+    };
+    let schema = node.schema();
+    let kind = schema.kind();
+    // Keys are part of their list instance's path, not edited on their own.
+    if kind == SchemaNodeKind::Leaf && schema.is_list_key() {
+        return Ok(());
+    }
+    let path = node.path();
+    let exists = target.find_path(&path).is_ok();
+    match op {
+        Operation::Delete if !exists => fail(errors, EditError::DataMissing { path }, cont),
+        Operation::Delete | Operation::Remove => {
+            if exists {
+                if let Err(e) = target.remove(&path) {
+                    return fail(errors, failed(&path, e), cont);
+                }
+            }
+            Ok(())
+        }
+        Operation::Create if exists => fail(errors, EditError::DataExists { path }, cont),
+        Operation::Create => insert_subtree(target, node, cont, errors),
+        Operation::Replace => {
+            if exists {
+                if let Err(e) = target.remove(&path) {
+                    return fail(errors, failed(&path, e), cont);
+                }
+            }
+            insert_subtree(target, node, cont, errors)
+        }
+        Operation::Merge | Operation::None => match kind {
+            SchemaNodeKind::Leaf | SchemaNodeKind::LeafList => {
+                if op == Operation::Merge {
+                    if let Err(e) = target.new_path(&path, node.value_canonical().as_deref(), false) {
+                        return fail(errors, failed(&path, e), cont);
+                    }
+                }
+                Ok(())
+            }
+            _ => {
+                if op == Operation::Merge && !exists {
+                    if let Err(e) = target.new_path(&path, None, false) {
+                        return fail(errors, failed(&path, e), cont);
+                    }
+                }
+                for child in node.children() {
+                    process(target, &child, op, cont, errors)?;
+                }
+                Ok(())
+            }
+        },
+    }
+}
+
+fn insert_subtree(
+    target: &mut DataTree<'_>,
+    node: &DataNodeRef<'_>,
+    cont: bool,
+    errors: &mut Vec<EditError>,
+) -> Result<(), Stop> {
+    for n in node.traverse() {
+        let schema = n.schema();
+        let value = match schema.kind() {
+            SchemaNodeKind::Leaf if schema.is_list_key() => continue,
+            SchemaNodeKind::Leaf => n.value_canonical(),
+            // The path of a leaf-list instance carries its value as a predicate.
+            SchemaNodeKind::LeafList | SchemaNodeKind::List | SchemaNodeKind::Container => None,
+            _ => continue,
+        };
+        let path = n.path();
+        if let Err(e) = target.new_path(&path, value.as_deref(), false) {
+            fail(errors, failed(&path, e), cont)?;
+        }
+    }
+    Ok(())
+}
+
+fn failed(path: &str, e: yang::yang5::Error) -> EditError {
+    EditError::Failed { path: e.path.unwrap_or_else(|| path.to_string()), message: e.msg.unwrap_or_default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yang::yang5::data::DataPrinterFlags;
+
+    const NS: &str = r#"xmlns="urn:netdhcp:yang:netdhcp-server" xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0""#;
+
+    fn tree(xml: &str) -> DataTree<'static> {
+        let ctx = yang::context().unwrap();
+        parse_edit(ctx, xml).unwrap().unwrap_or_else(|| DataTree::new(ctx))
+    }
+
+    fn edit(target: &mut DataTree<'static>, xml: &str, default: Operation) -> Result<(), Vec<EditError>> {
+        let ctx = yang::context().unwrap();
+        let e = parse_edit(ctx, xml)?.expect("edit");
+        apply(target, &e, default, false)
+    }
+
+    fn xml(t: &DataTree<'_>) -> String {
+        t.print_string(DataFormat::XML, DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::SHRINK).unwrap_or_default()
+    }
+
+    fn base() -> DataTree<'static> {
+        tree(&format!(
+            r#"<server {NS}><dhcpv4><valid-lifetime>100</valid-lifetime><dns-server>100.64.0.1</dns-server>
+            <subnet><id>1</id><prefix>100.64.0.0/24</prefix><pool><start>100.64.0.10</start><end>100.64.0.20</end></pool></subnet>
+            </dhcpv4></server>"#
+        ))
+    }
+
+    #[test]
+    fn merge_adds_and_updates() {
+        let mut t = base();
+        edit(
+            &mut t,
+            &format!(r#"<server {NS}><dhcpv4><valid-lifetime>200</valid-lifetime><dns-server>100.64.0.2</dns-server><subnet><id>2</id><prefix>100.64.1.0/24</prefix></subnet></dhcpv4></server>"#),
+            Operation::Merge,
+        )
+        .unwrap();
+        let s = xml(&t);
+        assert!(s.contains("<valid-lifetime>200</valid-lifetime>"), "{s}");
+        assert!(s.contains("100.64.0.1") && s.contains("100.64.0.2"), "{s}");
+        assert!(s.contains("<id>1</id>") && s.contains("<id>2</id>"), "{s}");
+    }
+
+    #[test]
+    fn create_existing_is_data_exists() {
+        let mut t = base();
+        let err = edit(
+            &mut t,
+            &format!(r#"<server {NS}><dhcpv4><subnet nc:operation="create"><id>1</id><prefix>100.64.0.0/24</prefix></subnet></dhcpv4></server>"#),
+            Operation::Merge,
+        )
+        .unwrap_err();
+        assert!(matches!(&err[0], EditError::DataExists { path } if path.contains("subnet[id='1']")), "{err:?}");
+    }
+
+    #[test]
+    fn delete_missing_is_data_missing_and_remove_is_quiet() {
+        let mut t = base();
+        let err = edit(&mut t, &format!(r#"<server {NS}><dhcpv4><subnet nc:operation="delete"><id>9</id></subnet></dhcpv4></server>"#), Operation::Merge).unwrap_err();
+        assert!(matches!(&err[0], EditError::DataMissing { .. }), "{err:?}");
+        edit(&mut t, &format!(r#"<server {NS}><dhcpv4><subnet nc:operation="remove"><id>9</id></subnet></dhcpv4></server>"#), Operation::Merge).unwrap();
+        edit(&mut t, &format!(r#"<server {NS}><dhcpv4><subnet nc:operation="delete"><id>1</id></subnet></dhcpv4></server>"#), Operation::Merge).unwrap();
+        assert!(!xml(&t).contains("<subnet>"), "{}", xml(&t));
+    }
+
+    #[test]
+    fn replace_swaps_a_subtree() {
+        let mut t = base();
+        edit(
+            &mut t,
+            &format!(r#"<server {NS}><dhcpv4><subnet nc:operation="replace"><id>1</id><prefix>100.64.0.0/24</prefix><pool><start>100.64.0.50</start><end>100.64.0.60</end></pool></subnet></dhcpv4></server>"#),
+            Operation::Merge,
+        )
+        .unwrap();
+        let s = xml(&t);
+        assert!(s.contains("100.64.0.50") && !s.contains("100.64.0.10"), "{s}");
+    }
+
+    #[test]
+    fn delete_a_leaf_list_value_and_a_leaf() {
+        let mut t = base();
+        edit(
+            &mut t,
+            &format!(r#"<server {NS}><dhcpv4><dns-server nc:operation="delete">100.64.0.1</dns-server><valid-lifetime nc:operation="delete">100</valid-lifetime></dhcpv4></server>"#),
+            Operation::Merge,
+        )
+        .unwrap();
+        let s = xml(&t);
+        assert!(!s.contains("dns-server") && !s.contains("valid-lifetime"), "{s}");
+    }
+
+    #[test]
+    fn default_operation_none_changes_only_marked_nodes() {
+        let mut t = base();
+        edit(
+            &mut t,
+            &format!(r#"<server {NS}><dhcpv4><valid-lifetime>999</valid-lifetime><subnet><id>1</id><pool nc:operation="create"><start>100.64.0.100</start><end>100.64.0.110</end></pool></subnet></dhcpv4></server>"#),
+            Operation::None,
+        )
+        .unwrap();
+        let s = xml(&t);
+        assert!(s.contains("<valid-lifetime>100</valid-lifetime>"), "{s}");
+        assert!(s.contains("100.64.0.100"), "{s}");
+    }
+
+    #[test]
+    fn unknown_element_and_bad_value_are_invalid() {
+        let ctx = yang::context().unwrap();
+        let e = parse_edit(ctx, &format!(r#"<server {NS}><bogus/></server>"#)).unwrap_err();
+        assert!(matches!(&e[0], EditError::Invalid(_)));
+        let e = parse_edit(ctx, &format!(r#"<server {NS}><dhcpv4><valid-lifetime>abc</valid-lifetime></dhcpv4></server>"#)).unwrap_err();
+        assert!(e[0].to_string().contains("abc"), "{e:?}");
+    }
+
+    #[test]
+    fn continue_on_error_applies_the_rest() {
+        let ctx = yang::context().unwrap();
+        let mut t = base();
+        let e = parse_edit(
+            ctx,
+            &format!(r#"<server {NS}><dhcpv4><subnet nc:operation="delete"><id>7</id></subnet><valid-lifetime>300</valid-lifetime></dhcpv4></server>"#),
+        )
+        .unwrap()
+        .unwrap();
+        let errs = apply(&mut t, &e, Operation::Merge, true).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert!(xml(&t).contains("<valid-lifetime>300</valid-lifetime>"));
+    }
+}

@@ -1,0 +1,311 @@
+//! Selecting what a get or get-config returns: subtree filters (RFC 6241 section 6) turned
+//! into XPath, XPath filters evaluated directly, the matches copied with their ancestors into
+//! a result tree.
+
+use std::collections::HashMap;
+
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+use quick_xml::NsReader;
+use yang::yang5::context::Context;
+use yang::yang5::data::{Data, DataTree};
+
+/// A filter as the client sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    /// Subtree filter: the filter element's children, namespaces explicit.
+    Subtree(String),
+    /// XPath 1.0 expression with the prefix -> namespace map in scope.
+    XPath {
+        /// The `select` expression.
+        select: String,
+        /// Prefixes declared where the filter was.
+        namespaces: HashMap<String, String>,
+    },
+}
+
+/// Why a filter cannot be evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    /// The subtree filter is not well-formed XML.
+    #[error("subtree filter is not well-formed XML: {0}")]
+    Malformed(String),
+    /// A namespace in the filter belongs to no module this server implements.
+    #[error("unknown namespace {0} in filter")]
+    UnknownNamespace(String),
+    /// An XPath prefix was not declared.
+    #[error("XPath prefix {0} is not declared")]
+    UnknownPrefix(String),
+    /// libyang refused the expression.
+    #[error("invalid XPath {expr}: {message}")]
+    XPath {
+        /// The expression.
+        expr: String,
+        /// libyang's message.
+        message: String,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Element {
+    module: String,
+    name: String,
+    text: String,
+    children: Vec<Element>,
+}
+
+fn parse_subtree(ctx: &Context, xml: &str) -> Result<Vec<Element>, FilterError> {
+    let mut reader = NsReader::from_str(xml);
+    let mut stack: Vec<Element> = vec![Element::default()];
+    loop {
+        let (ns, event) = reader.read_resolved_event().map_err(|e| FilterError::Malformed(e.to_string()))?;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let namespace = match ns {
+                    ResolveResult::Bound(n) => String::from_utf8_lossy(n.as_ref()).into_owned(),
+                    _ => return Err(FilterError::UnknownNamespace(String::new())),
+                };
+                let module = ctx
+                    .get_module_implemented_ns(&namespace)
+                    .map(|m| m.name().to_string())
+                    .ok_or_else(|| FilterError::UnknownNamespace(namespace.clone()))?;
+                let el = Element {
+                    module,
+                    name: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
+                    ..Default::default()
+                };
+                if matches!(event, Event::Empty(_)) {
+                    if let Some(parent) = stack.last_mut() {
+                        parent.children.push(el);
+                    }
+                } else {
+                    stack.push(el);
+                }
+            }
+            Event::Text(t) => {
+                let text = t.unescape().map_err(|e| FilterError::Malformed(e.to_string()))?;
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(text.trim());
+                }
+            }
+            Event::End(_) => {
+                let done = stack.pop().ok_or_else(|| FilterError::Malformed("unbalanced".into()))?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(done),
+                    None => return Err(FilterError::Malformed("unbalanced".into())),
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    match stack.pop() {
+        Some(root) if stack.is_empty() => Ok(root.children),
+        _ => Err(FilterError::Malformed("unclosed element".into())),
+    }
+}
+
+fn quote(v: &str) -> String {
+    if v.contains('\'') {
+        format!("\"{v}\"")
+    } else {
+        format!("'{v}'")
+    }
+}
+
+// The JSON-style path libyang expects: a module prefix wherever the module changes.
+fn step(el: &Element, parent_module: Option<&str>) -> String {
+    if parent_module == Some(el.module.as_str()) {
+        el.name.clone()
+    } else {
+        format!("{}:{}", el.module, el.name)
+    }
+}
+
+fn to_xpaths(el: &Element, prefix: &str, parent_module: Option<&str>, out: &mut Vec<String>) {
+    let content_matches: Vec<&Element> =
+        el.children.iter().filter(|c| c.children.is_empty() && !c.text.is_empty()).collect();
+    let mut here = format!("{prefix}/{}", step(el, parent_module));
+    for m in &content_matches {
+        here.push_str(&format!("[{}={}]", step(m, Some(&el.module)), quote(&m.text)));
+    }
+    let others: Vec<&Element> = el.children.iter().filter(|c| c.children.len() + c.text.len() == 0 || !c.children.is_empty()).collect();
+    if others.is_empty() {
+        // Only content matches (or nothing): the whole matching node.
+        out.push(here);
+        return;
+    }
+    for m in &content_matches {
+        out.push(format!("{here}/{}", step(m, Some(&el.module))));
+    }
+    for c in others {
+        if c.children.is_empty() {
+            out.push(format!("{here}/{}", step(c, Some(&el.module))));
+        } else {
+            to_xpaths(c, &here, Some(&el.module), out);
+        }
+    }
+}
+
+/// Turns a subtree filter into the XPath expressions selecting the same nodes.
+pub fn subtree_to_xpaths(ctx: &Context, xml: &str) -> Result<Vec<String>, FilterError> {
+    let mut out = Vec::new();
+    for el in parse_subtree(ctx, xml)? {
+        to_xpaths(&el, "", None, &mut out);
+    }
+    Ok(out)
+}
+
+/// Rewrites an XPath whose prefixes are XML-namespace prefixes into libyang's JSON form
+/// (module names as prefixes).
+pub fn xpath_to_module_prefixes(
+    ctx: &Context,
+    select: &str,
+    namespaces: &HashMap<String, String>,
+) -> Result<String, FilterError> {
+    let mut out = String::with_capacity(select.len());
+    let bytes = select.as_bytes();
+    let mut i = 0;
+    let mut quote: Option<u8> = None;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if let Some(q) = quote {
+            out.push(c as char);
+            if c == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        if c == b'\'' || c == b'"' {
+            quote = Some(c);
+            out.push(c as char);
+            i += 1;
+            continue;
+        }
+        if c.is_ascii_alphabetic() || c == b'_' {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'-' | b'.')) {
+                i += 1;
+            }
+            let word = &select[start..i];
+            if i < bytes.len() && bytes[i] == b':' && bytes.get(i + 1) != Some(&b':') {
+                let ns = namespaces.get(word).ok_or_else(|| FilterError::UnknownPrefix(word.to_string()))?;
+                let module = ctx
+                    .get_module_implemented_ns(ns)
+                    .map(|m| m.name().to_string())
+                    .ok_or_else(|| FilterError::UnknownNamespace(ns.clone()))?;
+                out.push_str(&module);
+            } else {
+                out.push_str(word);
+            }
+            continue;
+        }
+        out.push(c as char);
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// Copies the nodes `filter` selects from `source` (with their ancestors and list keys) into
+/// a new tree. No filter copies everything.
+pub fn select<'a>(ctx: &'a Context, source: &DataTree<'a>, filter: Option<&Filter>) -> Result<DataTree<'a>, FilterError> {
+    let xpaths = match filter {
+        None => return Ok(source.duplicate().unwrap_or_else(|_| DataTree::new(ctx))),
+        Some(Filter::Subtree(xml)) if xml.trim().is_empty() => return Ok(DataTree::new(ctx)),
+        Some(Filter::Subtree(xml)) => subtree_to_xpaths(ctx, xml)?,
+        Some(Filter::XPath { select, namespaces }) => vec![xpath_to_module_prefixes(ctx, select, namespaces)?],
+    };
+    let mut result = DataTree::new(ctx);
+    for xp in xpaths {
+        let set = source
+            .find_xpath(&xp)
+            .map_err(|e| FilterError::XPath { expr: xp.clone(), message: e.msg.unwrap_or_default() })?;
+        for node in set {
+            if let Ok(dup) = node.duplicate(true) {
+                let _ = result.merge(&dup);
+            }
+        }
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yang::yang5::data::{DataFormat, DataParserFlags, DataPrinterFlags, DataValidationFlags};
+
+    const NS: &str = "urn:netdhcp:yang:netdhcp-server";
+
+    fn data() -> DataTree<'static> {
+        let ctx = yang::context().unwrap();
+        DataTree::parse_string(
+            ctx,
+            format!(
+                r#"<server xmlns="{NS}"><dhcpv4><valid-lifetime>100</valid-lifetime>
+                <subnet><id>1</id><prefix>100.64.0.0/24</prefix><description>one</description></subnet>
+                <subnet><id>2</id><prefix>100.64.1.0/24</prefix><description>two</description></subnet>
+                </dhcpv4></server>"#
+            ),
+            DataFormat::XML,
+            DataParserFlags::NO_VALIDATION,
+            DataValidationFlags::empty(),
+        )
+        .unwrap()
+    }
+
+    fn print(t: &DataTree<'_>) -> String {
+        t.print_string(DataFormat::XML, DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::SHRINK).unwrap_or_default()
+    }
+
+    #[test]
+    fn content_match_selects_one_list_entry() {
+        let ctx = yang::context().unwrap();
+        let f = Filter::Subtree(format!(r#"<server xmlns="{NS}"><dhcpv4><subnet><id>2</id></subnet></dhcpv4></server>"#));
+        let out = print(&select(ctx, &data(), Some(&f)).unwrap());
+        assert!(out.contains("<id>2</id>") && out.contains("two"), "{out}");
+        assert!(!out.contains("one") && !out.contains("valid-lifetime"), "{out}");
+    }
+
+    #[test]
+    fn selection_node_selects_only_it() {
+        let ctx = yang::context().unwrap();
+        let f = Filter::Subtree(format!(r#"<server xmlns="{NS}"><dhcpv4><valid-lifetime/></dhcpv4></server>"#));
+        let out = print(&select(ctx, &data(), Some(&f)).unwrap());
+        assert!(out.contains("<valid-lifetime>100</valid-lifetime>") && !out.contains("subnet"), "{out}");
+    }
+
+    #[test]
+    fn content_match_with_selection_returns_key_and_selected() {
+        let ctx = yang::context().unwrap();
+        let f = Filter::Subtree(format!(r#"<server xmlns="{NS}"><dhcpv4><subnet><id>1</id><prefix/></subnet></dhcpv4></server>"#));
+        let out = print(&select(ctx, &data(), Some(&f)).unwrap());
+        assert!(out.contains("100.64.0.0/24") && !out.contains("one") && !out.contains("100.64.1.0"), "{out}");
+    }
+
+    #[test]
+    fn xpath_with_namespace_prefixes() {
+        let ctx = yang::context().unwrap();
+        let mut ns = HashMap::new();
+        ns.insert("nd".to_string(), NS.to_string());
+        let f = Filter::XPath { select: "/nd:server/nd:dhcpv4/nd:subnet[nd:id='1']".into(), namespaces: ns };
+        let out = print(&select(ctx, &data(), Some(&f)).unwrap());
+        assert!(out.contains("one") && !out.contains("two"), "{out}");
+    }
+
+    #[test]
+    fn unknown_namespace_and_prefix_are_errors() {
+        let ctx = yang::context().unwrap();
+        let f = Filter::Subtree(r#"<x xmlns="urn:nope"/>"#.into());
+        assert!(matches!(select(ctx, &data(), Some(&f)), Err(FilterError::UnknownNamespace(_))));
+        let f = Filter::XPath { select: "/zz:server".into(), namespaces: HashMap::new() };
+        assert!(matches!(select(ctx, &data(), Some(&f)), Err(FilterError::UnknownPrefix(_))));
+    }
+
+    #[test]
+    fn empty_filter_selects_nothing() {
+        let ctx = yang::context().unwrap();
+        let out = print(&select(ctx, &data(), Some(&Filter::Subtree(String::new()))).unwrap());
+        assert!(out.is_empty(), "{out}");
+    }
+}
