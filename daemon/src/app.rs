@@ -167,10 +167,7 @@ pub fn run(state_dir: &Path, seed: Option<&Path>) -> Result<(), AppError> {
         Durability::None => memfile::Durability::None,
     };
     let writer = Arc::new(MemfileWriter::open(&lease_file, durability)?);
-    let sockets = server4::open_sockets(&config)?;
-    for s in &sockets {
-        tracing::info!(iface = s.iface(), "DHCPv4 listening");
-    }
+    let sockets = server4::initial_sockets(&config)?;
     let shared = Arc::new(ArcSwap::from_pointee(config));
     let shutdown = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(Counters4::default());

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -17,6 +17,8 @@ use crate::lease::memfile::csv4;
 use crate::lease::memfile::MemfileWriter;
 use crate::net::iface;
 use crate::net::socket4::{Socket4, SocketError};
+use crate::northbound::commit::{Reservation, Subsystem};
+use crate::northbound::error::{Layer, NbError, Tag};
 use crate::stats::Counters4;
 
 /// Packets taken from one socket per wake-up before the batch is committed.
@@ -31,9 +33,23 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Opens a socket on every served interface. Fails on the first interface that cannot be
-/// served, naming it.
-pub fn open_sockets(config: &RuntimeConfig) -> Result<Vec<Arc<Socket4>>, SocketError> {
+/// The sockets the engine serves, and a new set waiting for the engine to take it after a
+/// commit.
+#[derive(Default)]
+pub struct Sockets {
+    open: HashMap<String, Arc<Socket4>>,
+    pending: Option<Vec<Arc<Socket4>>>,
+}
+
+/// Shared between the engine and the commit pipeline.
+pub type SharedSockets = Arc<Mutex<Sockets>>;
+
+/// Opens (or reuses, from `existing`) a socket on every interface `config` serves. Fails on the
+/// first interface that cannot be served, naming it.
+pub fn open_sockets(
+    config: &RuntimeConfig,
+    existing: &HashMap<String, Arc<Socket4>>,
+) -> Result<Vec<Arc<Socket4>>, SocketError> {
     if !config.dhcp4.enabled {
         return Ok(Vec::new());
     }
@@ -41,8 +57,89 @@ pub fn open_sockets(config: &RuntimeConfig) -> Result<Vec<Arc<Socket4>>, SocketE
         .dhcp4
         .interfaces
         .iter()
-        .map(|i| Socket4::open(i).map(Arc::new))
+        .map(|i| match existing.get(i) {
+            Some(s) => Ok(s.clone()),
+            None => Socket4::open(i).map(Arc::new),
+        })
         .collect()
+}
+
+/// A socket set for the engine's first configuration.
+pub fn initial_sockets(config: &RuntimeConfig) -> Result<SharedSockets, SocketError> {
+    let list = open_sockets(config, &HashMap::new())?;
+    let open = list
+        .iter()
+        .map(|s| (s.iface().to_string(), s.clone()))
+        .collect();
+    Ok(Arc::new(Mutex::new(Sockets {
+        open,
+        pending: Some(list),
+    })))
+}
+
+/// The DHCPv4 server as the commit pipeline sees it: prepare opens the sockets a new
+/// configuration needs (so a missing interface fails the commit, not the server), apply hands
+/// them to the engine.
+pub struct Dhcp4Subsystem {
+    /// The engine's sockets.
+    pub sockets: SharedSockets,
+}
+
+impl Subsystem for Dhcp4Subsystem {
+    fn name(&self) -> &'static str {
+        "dhcpv4"
+    }
+
+    fn prepare(
+        &self,
+        current: &RuntimeConfig,
+        next: &RuntimeConfig,
+    ) -> Result<Reservation, NbError> {
+        let db = yang::paths::LEASE_DATABASE;
+        if next.lease_db.memfile_v4 != current.lease_db.memfile_v4 {
+            return Err(NbError::new(
+                Tag::OperationFailed,
+                Layer::Application,
+                "the lease file cannot change while the server runs: copy the configuration to startup and restart",
+            )
+            .at(format!("{db}/memfile-v4")));
+        }
+        if next.lease_db.durability != current.lease_db.durability {
+            return Err(NbError::new(
+                Tag::OperationFailed,
+                Layer::Application,
+                "durability cannot change while the server runs: copy the configuration to startup and restart",
+            )
+            .at(format!("{db}/durability")));
+        }
+        let existing = self
+            .sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .open
+            .clone();
+        let list = open_sockets(next, &existing).map_err(|e| {
+            let path = match &e {
+                SocketError::NoSuchInterface(i) | SocketError::Open { iface: i, .. } => {
+                    format!("{}/interface[.='{i}']", yang::paths::DHCPV4)
+                }
+            };
+            NbError::new(Tag::OperationFailed, Layer::Application, e.to_string()).at(path)
+        })?;
+        Ok(Box::new(list))
+    }
+
+    fn apply(&self, reservation: Reservation) {
+        let Ok(list) = reservation.downcast::<Vec<Arc<Socket4>>>() else {
+            return;
+        };
+        let mut s = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
+        s.open = list
+            .iter()
+            .map(|s| (s.iface().to_string(), s.clone()))
+            .collect();
+        s.pending = Some(*list);
+    }
 }
 
 /// The engine and what it owns.
@@ -51,6 +148,7 @@ pub struct Engine4 {
     applied: Option<Arc<RuntimeConfig>>,
     state: LeaseState4,
     writer: Arc<MemfileWriter>,
+    shared_sockets: SharedSockets,
     sockets: Vec<Arc<Socket4>>,
     addresses: HashMap<String, Vec<Ipv4Net>>,
     counters: Arc<Counters4>,
@@ -69,7 +167,7 @@ impl Engine4 {
         config: Arc<ArcSwap<RuntimeConfig>>,
         state: LeaseState4,
         writer: Arc<MemfileWriter>,
-        sockets: Vec<Arc<Socket4>>,
+        sockets: SharedSockets,
         counters: Arc<Counters4>,
         shutdown: Arc<AtomicBool>,
     ) -> Self {
@@ -78,7 +176,9 @@ impl Engine4 {
             applied: None,
             state,
             writer,
-            sockets,
+            shared_sockets: sockets,
+            sockets: Vec::new(),
+
             addresses: HashMap::new(),
             counters,
             shutdown,
@@ -95,6 +195,21 @@ impl Engine4 {
             return;
         }
         let started = Instant::now();
+        let pending = self
+            .shared_sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pending
+            .take();
+        if let Some(sockets) = pending {
+            for s in sockets
+                .iter()
+                .filter(|s| !self.sockets.iter().any(|o| Arc::ptr_eq(o, s)))
+            {
+                tracing::info!(iface = s.iface(), "DHCPv4 listening");
+            }
+            self.sockets = sockets;
+        }
         self.state.reconfigure(&current.dhcp4, unix_now());
         self.refresh_addresses();
         tracing::info!(
@@ -119,20 +234,30 @@ impl Engine4 {
         let mut last_reclaim = Instant::now();
         let mut last_compaction = Instant::now();
         let mut last_address_refresh = Instant::now();
-        let mut pollfds: Vec<libc::pollfd> = self
-            .sockets
-            .iter()
-            .map(|s| libc::pollfd {
-                fd: s.fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
+        let mut pollfds: Vec<libc::pollfd> = Vec::new();
         while !self.shutdown.load(Ordering::Relaxed) {
             self.apply_if_changed();
             let Some(config) = self.applied.clone() else {
                 break;
             };
+            // A commit may have changed the interfaces served.
+            if pollfds.len() != self.sockets.len()
+                || pollfds
+                    .iter()
+                    .zip(&self.sockets)
+                    .any(|(p, s)| p.fd != s.fd())
+            {
+                pollfds = self
+                    .sockets
+                    .iter()
+                    .map(|s| libc::pollfd {
+                        fd: s.fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    })
+                    .collect();
+            }
+
             // SAFETY: pollfds is a valid array of initialised pollfd for the call's duration.
             let ready =
                 unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, 200) };

@@ -50,7 +50,7 @@ pub(crate) fn decode(text: &[u8], out: &mut [u8]) -> Result<usize, HexError> {
     let too_long = HexError::TooLong { max: out.len() };
     let mut n = 0;
     if !text.contains(&b':') && text.len() > 2 {
-        if text.len() % 2 != 0 {
+        if text.len() & 1 == 1 {
             return Err(HexError::OddLength);
         }
         for pair in text.chunks_exact(2) {

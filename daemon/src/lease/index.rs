@@ -65,6 +65,7 @@ fn buckets_for(entries: usize) -> usize {
 
 impl SlotIndex {
     /// Number of entries.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -129,7 +130,10 @@ impl SlotIndex {
             len += 1;
             // The caller sized `cap` for its entries; more would fill the
             // table and make probing loop.
-            assert!(len * LOAD_DEN <= cap * LOAD_NUM, "slot index rebuilt too small");
+            assert!(
+                len * LOAD_DEN <= cap * LOAD_NUM,
+                "slot index rebuilt too small"
+            );
             Self::place(&mut fresh, hash, encode(slot, tag_of(hash)));
         }
         self.buckets = fresh;
@@ -286,7 +290,9 @@ mod tests {
     /// Inserts with growth, as the store does it.
     fn grow_insert(ix: &mut SlotIndex, keys: &[u32], live: &[bool], slot: u32) {
         if let Some(cap) = ix.grow_target(1) {
-            let entries = (0..keys.len() as u32).filter(|&s| live[s as usize]).map(|s| (s, hash_key(keys[s as usize])));
+            let entries = (0..keys.len() as u32)
+                .filter(|&s| live[s as usize])
+                .map(|s| (s, hash_key(keys[s as usize])));
             ix.rebuild(cap, entries);
         }
         ix.insert(hash_key(keys[slot as usize]), slot);

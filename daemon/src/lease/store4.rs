@@ -198,7 +198,9 @@ impl LeaseStore4 {
         self.by_hwaddr
             .candidates(hash)
             .map(|s| self.slab.live(s))
-            .filter(move |l| !hwaddr.is_empty() && hw_key(l) == Some((subnet_id, hwaddr.as_bytes())))
+            .filter(move |l| {
+                !hwaddr.is_empty() && hw_key(l) == Some((subnet_id, hwaddr.as_bytes()))
+            })
     }
 
     /// Inserts `lease`, or replaces the lease with the same address, keeping
@@ -317,9 +319,16 @@ impl LeaseStore4 {
         self.bulk = false;
         for which in [Which::ClientId, Which::HwAddr] {
             let entries = self.count(which);
-            self.rebuild(which, SlotIndex::default().reserve_target(entries).unwrap_or(0));
+            self.rebuild(
+                which,
+                SlotIndex::default().reserve_target(entries).unwrap_or(0),
+            );
         }
-        let mut keys: Vec<u64> = self.slab.iter().filter_map(|(_, l)| expiry_key(l)).collect();
+        let mut keys: Vec<u64> = self
+            .slab
+            .iter()
+            .filter_map(|(_, l)| expiry_key(l))
+            .collect();
         keys.sort_unstable();
         // From sorted input the B-tree is built bottom-up with full nodes.
         self.by_expiry = keys.into_iter().collect();
@@ -335,7 +344,10 @@ impl LeaseStore4 {
 
     fn count(&self, which: Which) -> usize {
         let key = key_fn(which);
-        self.slab.iter().filter(|(_, l)| key(&self.hasher, l).is_some()).count()
+        self.slab
+            .iter()
+            .filter(|(_, l)| key(&self.hasher, l).is_some())
+            .count()
     }
 
     /// Grows any index that has no room for one more entry.
@@ -362,7 +374,9 @@ impl LeaseStore4 {
             ..
         } = self;
         let key = key_fn(which);
-        let entries = slab.iter().filter_map(|(s, l)| key(hasher, l).map(|h| (s, h)));
+        let entries = slab
+            .iter()
+            .filter_map(|(s, l)| key(hasher, l).map(|h| (s, h)));
         match which {
             Which::Addr => by_addr.rebuild(cap, entries),
             Which::ClientId => by_client_id.rebuild(cap, entries),

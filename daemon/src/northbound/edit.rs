@@ -6,7 +6,9 @@
 //! leaves the datastore as it was unless the client asked for continue-on-error.
 
 use yang::yang5::context::Context;
-use yang::yang5::data::{Data, DataFormat, DataNodeRef, DataParserFlags, DataTree, DataValidationFlags};
+use yang::yang5::data::{
+    Data, DataFormat, DataNodeRef, DataParserFlags, DataTree, DataValidationFlags,
+};
 use yang::yang5::schema::SchemaNodeKind;
 
 use yang::data::YangError;
@@ -79,7 +81,9 @@ impl std::fmt::Display for EditError {
             EditError::Invalid(e) => write!(f, "{e}"),
             EditError::DataExists { path } => write!(f, "{path}: data already exists"),
             EditError::DataMissing { path } => write!(f, "{path}: data does not exist"),
-            EditError::BadOperation { path, value } => write!(f, "{path}: unknown operation {value:?}"),
+            EditError::BadOperation { path, value } => {
+                write!(f, "{path}: unknown operation {value:?}")
+            }
             EditError::Failed { path, message } => write!(f, "{path}: {message}"),
         }
     }
@@ -117,9 +121,13 @@ pub fn apply(
     continue_on_error: bool,
 ) -> Result<(), Vec<EditError>> {
     let mut errors = Vec::new();
-    let Some(first) = edit.reference() else { return Ok(()) };
+    let Some(first) = edit.reference() else {
+        return Ok(());
+    };
     for node in first.inclusive_siblings() {
-        if process(target, &node, default, continue_on_error, &mut errors).is_err() && !continue_on_error {
+        if process(target, &node, default, continue_on_error, &mut errors).is_err()
+            && !continue_on_error
+        {
             break;
         }
     }
@@ -135,8 +143,10 @@ struct Stop;
 fn operation_of(node: &DataNodeRef<'_>, inherited: Operation) -> Result<Operation, EditError> {
     for meta in node.meta() {
         if meta.name() == "operation" {
-            return Operation::from_attr(meta.value())
-                .ok_or_else(|| EditError::BadOperation { path: node.path(), value: meta.value().to_string() });
+            return Operation::from_attr(meta.value()).ok_or_else(|| EditError::BadOperation {
+                path: node.path(),
+                value: meta.value().to_string(),
+            });
         }
     }
     Ok(inherited)
@@ -193,7 +203,8 @@ fn process(
         Operation::Merge | Operation::None => match kind {
             SchemaNodeKind::Leaf | SchemaNodeKind::LeafList => {
                 if op == Operation::Merge {
-                    if let Err(e) = target.new_path(&path, node.value_canonical().as_deref(), false) {
+                    if let Err(e) = target.new_path(&path, node.value_canonical().as_deref(), false)
+                    {
                         return fail(errors, failed(&path, e), cont);
                     }
                 }
@@ -238,7 +249,10 @@ fn insert_subtree(
 }
 
 fn failed(path: &str, e: yang::yang5::Error) -> EditError {
-    EditError::Failed { path: e.path.unwrap_or_else(|| path.to_string()), message: e.msg.unwrap_or_default() }
+    EditError::Failed {
+        path: e.path.unwrap_or_else(|| path.to_string()),
+        message: e.msg.unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]
@@ -250,17 +264,27 @@ mod tests {
 
     fn tree(xml: &str) -> DataTree<'static> {
         let ctx = yang::context().unwrap();
-        parse_edit(ctx, xml).unwrap().unwrap_or_else(|| DataTree::new(ctx))
+        parse_edit(ctx, xml)
+            .unwrap()
+            .unwrap_or_else(|| DataTree::new(ctx))
     }
 
-    fn edit(target: &mut DataTree<'static>, xml: &str, default: Operation) -> Result<(), Vec<EditError>> {
+    fn edit(
+        target: &mut DataTree<'static>,
+        xml: &str,
+        default: Operation,
+    ) -> Result<(), Vec<EditError>> {
         let ctx = yang::context().unwrap();
         let e = parse_edit(ctx, xml)?.expect("edit");
         apply(target, &e, default, false)
     }
 
     fn xml(t: &DataTree<'_>) -> String {
-        t.print_string(DataFormat::XML, DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::SHRINK).unwrap_or_default()
+        t.print_string(
+            DataFormat::XML,
+            DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::SHRINK,
+        )
+        .unwrap_or_default()
     }
 
     fn base() -> DataTree<'static> {
@@ -295,7 +319,10 @@ mod tests {
             Operation::Merge,
         )
         .unwrap_err();
-        assert!(matches!(&err[0], EditError::DataExists { path } if path.contains("subnet[id='1']")), "{err:?}");
+        assert!(
+            matches!(&err[0], EditError::DataExists { path } if path.contains("subnet[id='1']")),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -318,7 +345,10 @@ mod tests {
         )
         .unwrap();
         let s = xml(&t);
-        assert!(s.contains("100.64.0.50") && !s.contains("100.64.0.10"), "{s}");
+        assert!(
+            s.contains("100.64.0.50") && !s.contains("100.64.0.10"),
+            "{s}"
+        );
     }
 
     #[test]
@@ -331,7 +361,10 @@ mod tests {
         )
         .unwrap();
         let s = xml(&t);
-        assert!(!s.contains("dns-server") && !s.contains("valid-lifetime"), "{s}");
+        assert!(
+            !s.contains("dns-server") && !s.contains("valid-lifetime"),
+            "{s}"
+        );
     }
 
     #[test]
@@ -353,7 +386,13 @@ mod tests {
         let ctx = yang::context().unwrap();
         let e = parse_edit(ctx, &format!(r#"<server {NS}><bogus/></server>"#)).unwrap_err();
         assert!(matches!(&e[0], EditError::Invalid(_)));
-        let e = parse_edit(ctx, &format!(r#"<server {NS}><dhcpv4><valid-lifetime>abc</valid-lifetime></dhcpv4></server>"#)).unwrap_err();
+        let e = parse_edit(
+            ctx,
+            &format!(
+                r#"<server {NS}><dhcpv4><valid-lifetime>abc</valid-lifetime></dhcpv4></server>"#
+            ),
+        )
+        .unwrap_err();
         assert!(e[0].to_string().contains("abc"), "{e:?}");
     }
 

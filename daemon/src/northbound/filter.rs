@@ -58,7 +58,9 @@ fn parse_subtree(ctx: &Context, xml: &str) -> Result<Vec<Element>, FilterError> 
     let mut reader = NsReader::from_str(xml);
     let mut stack: Vec<Element> = vec![Element::default()];
     loop {
-        let (ns, event) = reader.read_resolved_event().map_err(|e| FilterError::Malformed(e.to_string()))?;
+        let (ns, event) = reader
+            .read_resolved_event()
+            .map_err(|e| FilterError::Malformed(e.to_string()))?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let namespace = match ns {
@@ -83,13 +85,17 @@ fn parse_subtree(ctx: &Context, xml: &str) -> Result<Vec<Element>, FilterError> 
                 }
             }
             Event::Text(t) => {
-                let text = t.unescape().map_err(|e| FilterError::Malformed(e.to_string()))?;
+                let text = t
+                    .unescape()
+                    .map_err(|e| FilterError::Malformed(e.to_string()))?;
                 if let Some(top) = stack.last_mut() {
                     top.text.push_str(text.trim());
                 }
             }
             Event::End(_) => {
-                let done = stack.pop().ok_or_else(|| FilterError::Malformed("unbalanced".into()))?;
+                let done = stack
+                    .pop()
+                    .ok_or_else(|| FilterError::Malformed("unbalanced".into()))?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(done),
                     None => return Err(FilterError::Malformed("unbalanced".into())),
@@ -123,13 +129,24 @@ fn step(el: &Element, parent_module: Option<&str>) -> String {
 }
 
 fn to_xpaths(el: &Element, prefix: &str, parent_module: Option<&str>, out: &mut Vec<String>) {
-    let content_matches: Vec<&Element> =
-        el.children.iter().filter(|c| c.children.is_empty() && !c.text.is_empty()).collect();
+    let content_matches: Vec<&Element> = el
+        .children
+        .iter()
+        .filter(|c| c.children.is_empty() && !c.text.is_empty())
+        .collect();
     let mut here = format!("{prefix}/{}", step(el, parent_module));
     for m in &content_matches {
-        here.push_str(&format!("[{}={}]", step(m, Some(&el.module)), quote(&m.text)));
+        here.push_str(&format!(
+            "[{}={}]",
+            step(m, Some(&el.module)),
+            quote(&m.text)
+        ));
     }
-    let others: Vec<&Element> = el.children.iter().filter(|c| c.children.len() + c.text.len() == 0 || !c.children.is_empty()).collect();
+    let others: Vec<&Element> = el
+        .children
+        .iter()
+        .filter(|c| c.children.len() + c.text.len() == 0 || !c.children.is_empty())
+        .collect();
     if others.is_empty() {
         // Only content matches (or nothing): the whole matching node.
         out.push(here);
@@ -185,12 +202,16 @@ pub fn xpath_to_module_prefixes(
         }
         if c.is_ascii_alphabetic() || c == b'_' {
             let start = i;
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'-' | b'.')) {
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'-' | b'.'))
+            {
                 i += 1;
             }
             let word = &select[start..i];
             if i < bytes.len() && bytes[i] == b':' && bytes.get(i + 1) != Some(&b':') {
-                let ns = namespaces.get(word).ok_or_else(|| FilterError::UnknownPrefix(word.to_string()))?;
+                let ns = namespaces
+                    .get(word)
+                    .ok_or_else(|| FilterError::UnknownPrefix(word.to_string()))?;
                 let module = ctx
                     .get_module_implemented_ns(ns)
                     .map(|m| m.name().to_string())
@@ -209,18 +230,25 @@ pub fn xpath_to_module_prefixes(
 
 /// Copies the nodes `filter` selects from `source` (with their ancestors and list keys) into
 /// a new tree. No filter copies everything.
-pub fn select<'a>(ctx: &'a Context, source: &DataTree<'a>, filter: Option<&Filter>) -> Result<DataTree<'a>, FilterError> {
+pub fn select<'a>(
+    ctx: &'a Context,
+    source: &DataTree<'a>,
+    filter: Option<&Filter>,
+) -> Result<DataTree<'a>, FilterError> {
     let xpaths = match filter {
         None => return Ok(source.duplicate().unwrap_or_else(|_| DataTree::new(ctx))),
         Some(Filter::Subtree(xml)) if xml.trim().is_empty() => return Ok(DataTree::new(ctx)),
         Some(Filter::Subtree(xml)) => subtree_to_xpaths(ctx, xml)?,
-        Some(Filter::XPath { select, namespaces }) => vec![xpath_to_module_prefixes(ctx, select, namespaces)?],
+        Some(Filter::XPath { select, namespaces }) => {
+            vec![xpath_to_module_prefixes(ctx, select, namespaces)?]
+        }
     };
     let mut result = DataTree::new(ctx);
     for xp in xpaths {
-        let set = source
-            .find_xpath(&xp)
-            .map_err(|e| FilterError::XPath { expr: xp.clone(), message: e.msg.unwrap_or_default() })?;
+        let set = source.find_xpath(&xp).map_err(|e| FilterError::XPath {
+            expr: xp.clone(),
+            message: e.msg.unwrap_or_default(),
+        })?;
         for node in set {
             if let Ok(dup) = node.duplicate(true) {
                 let _ = result.merge(&dup);
@@ -255,32 +283,51 @@ mod tests {
     }
 
     fn print(t: &DataTree<'_>) -> String {
-        t.print_string(DataFormat::XML, DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::SHRINK).unwrap_or_default()
+        t.print_string(
+            DataFormat::XML,
+            DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::SHRINK,
+        )
+        .unwrap_or_default()
     }
 
     #[test]
     fn content_match_selects_one_list_entry() {
         let ctx = yang::context().unwrap();
-        let f = Filter::Subtree(format!(r#"<server xmlns="{NS}"><dhcpv4><subnet><id>2</id></subnet></dhcpv4></server>"#));
+        let f = Filter::Subtree(format!(
+            r#"<server xmlns="{NS}"><dhcpv4><subnet><id>2</id></subnet></dhcpv4></server>"#
+        ));
         let out = print(&select(ctx, &data(), Some(&f)).unwrap());
         assert!(out.contains("<id>2</id>") && out.contains("two"), "{out}");
-        assert!(!out.contains("one") && !out.contains("valid-lifetime"), "{out}");
+        assert!(
+            !out.contains("one") && !out.contains("valid-lifetime"),
+            "{out}"
+        );
     }
 
     #[test]
     fn selection_node_selects_only_it() {
         let ctx = yang::context().unwrap();
-        let f = Filter::Subtree(format!(r#"<server xmlns="{NS}"><dhcpv4><valid-lifetime/></dhcpv4></server>"#));
+        let f = Filter::Subtree(format!(
+            r#"<server xmlns="{NS}"><dhcpv4><valid-lifetime/></dhcpv4></server>"#
+        ));
         let out = print(&select(ctx, &data(), Some(&f)).unwrap());
-        assert!(out.contains("<valid-lifetime>100</valid-lifetime>") && !out.contains("subnet"), "{out}");
+        assert!(
+            out.contains("<valid-lifetime>100</valid-lifetime>") && !out.contains("subnet"),
+            "{out}"
+        );
     }
 
     #[test]
     fn content_match_with_selection_returns_key_and_selected() {
         let ctx = yang::context().unwrap();
-        let f = Filter::Subtree(format!(r#"<server xmlns="{NS}"><dhcpv4><subnet><id>1</id><prefix/></subnet></dhcpv4></server>"#));
+        let f = Filter::Subtree(format!(
+            r#"<server xmlns="{NS}"><dhcpv4><subnet><id>1</id><prefix/></subnet></dhcpv4></server>"#
+        ));
         let out = print(&select(ctx, &data(), Some(&f)).unwrap());
-        assert!(out.contains("100.64.0.0/24") && !out.contains("one") && !out.contains("100.64.1.0"), "{out}");
+        assert!(
+            out.contains("100.64.0.0/24") && !out.contains("one") && !out.contains("100.64.1.0"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -288,7 +335,10 @@ mod tests {
         let ctx = yang::context().unwrap();
         let mut ns = HashMap::new();
         ns.insert("nd".to_string(), NS.to_string());
-        let f = Filter::XPath { select: "/nd:server/nd:dhcpv4/nd:subnet[nd:id='1']".into(), namespaces: ns };
+        let f = Filter::XPath {
+            select: "/nd:server/nd:dhcpv4/nd:subnet[nd:id='1']".into(),
+            namespaces: ns,
+        };
         let out = print(&select(ctx, &data(), Some(&f)).unwrap());
         assert!(out.contains("one") && !out.contains("two"), "{out}");
     }
@@ -297,9 +347,18 @@ mod tests {
     fn unknown_namespace_and_prefix_are_errors() {
         let ctx = yang::context().unwrap();
         let f = Filter::Subtree(r#"<x xmlns="urn:nope"/>"#.into());
-        assert!(matches!(select(ctx, &data(), Some(&f)), Err(FilterError::UnknownNamespace(_))));
-        let f = Filter::XPath { select: "/zz:server".into(), namespaces: HashMap::new() };
-        assert!(matches!(select(ctx, &data(), Some(&f)), Err(FilterError::UnknownPrefix(_))));
+        assert!(matches!(
+            select(ctx, &data(), Some(&f)),
+            Err(FilterError::UnknownNamespace(_))
+        ));
+        let f = Filter::XPath {
+            select: "/zz:server".into(),
+            namespaces: HashMap::new(),
+        };
+        assert!(matches!(
+            select(ctx, &data(), Some(&f)),
+            Err(FilterError::UnknownPrefix(_))
+        ));
     }
 
     #[test]

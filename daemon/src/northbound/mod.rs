@@ -1,7 +1,11 @@
 //! The datastore side: configuration documents validated against the YANG model and the
-//! semantic checks, and the startup datastore kept in the state directory.
+//! semantic checks, the running/candidate/startup datastores, edit-config semantics, filters,
+//! and the commit pipeline that applies a configuration to the running servers.
 
+pub mod commit;
+pub mod datastore;
 pub mod edit;
+pub mod error;
 pub mod filter;
 pub mod startup;
 pub mod validate;

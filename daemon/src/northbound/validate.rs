@@ -52,6 +52,14 @@ pub fn tree_to_xml(tree: &DataTree<'_>) -> String {
     .unwrap_or_default()
 }
 
+/// Validates a tree in place (adding defaults) and runs the semantic checks.
+pub fn validate_tree(tree: &mut DataTree<'_>) -> Result<RuntimeConfig, Vec<Problem>> {
+    validate_config(tree)
+        .map_err(|errors| errors.into_iter().map(Problem::Yang).collect::<Vec<_>>())?;
+    RuntimeConfig::try_from(&*tree)
+        .map_err(|errors| errors.into_iter().map(Problem::Semantic).collect())
+}
+
 /// Parses and validates a configuration document (XML or JSON); returns every problem found.
 pub fn validate_document<'a>(
     ctx: &'a Context,

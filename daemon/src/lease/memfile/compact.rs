@@ -66,9 +66,10 @@ impl CompactionHandle {
     /// Waits for the merge and returns its report. Dropping the handle
     /// instead lets the merge finish on its own (it logs its outcome).
     pub fn join(self) -> Result<CompactReport, MemfileError> {
-        self.thread
-            .join()
-            .unwrap_or_else(|_| Err(MemfileError::CompactionPanicked { path: self.path }))
+        match self.thread.join() {
+            Ok(result) => result,
+            Err(_) => Err(MemfileError::CompactionPanicked { path: self.path }),
+        }
     }
 }
 

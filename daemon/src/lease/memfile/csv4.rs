@@ -200,8 +200,8 @@ pub enum HeaderError {
     },
 }
 
-/// The layout of one file, from its header: how many columns its rows have
-/// and how many of those we know.
+/// The layout of one file, from its header: how many columns it declares
+/// (ours, fewer for an older Kea schema, more for a newer one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schema {
     header_columns: usize,

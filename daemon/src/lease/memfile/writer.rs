@@ -13,7 +13,7 @@ use std::os::unix::fs::FileExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -24,7 +24,9 @@ use super::reader::{self, HeaderState};
 use super::{sync_dir, with_suffix, INPUT_SUFFIX, NEW_SUFFIX};
 
 /// Completion callback of [`MemfileWriter::submit`]: `Ok` once the rows are
-/// written (and synced in [`Durability::Fsync`] mode).
+/// written (and synced in [`Durability::Fsync`] mode). Callbacks run on the
+/// writer thread, one after the other: keep them short (send a reply, wake a
+/// task), since the next batch waits for them.
 pub type Done = Box<dyn FnOnce(Result<(), Arc<io::Error>>) + Send + 'static>;
 
 /// When a batch counts as written.
@@ -130,13 +132,9 @@ impl MemfileWriter {
     /// called at once with an error.
     pub fn submit(&self, rows: Vec<u8>, done: Done) {
         let cmd = Command::Rows(rows, done);
+        // `send` blocks while the queue is full: that is the backpressure.
         let returned = match &self.tx {
-            Some(tx) => match tx.try_send(cmd) {
-                Ok(()) => None,
-                // Full: wait for room (backpressure).
-                Err(TrySendError::Full(cmd)) => tx.send(cmd).err().map(|e| e.0),
-                Err(TrySendError::Disconnected(cmd)) => Some(cmd),
-            },
+            Some(tx) => tx.send(cmd).err().map(|e| e.0),
             None => Some(cmd),
         };
         if let Some(Command::Rows(_, done)) = returned {

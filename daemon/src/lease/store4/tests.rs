@@ -281,7 +281,14 @@ fn rss_bytes() -> usize {
 
 fn typical_lease(i: u32) -> Lease4 {
     let base = u32::from(Ipv4Addr::new(100, 64, 0, 0));
-    let mac = [0, 0x0c, (i >> 24) as u8, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+    let mac = [
+        0,
+        0x0c,
+        (i >> 24) as u8,
+        (i >> 16) as u8,
+        (i >> 8) as u8,
+        i as u8,
+    ];
     let mut cid = vec![1u8];
     cid.extend_from_slice(&mac);
     Lease4 {
