@@ -160,3 +160,65 @@ unsafe fn opt_string(ptr: *const std::os::raw::c_char) -> Option<String> {
         )
     }
 }
+
+/// A node libyang kept without a schema node (parsed with [`parse_edit_lenient`]): an element
+/// whose value did not fit its type, such as the empty `<leaf nc:operation="delete"/>` clients
+/// send to delete a leaf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpaqueNode {
+    /// Element name.
+    pub name: String,
+    /// Its XML namespace.
+    pub namespace: String,
+    /// Its value as sent.
+    pub value: String,
+    /// Attributes as (local name, value), e.g. ("operation", "delete").
+    pub attributes: Vec<(String, String)>,
+}
+
+/// The opaque form of `node`, or `None` when it has a schema node.
+pub fn opaque(node: &yang5::data::DataNodeRef<'_>) -> Option<OpaqueNode> {
+    let raw = node.as_raw();
+    // SAFETY: `raw` is a live node of a tree `node` borrows. A node without a schema node is a
+    // `lyd_node_opaq` (libyang's documented layout); its strings are NUL-terminated and live
+    // as long as the node.
+    unsafe {
+        if raw.is_null() || !(*raw).schema.is_null() {
+            return None;
+        }
+        let opaq = raw as *const libyang5_sys::lyd_node_opaq;
+        let name = opt_string((*opaq).name.name).unwrap_or_default();
+        let namespace = opt_string((*opaq).name.__bindgen_anon_1.module_ns).unwrap_or_default();
+        let value = opt_string((*opaq).value).unwrap_or_default();
+        let mut attributes = Vec::new();
+        let mut attr = (*opaq).attr;
+        while !attr.is_null() {
+            attributes.push((
+                opt_string((*attr).name.name).unwrap_or_default(),
+                opt_string((*attr).value).unwrap_or_default(),
+            ));
+            attr = (*attr).next;
+        }
+        Some(OpaqueNode {
+            name,
+            namespace,
+            value,
+            attributes,
+        })
+    }
+}
+
+/// Parses an edit document keeping elements whose values do not fit their type as opaque
+/// nodes instead of failing; unknown elements still fail.
+pub fn parse_edit_lenient<'a>(ctx: &'a Context, xml: &str) -> Result<DataTree<'a>, Vec<YangError>> {
+    clear_errors(ctx);
+    let opaq = DataParserFlags::from_bits_retain(libyang5_sys::LYD_PARSE_OPAQ);
+    DataTree::parse_string(
+        ctx,
+        xml,
+        DataFormat::XML,
+        DataParserFlags::NO_VALIDATION | DataParserFlags::STRICT | DataParserFlags::NO_STATE | opaq,
+        DataValidationFlags::empty(),
+    )
+    .map_err(|e| collect_errors(ctx, e))
+}

@@ -9,5 +9,6 @@ pub mod record;
 mod slab;
 pub mod store4;
 
+pub use hex::HexError;
 pub use record::{HwAddr, HwAddrError, Lease4, LeaseState};
 pub use store4::{LeaseStore4, StoreFull};

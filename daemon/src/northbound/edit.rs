@@ -9,6 +9,7 @@ use yang::yang5::context::Context;
 use yang::yang5::data::{
     Data, DataFormat, DataNodeRef, DataParserFlags, DataTree, DataValidationFlags,
 };
+use yang::yang5::iter::NodeIterable;
 use yang::yang5::schema::SchemaNodeKind;
 
 use yang::data::YangError;
@@ -101,14 +102,49 @@ pub fn parse_edit<'a>(ctx: &'a Context, xml: &str) -> Result<Option<DataTree<'a>
         DataParserFlags::NO_VALIDATION | DataParserFlags::STRICT | DataParserFlags::NO_STATE,
         DataValidationFlags::empty(),
     );
-    match tree {
-        Ok(t) => Ok(Some(t)),
-        Err(e) => Err(vec![EditError::Invalid(YangError {
+    let strict_error = match tree {
+        Ok(t) => return Ok(Some(t)),
+        Err(e) => EditError::Invalid(YangError {
             path: e.path,
             message: e.msg.unwrap_or_else(|| "invalid configuration".into()),
             app_tag: e.apptag,
             line: None,
-        })]),
+        }),
+    };
+    // A leaf deleted with an empty element (`<leaf nc:operation="delete"/>`, as clients
+    // commonly send) has no valid value; accept exactly that case, keep the strict error for
+    // anything else.
+    let Ok(lenient) = yang::data::parse_edit_lenient(ctx, xml) else {
+        return Err(vec![strict_error]);
+    };
+    let only_leaf_deletes = lenient.traverse().all(|n| match yang::data::opaque(&n) {
+        None => true,
+        Some(o) => n.children().next().is_none() && opaque_removal(&o).is_some(),
+    });
+    if only_leaf_deletes {
+        Ok(Some(lenient))
+    } else {
+        Err(vec![strict_error])
+    }
+}
+
+fn opaque_removal(o: &yang::data::OpaqueNode) -> Option<Operation> {
+    o.attributes
+        .iter()
+        .find(|(name, _)| name == "operation")
+        .and_then(|(_, v)| Operation::from_attr(v))
+        .filter(|op| matches!(op, Operation::Delete | Operation::Remove))
+}
+
+// The data path of an opaque leaf: its parent's path and its qualified name.
+fn opaque_path(ctx: &Context, node: &DataNodeRef<'_>, o: &yang::data::OpaqueNode) -> String {
+    let module = ctx
+        .get_module_implemented_ns(&o.namespace)
+        .map(|m| m.name().to_string())
+        .unwrap_or_default();
+    match node.parent() {
+        Some(p) => format!("{}/{module}:{}", p.path(), o.name),
+        None => format!("/{module}:{}", o.name),
     }
 }
 
@@ -168,6 +204,20 @@ fn process(
     cont: bool,
     errors: &mut Vec<EditError>,
 ) -> Result<(), Stop> {
+    if let Some(o) = yang::data::opaque(node) {
+        let path = opaque_path(tree_ctx(target), node, &o);
+        let exists = target.find_path(&path).is_ok();
+        return match opaque_removal(&o) {
+            Some(Operation::Delete) if !exists => {
+                fail(errors, EditError::DataMissing { path }, cont)
+            }
+            Some(_) if exists => match target.remove(&path) {
+                Ok(()) => Ok(()),
+                Err(e) => fail(errors, failed(&path, e), cont),
+            },
+            _ => Ok(()),
+        };
+    }
     let op = match operation_of(node, inherited) {
         Ok(op) => op,
         Err(e) => return fail(errors, e, cont),
@@ -246,6 +296,10 @@ fn insert_subtree(
         }
     }
     Ok(())
+}
+
+fn tree_ctx<'a>(tree: &DataTree<'a>) -> &'a Context {
+    tree.context()
 }
 
 fn failed(path: &str, e: yang::yang5::Error) -> EditError {
@@ -356,7 +410,7 @@ mod tests {
         let mut t = base();
         edit(
             &mut t,
-            &format!(r#"<server {NS}><dhcpv4><dns-server nc:operation="delete">100.64.0.1</dns-server><valid-lifetime nc:operation="delete">100</valid-lifetime></dhcpv4></server>"#),
+            &format!(r#"<server {NS}><dhcpv4><dns-server nc:operation="delete">100.64.0.1</dns-server><valid-lifetime nc:operation="delete"/></dhcpv4></server>"#),
             Operation::Merge,
         )
         .unwrap();

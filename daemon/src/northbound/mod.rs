@@ -7,6 +7,7 @@ pub mod datastore;
 pub mod edit;
 pub mod error;
 pub mod filter;
+pub mod library;
 pub mod startup;
 pub mod validate;
 

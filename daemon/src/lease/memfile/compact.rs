@@ -217,6 +217,7 @@ pub fn merge_previous(path: &Path) -> Result<CompactReport, MemfileError> {
     line.extend_from_slice(HEADER.as_bytes());
     line.push(b'\n');
     out.write_all(&line).map_err(write_err)?;
+    let rows_pass1 = position;
     position = 0;
     for file in &sources {
         let Some(mut reader) =
@@ -226,7 +227,8 @@ pub fn merge_previous(path: &Path) -> Result<CompactReport, MemfileError> {
         };
         let schema = reader.schema();
         while let Some(row) = reader.next_row().map_err(MemfileError::io("read", file))? {
-            position += 1;
+            // Saturating: a file that grew since pass 1 is caught below.
+            position = position.saturating_add(1);
             // Only the last row of an address is parsed in full again.
             let is_last = csv4::row_address(row.bytes)
                 .is_some_and(|a| last.get(&u32::from(a)) == Some(&position));
@@ -242,6 +244,12 @@ pub fn merge_previous(path: &Path) -> Result<CompactReport, MemfileError> {
                 }
             }
         }
+    }
+    if position != rows_pass1 {
+        // Only a compaction writes these files; another process (a second
+        // daemon, kea-lfc) changed them. The positions no longer match.
+        let why = io::Error::other("lease files changed during the merge");
+        return Err(MemfileError::io("merge", &input)(why));
     }
     let out = out.into_inner().map_err(|e| write_err(e.into_error()))?;
     out.sync_all().map_err(MemfileError::io("fsync", &output))?;

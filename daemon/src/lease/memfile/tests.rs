@@ -291,7 +291,48 @@ fn writer_rejects_a_foreign_file_and_repairs_a_torn_one() {
 }
 
 #[test]
-fn writer_after_drop_reports_errors_to_callbacks() {
+fn submit_blocks_while_the_queue_is_full() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let x = active(&dir);
+    let writer =
+        Arc::new(MemfileWriter::with_queue_capacity(&x, Durability::None, 1).expect("open"));
+    let (started_tx, started_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    // The first batch's callback holds the writer thread until released.
+    writer.submit(
+        row(&lease(1, 1, 1)),
+        Box::new(move |_| {
+            started_tx.send(()).expect("test alive");
+            release_rx.recv().expect("test alive");
+        }),
+    );
+    started_rx.recv().expect("writer thread in the callback");
+    writer.submit(row(&lease(2, 2, 1)), Box::new(|_| {})); // fills the queue
+    let (returned_tx, returned_rx) = mpsc::channel();
+    let submitter = {
+        let writer = writer.clone();
+        std::thread::spawn(move || {
+            writer.submit(row(&lease(3, 3, 1)), Box::new(|_| {}));
+            returned_tx.send(()).expect("test alive");
+        })
+    };
+    assert!(
+        returned_rx
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_err(),
+        "submit returned while the queue was full"
+    );
+    release_tx.send(()).expect("writer alive");
+    returned_rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("submit unblocked once the queue drained");
+    submitter.join().expect("submitter");
+    writer.flush_and_wait().expect("flush");
+    assert_eq!(load_map(&x).len(), 3);
+}
+
+#[test]
+fn panicking_callback_does_not_stop_the_writer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let x = active(&dir);
     let writer = MemfileWriter::open(&x, Durability::None).expect("open");

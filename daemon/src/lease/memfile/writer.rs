@@ -404,3 +404,59 @@ impl Worker {
         compact::start(&mut self.active, &self.compacting)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn recorder(log: &Arc<Mutex<Vec<(u8, bool)>>>, id: u8) -> Done {
+        let log = log.clone();
+        Box::new(move |r| log.lock().expect("not poisoned").push((id, r.is_ok())))
+    }
+
+    #[test]
+    fn write_error_reaches_every_callback_and_later_batches_retry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("leases4.csv");
+        std::fs::write(&path, format!("{HEADER}\n")).expect("write");
+        // A read-only handle: every write fails (EBADF).
+        let read_only = File::open(&path).expect("open");
+        let mut worker = Worker {
+            active: ActiveFile {
+                path: path.clone(),
+                file: read_only,
+                len: header_len(),
+                needs_newline: false,
+                poisoned: None,
+            },
+            durability: Durability::Fsync,
+            compacting: Arc::new(AtomicBool::new(false)),
+        };
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut buf = b"row 1\nrow 2\n".to_vec();
+        let mut dones = vec![recorder(&log, 1), recorder(&log, 2)];
+        worker.commit(&mut buf, &mut dones);
+        assert_eq!(*log.lock().expect("lock"), vec![(1, false), (2, false)]);
+        assert!(buf.is_empty() && dones.is_empty());
+
+        // The disk is back: the next batch goes through.
+        worker.active.file = OpenOptions::new().append(true).open(&path).expect("open");
+        let mut buf = b"row 3\n".to_vec();
+        let mut dones = vec![recorder(&log, 3)];
+        worker.commit(&mut buf, &mut dones);
+        assert_eq!(log.lock().expect("lock").last(), Some(&(3, true)));
+        // Cutting the failed batch off failed too (read-only handle), so the
+        // writer started on a fresh line: a blank line, which loads skip.
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(text, format!("{HEADER}\n\nrow 3\n"));
+
+        // A poisoned writer refuses, and says why.
+        worker.active.poisoned = Some("rotation failed half-way".into());
+        let mut buf = b"row 4\n".to_vec();
+        let mut dones = vec![recorder(&log, 4)];
+        worker.commit(&mut buf, &mut dones);
+        assert_eq!(log.lock().expect("lock").last(), Some(&(4, false)));
+        assert!(worker.sync().is_err());
+    }
+}
