@@ -7,4 +7,5 @@ pub mod lease;
 pub mod net;
 pub mod northbound;
 pub mod server4;
+pub mod settings;
 pub mod stats;
