@@ -57,6 +57,9 @@ pub enum AppError {
     /// A socket could not be opened.
     #[error(transparent)]
     Socket(#[from] crate::net::socket4::SocketError),
+        /// Another daemon uses the state directory.
+    #[error("{0} is locked: another netdhcpd uses this state directory")]
+    Locked(PathBuf),
     /// Signal handling or the engine thread failed.
     #[error("{0}")]
     Runtime(String),
@@ -148,12 +151,32 @@ fn lease_path(state_dir: &Path, configured: &Path) -> PathBuf {
     }
 }
 
+/// Holds an exclusive lock on the state directory for the life of the process, so two daemons
+/// never append to the same lease file.
+fn lock_state_dir(state_dir: &Path) -> Result<std::fs::File, AppError> {
+    use std::os::fd::AsRawFd;
+    let path = state_dir.join("netdhcpd.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| AppError::StateDir { path: path.clone(), source })?;
+    // SAFETY: flock on a descriptor we own; the lock lives as long as the file.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(AppError::Locked(path));
+    }
+    Ok(file)
+}
+
 /// `netdhcpd run`.
 pub fn run(state_dir: &Path, seed: Option<&Path>) -> Result<(), AppError> {
     std::fs::create_dir_all(state_dir).map_err(|source| AppError::StateDir {
         path: state_dir.into(),
         source,
     })?;
+    let _lock = lock_state_dir(state_dir)?;
+
     let config = startup_config(state_dir, seed)?;
     let lease_file = lease_path(state_dir, &config.lease_db.memfile_v4);
     tracing::info!(file = %lease_file.display(), "loading DHCPv4 leases");
