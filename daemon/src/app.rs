@@ -57,7 +57,7 @@ pub enum AppError {
     /// A socket could not be opened.
     #[error(transparent)]
     Socket(#[from] crate::net::socket4::SocketError),
-        /// Another daemon uses the state directory.
+    /// Another daemon uses the state directory.
     #[error("{0} is locked: another netdhcpd uses this state directory")]
     Locked(PathBuf),
     /// Signal handling or the engine thread failed.
@@ -161,7 +161,10 @@ fn lock_state_dir(state_dir: &Path) -> Result<std::fs::File, AppError> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|source| AppError::StateDir { path: path.clone(), source })?;
+        .map_err(|source| AppError::StateDir {
+            path: path.clone(),
+            source,
+        })?;
     // SAFETY: flock on a descriptor we own; the lock lives as long as the file.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         return Err(AppError::Locked(path));

@@ -278,9 +278,7 @@ impl Engine4 {
             if let Some(every) = config.lease_db.compaction_interval {
                 if last_compaction.elapsed() >= every {
                     last_compaction = Instant::now();
-                    if let Err(e) = self.writer.compact() {
-                        tracing::error!(error = %e, "lease file compaction failed to start");
-                    }
+                    start_compaction(&self.writer);
                 }
             }
             // Interface addresses can change under us (DHCP on the uplink, operator action).
@@ -403,5 +401,23 @@ fn send(counters: &Counters4, socket: &Socket4, reply: &Reply) {
             counters.send_failed.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(iface = socket.iface(), error = %e, destination = ?reply.destination, "send failed");
         }
+    }
+}
+
+/// Starts a compaction off the packet thread: rotating the file waits for the writer's fsync,
+/// which the packet path must not.
+fn start_compaction(writer: &Arc<MemfileWriter>) {
+    let writer = writer.clone();
+    let spawned = std::thread::Builder::new()
+        .name("compaction".into())
+        .spawn(move || match writer.compact() {
+            Ok(handle) => match handle.join() {
+                Ok(report) => tracing::info!(?report, "lease file compacted"),
+                Err(e) => tracing::error!(error = %e, "lease file compaction failed"),
+            },
+            Err(e) => tracing::error!(error = %e, "lease file compaction failed to start"),
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start lease file compaction");
     }
 }

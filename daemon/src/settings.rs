@@ -114,9 +114,14 @@ pub struct Settings {
 impl Settings {
     /// Reads a settings file.
     pub fn load(path: &Path) -> Result<Settings, SettingsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.into(), source })?;
-        let settings: Settings =
-            toml::from_str(&text).map_err(|source| SettingsError::Parse { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let settings: Settings = toml::from_str(&text).map_err(|source| SettingsError::Parse {
+            path: path.into(),
+            source,
+        })?;
         for u in &settings.users {
             if u.password_hash.is_none() && u.authorized_keys.is_empty() {
                 return Err(SettingsError::User {
@@ -133,7 +138,10 @@ impl Settings {
 /// When no user is configured, an `admin` user with a random password is created on first
 /// start and its password left in `DIR/admin-password` (mode 0600), so a new installation can
 /// be configured at once without a default password anyone could guess.
-pub fn first_start_admin(state_dir: &Path, hash: impl Fn(&str) -> String) -> Result<User, SettingsError> {
+pub fn first_start_admin(
+    state_dir: &Path,
+    hash: impl Fn(&str) -> String,
+) -> Result<User, SettingsError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let pw_path = state_dir.join("admin-password");
@@ -143,14 +151,21 @@ pub fn first_start_admin(state_dir: &Path, hash: impl Fn(&str) -> String) -> Res
         move |source| SettingsError::Credentials { path, source }
     };
     if let Ok(h) = std::fs::read_to_string(&hash_path) {
-        return Ok(User { name: "admin".into(), password_hash: Some(h.trim().to_string()), authorized_keys: Vec::new() });
+        return Ok(User {
+            name: "admin".into(),
+            password_hash: Some(h.trim().to_string()),
+            authorized_keys: Vec::new(),
+        });
     }
     let mut bytes = [0u8; 18];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
         .map_err(err(Path::new("/dev/urandom")))?;
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let password: String = bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+    let password: String = bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
     let h = hash(&password);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -162,7 +177,11 @@ pub fn first_start_admin(state_dir: &Path, hash: impl Fn(&str) -> String) -> Res
     writeln!(f, "{password}").map_err(err(&pw_path))?;
     std::fs::write(&hash_path, &h).map_err(err(&hash_path))?;
     tracing::warn!(file = %pw_path.display(), "no NETCONF user configured: created user 'admin' with the password in this file");
-    Ok(User { name: "admin".into(), password_hash: Some(h), authorized_keys: Vec::new() })
+    Ok(User {
+        name: "admin".into(),
+        password_hash: Some(h),
+        authorized_keys: Vec::new(),
+    })
 }
 
 #[cfg(test)]
@@ -205,9 +224,15 @@ authorized_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBogus bot@example"]
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("s.toml");
         std::fs::write(&f, "[netconf]\nlisten = \"127.0.0.1:830\"\nbogus = 1\n").unwrap();
-        assert!(matches!(Settings::load(&f), Err(SettingsError::Parse { .. })));
+        assert!(matches!(
+            Settings::load(&f),
+            Err(SettingsError::Parse { .. })
+        ));
         std::fs::write(&f, "[[user]]\nname = \"x\"\n").unwrap();
-        assert!(matches!(Settings::load(&f), Err(SettingsError::User { .. })));
+        assert!(matches!(
+            Settings::load(&f),
+            Err(SettingsError::User { .. })
+        ));
     }
 
     #[test]
@@ -219,7 +244,10 @@ authorized_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBogus bot@example"]
         let pw = std::fs::read_to_string(dir.path().join("admin-password")).unwrap();
         assert_eq!(a.password_hash.unwrap(), format!("H({})", pw.trim()));
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("admin-password")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("admin-password"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 }

@@ -10,5 +10,6 @@ pub mod filter;
 pub mod library;
 pub mod startup;
 pub mod validate;
+pub mod xpath;
 
 pub use validate::{validate_document, Problem, ValidatedConfig};
