@@ -13,7 +13,7 @@ mod tests {
     fn every_example_is_valid() {
         let ctx = yang::context().expect("yang context");
         for (name, text) in super::CONFIGS {
-            let result = netdhcpd::northbound::validate_document(&ctx, text)
+            let result = netdhcpd::northbound::validate_document(ctx, text)
                 .map(|v| v.runtime.dhcp4.subnets.len());
             match result {
                 Ok(subnets) => assert!(subnets > 0, "{name} defines no subnet"),
