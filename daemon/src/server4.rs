@@ -18,7 +18,8 @@ use crate::lease::memfile::MemfileWriter;
 use crate::net::iface;
 use crate::net::socket4::{Socket4, SocketError};
 use crate::northbound::commit::{Reservation, Subsystem};
-use crate::northbound::error::{Layer, NbError, Tag};
+use crate::northbound::error::{error, AtPath};
+use netconf::error::{ErrorTag, ErrorType, RpcError};
 use crate::stats::Counters4;
 
 /// Packets taken from one socket per wake-up before the batch is committed.
@@ -94,23 +95,19 @@ impl Subsystem for Dhcp4Subsystem {
         &self,
         current: &RuntimeConfig,
         next: &RuntimeConfig,
-    ) -> Result<Reservation, NbError> {
+    ) -> Result<Reservation, RpcError> {
         let db = yang::paths::LEASE_DATABASE;
         if next.lease_db.memfile_v4 != current.lease_db.memfile_v4 {
-            return Err(NbError::new(
-                Tag::OperationFailed,
-                Layer::Application,
+            return Err(error(ErrorType::Application, ErrorTag::OperationFailed,
                 "the lease file cannot change while the server runs: copy the configuration to startup and restart",
             )
-            .at(format!("{db}/memfile-v4")));
+            .at(&format!("{db}/memfile-v4")));
         }
         if next.lease_db.durability != current.lease_db.durability {
-            return Err(NbError::new(
-                Tag::OperationFailed,
-                Layer::Application,
+            return Err(error(ErrorType::Application, ErrorTag::OperationFailed,
                 "durability cannot change while the server runs: copy the configuration to startup and restart",
             )
-            .at(format!("{db}/durability")));
+            .at(&format!("{db}/durability")));
         }
         let existing = self
             .sockets
@@ -124,7 +121,7 @@ impl Subsystem for Dhcp4Subsystem {
                     format!("{}/interface[.='{i}']", yang::paths::DHCPV4)
                 }
             };
-            NbError::new(Tag::OperationFailed, Layer::Application, e.to_string()).at(path)
+            error(ErrorType::Application, ErrorTag::OperationFailed, e.to_string()).at(&path)
         })?;
         Ok(Box::new(list))
     }

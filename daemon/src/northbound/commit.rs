@@ -10,8 +10,11 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use yang::yang5::data::DataTree;
 
-use super::datastore::{Datastores, Name};
-use super::error::{Layer, NbError, Tag};
+use netconf::error::{ErrorTag, ErrorType, RpcError};
+use netconf::rpc::Datastore;
+
+use super::datastore::Datastores;
+use super::error::{error, from_problems};
 use super::startup::write_atomically;
 use super::validate::{tree_to_xml, validate_tree};
 use crate::config::RuntimeConfig;
@@ -29,7 +32,7 @@ pub trait Subsystem: Send + Sync {
         &self,
         current: &RuntimeConfig,
         next: &RuntimeConfig,
-    ) -> Result<Reservation, NbError>;
+    ) -> Result<Reservation, RpcError>;
     /// Makes the reservation live. Called just before the new snapshot is published; cannot
     /// fail.
     fn apply(&self, reservation: Reservation);
@@ -46,7 +49,7 @@ pub struct Committer {
 impl Committer {
     /// Prepares every subsystem for `next`, then applies all and swaps the snapshot. If any
     /// prepare fails, the reservations made so far are dropped and nothing changes.
-    pub fn install(&self, next: RuntimeConfig) -> Result<(), NbError> {
+    pub fn install(&self, next: RuntimeConfig) -> Result<(), RpcError> {
         let current = self.config.load_full();
         let mut reservations = Vec::with_capacity(self.subsystems.len());
         for s in &self.subsystems {
@@ -94,10 +97,10 @@ impl Datastores {
         &mut self,
         committer: &Committer,
         mut tree: DataTree<'static>,
-    ) -> Result<(), Vec<NbError>> {
+    ) -> Result<(), Vec<RpcError>> {
         let started = Instant::now();
         let runtime = validate_tree(&mut tree)
-            .map_err(|p| p.into_iter().map(NbError::from).collect::<Vec<_>>())?;
+            .map_err(from_problems)?;
         committer.install(runtime).map_err(|e| vec![e])?;
         self.running = tree;
         self.candidate = self
@@ -110,9 +113,7 @@ impl Datastores {
             if let Err(e) = write_atomically(&path, tree_to_xml(&self.running).as_bytes()) {
                 // The new configuration is live; say plainly that it will not survive a restart.
                 tracing::error!(file = %path.display(), error = %e, "running configuration applied but not saved");
-                return Err(vec![NbError::new(
-                    Tag::OperationFailed,
-                    Layer::Application,
+                return Err(vec![error(ErrorType::Application, ErrorTag::OperationFailed,
                     format!(
                         "configuration applied but could not be saved to {}: {e}",
                         path.display()
@@ -135,8 +136,8 @@ impl Datastores {
         pending: &mut Option<PendingConfirm>,
         confirm: Option<Confirm>,
         persist_id: Option<&str>,
-    ) -> Result<CommitOutcome, Vec<NbError>> {
-        self.check_writable(Name::Running, session)
+    ) -> Result<CommitOutcome, Vec<RpcError>> {
+        self.check_writable(Datastore::Running, session)
             .map_err(|e| vec![e])?;
         if let Some(p) = pending.as_ref() {
             check_may_confirm(p, session, persist_id).map_err(|e| vec![e])?;
@@ -183,11 +184,9 @@ impl Datastores {
         committer: &Committer,
         pending: &mut Option<PendingConfirm>,
         persist_id: Option<&str>,
-    ) -> Result<(), Vec<NbError>> {
+    ) -> Result<(), Vec<RpcError>> {
         let Some(p) = pending.as_ref() else {
-            return Err(vec![NbError::new(
-                Tag::OperationFailed,
-                Layer::Protocol,
+            return Err(vec![error(ErrorType::Protocol, ErrorTag::OperationFailed,
                 "no confirmed commit is pending",
             )]);
         };
@@ -200,7 +199,7 @@ impl Datastores {
         &mut self,
         committer: &Committer,
         pending: &mut Option<PendingConfirm>,
-    ) -> Result<(), Vec<NbError>> {
+    ) -> Result<(), Vec<RpcError>> {
         let Some(p) = pending.take() else {
             return Ok(());
         };
@@ -231,23 +230,17 @@ fn check_may_confirm(
     p: &PendingConfirm,
     session: u32,
     persist_id: Option<&str>,
-) -> Result<(), NbError> {
+) -> Result<(), RpcError> {
     match (&p.persist, persist_id) {
         (Some(token), Some(given)) if token == given => Ok(()),
-        (Some(_), _) => Err(NbError::new(
-            Tag::InvalidValue,
-            Layer::Protocol,
+        (Some(_), _) => Err(error(ErrorType::Protocol, ErrorTag::InvalidValue,
             "a persistent confirmed commit is pending: give its persist-id",
         )),
-        (None, Some(_)) => Err(NbError::new(
-            Tag::InvalidValue,
-            Layer::Protocol,
+        (None, Some(_)) => Err(error(ErrorType::Protocol, ErrorTag::InvalidValue,
             "no persistent confirmed commit has that persist-id",
         )),
         (None, None) if p.session == session => Ok(()),
-        (None, None) => Err(NbError::new(
-            Tag::InUse,
-            Layer::Protocol,
+        (None, None) => Err(error(ErrorType::Protocol, ErrorTag::InUse,
             format!("a confirmed commit of session {} is pending", p.session),
         )),
     }

@@ -9,78 +9,14 @@ use std::path::PathBuf;
 use yang::yang5::context::Context;
 use yang::yang5::data::{Data, DataFormat, DataPrinterFlags, DataTree};
 
+use netconf::error::{ErrorTag, ErrorType, RpcError};
+use netconf::rpc::{ConfigSource, Datastore, ErrorOption, Filter, TestOption, WithDefaults};
+
 use super::edit::{self, Operation};
-use super::error::{Layer, NbError, Tag};
-use super::filter::{self, Filter};
+use super::error::{error, from_edit, from_filter, from_problems, lock_denied};
+use super::filter;
 use super::startup;
 use super::validate::{tree_to_xml, validate_document, validate_tree, ValidatedConfig};
-
-/// A datastore name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Name {
-    /// running
-    Running,
-    /// candidate
-    Candidate,
-    /// startup
-    Startup,
-}
-
-impl Name {
-    /// Its NETCONF element name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Name::Running => "running",
-            Name::Candidate => "candidate",
-            Name::Startup => "startup",
-        }
-    }
-}
-
-/// Where copy-config or validate takes a configuration from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// A datastore.
-    Datastore(Name),
-    /// An inline `<config>` (its children).
-    Inline(String),
-}
-
-/// with-defaults retrieval modes (RFC 6243).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WithDefaults {
-    /// Only what was set explicitly (this server's basic mode).
-    #[default]
-    Explicit,
-    /// Defaults too.
-    ReportAll,
-    /// Defaults too, tagged with wd:default="true".
-    ReportAllTagged,
-    /// Nothing that equals its default.
-    Trim,
-}
-
-/// test-option of edit-config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TestOption {
-    /// Validate, then apply.
-    TestThenSet,
-    /// Apply without validating.
-    Set,
-    /// Validate only.
-    TestOnly,
-}
-
-/// error-option of edit-config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorOption {
-    /// Stop at the first error (this server then leaves the target unchanged).
-    StopOnError,
-    /// Apply what can be applied, report every error.
-    ContinueOnError,
-    /// Leave the target unchanged on any error.
-    RollbackOnError,
-}
 
 /// Start-up settings of the datastore.
 #[derive(Debug, Clone)]
@@ -99,7 +35,8 @@ pub struct Datastores {
     pub(super) startup: DataTree<'static>,
     /// Session whose edits the candidate holds, if it differs from running.
     pub(super) candidate_dirty_by: Option<u32>,
-    locks: HashMap<Name, u32>,
+    // Holder and when it took the lock (RFC 3339), per datastore.
+    locks: HashMap<Datastore, (u32, String)>,
     pub(super) settings: Settings,
 }
 
@@ -127,28 +64,33 @@ impl Datastores {
         }
     }
 
-    pub(super) fn tree(&self, name: Name) -> &DataTree<'static> {
+    pub(super) fn tree(&self, name: Datastore) -> &DataTree<'static> {
         match name {
-            Name::Running => &self.running,
-            Name::Candidate => &self.candidate,
-            Name::Startup => &self.startup,
+            Datastore::Running => &self.running,
+            Datastore::Candidate => &self.candidate,
+            Datastore::Startup => &self.startup,
         }
     }
 
     /// Who holds the lock on `name`.
-    pub fn lock_holder(&self, name: Name) -> Option<u32> {
-        self.locks.get(&name).copied()
+    pub fn lock_holder(&self, name: Datastore) -> Option<u32> {
+        self.locks.get(&name).map(|(s, _)| *s)
+    }
+
+    /// When the lock on `name` was taken.
+    pub fn lock_time(&self, name: Datastore) -> Option<String> {
+        self.locks.get(&name).map(|(_, t)| t.clone())
     }
 
     /// Every lock, for monitoring.
-    pub fn locks(&self) -> impl Iterator<Item = (Name, u32)> + '_ {
-        self.locks.iter().map(|(n, s)| (*n, *s))
+    pub fn locks(&self) -> impl Iterator<Item = (Datastore, u32)> + '_ {
+        self.locks.iter().map(|(n, (s, _))| (*n, *s))
     }
 
     /// Refuses a change to `name` by `session` if another session holds its lock.
-    pub(super) fn check_writable(&self, name: Name, session: u32) -> Result<(), NbError> {
-        match self.locks.get(&name) {
-            Some(holder) if *holder != session => Err(NbError::lock_denied(*holder, name.as_str())),
+    pub(super) fn check_writable(&self, name: Datastore, session: u32) -> Result<(), RpcError> {
+        match self.lock_holder(name) {
+            Some(holder) if holder != session => Err(lock_denied(holder, name.as_str())),
             _ => Ok(()),
         }
     }
@@ -156,11 +98,11 @@ impl Datastores {
     /// get-config.
     pub fn get_config(
         &self,
-        source: Name,
+        source: Datastore,
         filter: Option<&Filter>,
-        wd: WithDefaults,
-    ) -> Result<String, NbError> {
-        let selected = filter::select(self.ctx, self.tree(source), filter)?;
+        wd: Option<WithDefaults>,
+    ) -> Result<String, RpcError> {
+        let selected = filter::select(self.ctx, self.tree(source), filter).map_err(from_filter)?;
         Ok(print_with_defaults(&selected, wd))
     }
 
@@ -169,16 +111,14 @@ impl Datastores {
     pub fn edit_config(
         &mut self,
         session: u32,
-        target: Name,
+        target: Datastore,
         default: Operation,
         test: TestOption,
-        error: ErrorOption,
+        error_option: ErrorOption,
         config: &str,
-    ) -> Result<(), Vec<NbError>> {
-        if target != Name::Candidate {
-            return Err(vec![NbError::new(
-                Tag::OperationNotSupported,
-                Layer::Protocol,
+    ) -> Result<(), Vec<RpcError>> {
+        if target != Datastore::Candidate {
+            return Err(vec![error(ErrorType::Protocol, ErrorTag::OperationNotSupported,
                 format!(
                     "edit-config on {} is not supported: edit the candidate and commit",
                     target.as_str()
@@ -187,12 +127,12 @@ impl Datastores {
         }
         self.check_writable(target, session).map_err(|e| vec![e])?;
         let to_nb =
-            |errs: Vec<edit::EditError>| errs.into_iter().map(NbError::from).collect::<Vec<_>>();
+            |errs: Vec<edit::EditError>| errs.into_iter().map(from_edit).collect::<Vec<_>>();
         let Some(edit_tree) = edit::parse_edit(self.ctx, config).map_err(to_nb)? else {
             return Ok(());
         };
         let mut work = dup(self.ctx, &self.candidate);
-        let cont = error == ErrorOption::ContinueOnError;
+        let cont = error_option == ErrorOption::ContinueOnError;
         let result = edit::apply(&mut work, &edit_tree, default, cont).map_err(to_nb);
         if let Err(errors) = &result {
             if !cont {
@@ -202,7 +142,7 @@ impl Datastores {
         if test != TestOption::Set {
             let mut check = dup(self.ctx, &work);
             validate_tree(&mut check)
-                .map_err(|p| p.into_iter().map(NbError::from).collect::<Vec<_>>())?;
+                .map_err(from_problems)?;
         }
         if test != TestOption::TestOnly {
             self.candidate = work;
@@ -214,17 +154,17 @@ impl Datastores {
     /// Parses and validates a configuration source into a tree.
     pub(super) fn load_source(
         &self,
-        source: &Source,
-    ) -> Result<ValidatedConfig<'static>, Vec<NbError>> {
+        source: &ConfigSource,
+    ) -> Result<ValidatedConfig<'static>, Vec<RpcError>> {
         let xml = match source {
-            Source::Datastore(name) => tree_to_xml(self.tree(*name)),
-            Source::Inline(xml) => xml.clone(),
+            ConfigSource::Datastore(name) => tree_to_xml(self.tree(*name)),
+            ConfigSource::Config(xml) => xml.clone(),
         };
-        validate_document(self.ctx, &xml).map_err(|p| p.into_iter().map(NbError::from).collect())
+        validate_document(self.ctx, &xml).map_err(from_problems)
     }
 
     /// validate.
-    pub fn validate(&self, source: &Source) -> Result<(), Vec<NbError>> {
+    pub fn validate(&self, source: &ConfigSource) -> Result<(), Vec<RpcError>> {
         self.load_source(source).map(|_| ())
     }
 
@@ -232,30 +172,24 @@ impl Datastores {
     pub fn copy_config(
         &mut self,
         session: u32,
-        target: Name,
-        source: &Source,
-    ) -> Result<(), Vec<NbError>> {
-        if target == Name::Running {
-            return Err(vec![NbError::new(
-                Tag::OperationNotSupported,
-                Layer::Protocol,
+        target: Datastore,
+        source: &ConfigSource,
+    ) -> Result<(), Vec<RpcError>> {
+        if target == Datastore::Running {
+            return Err(vec![error(ErrorType::Protocol, ErrorTag::OperationNotSupported,
                 "copy-config to running is not supported: copy to the candidate and commit",
             )]);
         }
-        if Source::Datastore(target) == *source {
-            return Err(vec![NbError::new(
-                Tag::InvalidValue,
-                Layer::Protocol,
+        if ConfigSource::Datastore(target) == *source {
+            return Err(vec![error(ErrorType::Protocol, ErrorTag::InvalidValue,
                 "source and target are the same datastore",
             )]);
         }
         self.check_writable(target, session).map_err(|e| vec![e])?;
         let config = self.load_source(source)?;
-        if target == Name::Startup {
+        if target == Datastore::Startup {
             startup::write(&self.settings.state_dir, &tree_to_xml(&config.tree)).map_err(|e| {
-                vec![NbError::new(
-                    Tag::OperationFailed,
-                    Layer::Application,
+                vec![error(ErrorType::Application, ErrorTag::OperationFailed,
                     e.to_string(),
                 )]
             })?;
@@ -268,61 +202,57 @@ impl Datastores {
     }
 
     /// delete-config (startup only; running and candidate cannot be deleted).
-    pub fn delete_config(&mut self, session: u32, target: Name) -> Result<(), NbError> {
-        if target != Name::Startup {
-            return Err(NbError::new(
-                Tag::OperationNotSupported,
-                Layer::Protocol,
+    pub fn delete_config(&mut self, session: u32, target: Datastore) -> Result<(), RpcError> {
+        if target != Datastore::Startup {
+            return Err(error(ErrorType::Protocol, ErrorTag::OperationNotSupported,
                 format!("{} cannot be deleted", target.as_str()),
             ));
         }
         self.check_writable(target, session)?;
         startup::write(&self.settings.state_dir, "")
-            .map_err(|e| NbError::new(Tag::OperationFailed, Layer::Application, e.to_string()))?;
+            .map_err(|e| error(ErrorType::Application, ErrorTag::OperationFailed, e.to_string()))?;
         self.startup = DataTree::new(self.ctx);
         Ok(())
     }
 
     /// lock.
-    pub fn lock(&mut self, session: u32, target: Name) -> Result<(), NbError> {
-        if let Some(holder) = self.locks.get(&target) {
-            return Err(NbError::lock_denied(*holder, target.as_str()));
+    pub fn lock(&mut self, session: u32, target: Datastore) -> Result<(), RpcError> {
+        if let Some(holder) = self.lock_holder(target) {
+            return Err(lock_denied(holder, target.as_str()));
         }
         // RFC 6241 8.3.5.1: the candidate cannot be locked while it holds another session's
         // uncommitted changes.
-        if target == Name::Candidate {
+        if target == Datastore::Candidate {
             if let Some(owner) = self.candidate_dirty_by {
                 if owner != session {
-                    return Err(NbError::lock_denied(
+                    return Err(lock_denied(
                         owner,
                         "candidate (it holds uncommitted changes of another session; discard-changes first)",
                     ));
                 }
             }
         }
-        self.locks.insert(target, session);
+        self.locks.insert(target, (session, super::time::rfc3339_now()));
         Ok(())
     }
 
     /// unlock.
-    pub fn unlock(&mut self, session: u32, target: Name) -> Result<(), NbError> {
-        match self.locks.get(&target) {
-            Some(holder) if *holder == session => {
+    pub fn unlock(&mut self, session: u32, target: Datastore) -> Result<(), RpcError> {
+        match self.lock_holder(target) {
+            Some(holder) if holder == session => {
                 self.locks.remove(&target);
                 Ok(())
             }
-            Some(holder) => Err(NbError::lock_denied(*holder, target.as_str())),
-            None => Err(NbError::new(
-                Tag::OperationFailed,
-                Layer::Protocol,
+            Some(holder) => Err(lock_denied(holder, target.as_str())),
+            None => Err(error(ErrorType::Protocol, ErrorTag::OperationFailed,
                 format!("{} is not locked", target.as_str()),
             )),
         }
     }
 
     /// discard-changes: the candidate becomes running again.
-    pub fn discard_changes(&mut self, session: u32) -> Result<(), NbError> {
-        self.check_writable(Name::Candidate, session)?;
+    pub fn discard_changes(&mut self, session: u32) -> Result<(), RpcError> {
+        self.check_writable(Datastore::Candidate, session)?;
         self.candidate = dup(self.ctx, &self.running);
         self.candidate_dirty_by = None;
         Ok(())
@@ -331,8 +261,8 @@ impl Datastores {
     /// A session ended: its locks go, and if it held the candidate lock its changes are
     /// discarded (RFC 6241 8.3.5.2).
     pub fn session_ended(&mut self, session: u32) {
-        let held_candidate = self.locks.get(&Name::Candidate) == Some(&session);
-        self.locks.retain(|_, s| *s != session);
+        let held_candidate = self.lock_holder(Datastore::Candidate) == Some(session);
+        self.locks.retain(|_, (s, _)| *s != session);
         if held_candidate && self.candidate_dirty_by.is_some() {
             self.candidate = dup(self.ctx, &self.running);
             self.candidate_dirty_by = None;
@@ -341,14 +271,14 @@ impl Datastores {
 }
 
 /// Prints a tree as the children of `<data>` in the given with-defaults mode.
-pub fn print_with_defaults(tree: &DataTree<'_>, wd: WithDefaults) -> String {
+pub fn print_with_defaults(tree: &DataTree<'_>, wd: Option<WithDefaults>) -> String {
     let mode = match wd {
-        WithDefaults::Explicit => DataPrinterFlags::WD_EXPLICIT,
-        WithDefaults::ReportAll => DataPrinterFlags::WD_ALL,
-        WithDefaults::ReportAllTagged => {
+        None | Some(WithDefaults::Explicit) => DataPrinterFlags::WD_EXPLICIT,
+        Some(WithDefaults::ReportAll) => DataPrinterFlags::WD_ALL,
+        Some(WithDefaults::ReportAllTagged) => {
             DataPrinterFlags::from_bits_retain(yang::yang5::ffi::LYD_PRINT_WD_ALL_TAG)
         }
-        WithDefaults::Trim => DataPrinterFlags::WD_TRIM,
+        Some(WithDefaults::Trim) => DataPrinterFlags::WD_TRIM,
     };
     if tree.reference().is_none() {
         return String::new();

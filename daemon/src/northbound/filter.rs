@@ -2,27 +2,15 @@
 //! into XPath, XPath filters evaluated directly, the matches copied with their ancestors into
 //! a result tree.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+
+use netconf::rpc::Filter;
 
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
 use yang::yang5::context::Context;
 use yang::yang5::data::{Data, DataTree};
-
-/// A filter as the client sent it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Filter {
-    /// Subtree filter: the filter element's children, namespaces explicit.
-    Subtree(String),
-    /// XPath 1.0 expression with the prefix -> namespace map in scope.
-    XPath {
-        /// The `select` expression.
-        select: String,
-        /// Prefixes declared where the filter was.
-        namespaces: HashMap<String, String>,
-    },
-}
 
 /// Why a filter cannot be evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -178,7 +166,7 @@ pub fn subtree_to_xpaths(ctx: &Context, xml: &str) -> Result<Vec<String>, Filter
 pub fn xpath_to_module_prefixes(
     ctx: &Context,
     select: &str,
-    namespaces: &HashMap<String, String>,
+    namespaces: &BTreeMap<String, String>,
 ) -> Result<String, FilterError> {
     let mut out = String::with_capacity(select.len());
     let bytes = select.as_bytes();
@@ -333,7 +321,7 @@ mod tests {
     #[test]
     fn xpath_with_namespace_prefixes() {
         let ctx = yang::context().unwrap();
-        let mut ns = HashMap::new();
+        let mut ns = BTreeMap::new();
         ns.insert("nd".to_string(), NS.to_string());
         let f = Filter::XPath {
             select: "/nd:server/nd:dhcpv4/nd:subnet[nd:id='1']".into(),
@@ -353,7 +341,7 @@ mod tests {
         ));
         let f = Filter::XPath {
             select: "/zz:server".into(),
-            namespaces: HashMap::new(),
+            namespaces: BTreeMap::new(),
         };
         assert!(matches!(
             select(ctx, &data(), Some(&f)),

@@ -2,6 +2,7 @@
 //! semantic checks, the running/candidate/startup datastores, edit-config semantics, filters,
 //! and the commit pipeline that applies a configuration to the running servers.
 
+pub mod actor;
 pub mod commit;
 pub mod datastore;
 pub mod edit;
@@ -9,6 +10,7 @@ pub mod error;
 pub mod filter;
 pub mod library;
 pub mod startup;
+pub mod time;
 pub mod validate;
 pub mod xpath;
 

@@ -1,0 +1,182 @@
+//! The northbound task: answers the NETCONF server's requests from the datastores, one at a
+//! time, and fires the confirmed-commit timer. It runs on its own thread so a large commit
+//! never stalls the SSH sessions.
+
+use netconf::backend::{Reply, Request, SessionInfo};
+use netconf::error::{ErrorTag, ErrorType, RpcError};
+use netconf::rpc::{DefaultOperation, Operation};
+use tokio::sync::mpsc;
+use yang::yang5::data::{DataFormat, DataParserFlags, DataTree, DataValidationFlags};
+
+use super::commit::{CommitOutcome, Committer, Confirm, PendingConfirm};
+use super::datastore::{print_with_defaults, Datastores};
+use super::edit;
+use super::error::{error, from_filter};
+use super::filter;
+use super::library::{self, ModuleInfo};
+
+/// The datastores and everything a request may need.
+pub struct Northbound {
+    ds: Datastores,
+    committer: Committer,
+    pending: Option<PendingConfirm>,
+    modules: Vec<ModuleInfo>,
+}
+
+impl Northbound {
+    /// A northbound over `ds`, installing configurations through `committer`.
+    pub fn new(ds: Datastores, committer: Committer) -> Self {
+        let modules = library::modules(ds.ctx);
+        Northbound { ds, committer, pending: None, modules }
+    }
+
+    /// The capabilities the hello advertises beyond base.
+    pub fn capabilities(&self) -> Vec<String> {
+        library::capabilities(&self.modules)
+    }
+
+    /// Serves requests until the channel closes.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        loop {
+            let deadline = Datastores::confirm_deadline(&self.pending);
+            let sleep = async move {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    None => break,
+                    Some(Request::Rpc { session, op, reply }) => {
+                        let name = op.name().to_string();
+                        let result = self.handle(&session, op);
+                        if let Err(errors) = &result {
+                            tracing::debug!(session = session.id, op = %name, ?errors, "rpc-error");
+                        }
+                        let _ = reply.send(result);
+                    }
+                    Some(Request::SessionEnded { id }) => self.session_ended(id),
+                },
+                _ = sleep => {
+                    tracing::warn!("confirmed commit timed out");
+                    let _ = self.ds.roll_back(&self.committer, &mut self.pending);
+                }
+            }
+        }
+    }
+
+    fn session_ended(&mut self, id: u32) {
+        self.ds.session_ended(id);
+        if Datastores::pending_owned_by(&self.pending, id) {
+            tracing::warn!(session = id, "session of a pending confirmed commit ended");
+            let _ = self.ds.roll_back(&self.committer, &mut self.pending);
+        }
+    }
+
+    fn handle(&mut self, session: &SessionInfo, op: Operation) -> Result<Reply, Vec<RpcError>> {
+        let sid = session.id;
+        let one = |e: RpcError| vec![e];
+        match op {
+            Operation::GetConfig { source, filter, with_defaults } => {
+                self.ds.get_config(source, filter.as_ref(), with_defaults).map(Reply::Data).map_err(one)
+            }
+            Operation::Get { filter, with_defaults } => self.get(filter.as_ref(), with_defaults).map(Reply::Data).map_err(one),
+            Operation::EditConfig { target, default_operation, test_option, error_option, config } => {
+                let default = match default_operation {
+                    DefaultOperation::Merge => edit::Operation::Merge,
+                    DefaultOperation::Replace => edit::Operation::Replace,
+                    DefaultOperation::None => edit::Operation::None,
+                };
+                self.ds.edit_config(sid, target, default, test_option, error_option, &config).map(|()| Reply::Ok)
+            }
+            Operation::CopyConfig { target, source, .. } => self.ds.copy_config(sid, target, &source).map(|()| Reply::Ok),
+            Operation::DeleteConfig { target } => self.ds.delete_config(sid, target).map(|()| Reply::Ok).map_err(one),
+            Operation::Lock { target } => self.ds.lock(sid, target).map(|()| Reply::Ok).map_err(one),
+            Operation::Unlock { target } => self.ds.unlock(sid, target).map(|()| Reply::Ok).map_err(one),
+            Operation::Validate { source } => self.ds.validate(&source).map(|()| Reply::Ok),
+            Operation::Commit { confirmed, confirm_timeout, persist, persist_id } => {
+                let confirm = confirmed.then_some(Confirm { timeout: confirm_timeout, persist });
+                let outcome =
+                    self.ds.commit(sid, &self.committer, &mut self.pending, confirm, persist_id.as_deref())?;
+                if outcome == CommitOutcome::Confirmed {
+                    tracing::info!(session = sid, "confirmed commit confirmed");
+                }
+                Ok(Reply::Ok)
+            }
+            Operation::CancelCommit { persist_id } => self
+                .ds
+                .cancel_commit(sid, &self.committer, &mut self.pending, persist_id.as_deref())
+                .map(|()| Reply::Ok),
+            Operation::DiscardChanges => self.ds.discard_changes(sid).map(|()| Reply::Ok).map_err(one),
+            Operation::GetSchema { identifier, version, format } => {
+                if format.as_deref().is_some_and(|f| f != "yang") {
+                    return Err(vec![RpcError::invalid_value("format", "only the yang format is available")]);
+                }
+                match library::schema(&self.modules, &identifier, version.as_deref()).as_slice() {
+                    [one] => Ok(Reply::Schema(one.text.clone())),
+                    [] => Err(vec![RpcError::invalid_value("identifier", format!("no schema {identifier}"))]),
+                    _ => Err(vec![error(ErrorType::Application, ErrorTag::OperationFailed, "more than one revision matches; give the version")
+                        .with_app_tag("data-not-unique")]),
+                }
+            }
+            Operation::CloseSession | Operation::KillSession { .. } => Err(vec![error(
+                ErrorType::Protocol,
+                ErrorTag::OperationFailed,
+                "handled by the session layer",
+            )]),
+            Operation::Other { name, .. } => Err(vec![RpcError::operation_not_supported(&name)]),
+        }
+    }
+
+    /// get: running configuration plus state data (NETCONF monitoring, YANG library).
+    fn get(
+        &self,
+        filter: Option<&netconf::rpc::Filter>,
+        wd: Option<netconf::rpc::WithDefaults>,
+    ) -> Result<String, RpcError> {
+        let ctx = self.ds.ctx;
+        let mut all = self.ds.running.duplicate().unwrap_or_else(|_| DataTree::new(ctx));
+        for xml in [library::yang_library_xml(&self.modules), self.monitoring_xml()] {
+            match DataTree::parse_string(ctx, &xml, DataFormat::XML, DataParserFlags::NO_VALIDATION, DataValidationFlags::empty()) {
+                Ok(state) => {
+                    let _ = all.merge(&state);
+                }
+                Err(e) => tracing::error!(error = %e, "state data does not fit its model"),
+            }
+        }
+        let selected = filter::select(ctx, &all, filter).map_err(from_filter)?;
+        Ok(print_with_defaults(&selected, wd))
+    }
+
+    /// ietf-netconf-monitoring (RFC 6022): capabilities, datastores with their locks, schemas.
+    fn monitoring_xml(&self) -> String {
+        let mut x = String::from("<netconf-state xmlns=\"urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring\"><capabilities>");
+        x.push_str("<capability>urn:ietf:params:netconf:base:1.0</capability><capability>urn:ietf:params:netconf:base:1.1</capability>");
+        for c in self.capabilities() {
+            x.push_str(&format!("<capability>{}</capability>", c.replace('&', "&amp;")));
+        }
+        x.push_str("</capabilities><datastores>");
+        for ds in [netconf::rpc::Datastore::Running, netconf::rpc::Datastore::Candidate, netconf::rpc::Datastore::Startup] {
+            x.push_str(&format!("<datastore><name>{}</name>", ds.as_str()));
+            if let Some(holder) = self.ds.lock_holder(ds) {
+                x.push_str(&format!(
+                    "<locks><global-lock><locked-by-session>{holder}</locked-by-session><locked-time>{}</locked-time></global-lock></locks>",
+                    self.ds.lock_time(ds).unwrap_or_default()
+                ));
+            }
+            x.push_str("</datastore>");
+        }
+        x.push_str("</datastores><schemas>");
+        for m in &self.modules {
+            x.push_str(&format!(
+                "<schema><identifier>{}</identifier><version>{}</version><format>yang</format><namespace>{}</namespace><location>NETCONF</location></schema>",
+                m.name,
+                m.revision.as_deref().unwrap_or(""),
+                m.namespace
+            ));
+        }
+        x.push_str("</schemas></netconf-state>");
+        x
+    }
+}
