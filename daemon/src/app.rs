@@ -7,12 +7,16 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::config::{Durability, RuntimeConfig};
+use crate::config::Durability;
 use crate::dhcp4::LeaseState4;
 use crate::lease::memfile::{self, MemfileWriter};
 use crate::net::notify::notify;
-use crate::northbound::{self, startup, Problem};
+use crate::northbound::actor::Northbound;
+use crate::northbound::commit::Committer;
+use crate::northbound::datastore::{self, Datastores};
+use crate::northbound::{self, startup, Problem, ValidatedConfig};
 use crate::server4::{self, Engine4};
+use crate::settings::{self, Settings, SettingsError};
 use crate::stats::Counters4;
 
 /// Why the daemon could not start or a check failed.
@@ -57,6 +61,12 @@ pub enum AppError {
     /// A socket could not be opened.
     #[error(transparent)]
     Socket(#[from] crate::net::socket4::SocketError),
+    /// The start-up settings are unusable.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The NETCONF server could not start.
+    #[error("NETCONF server: {0}")]
+    Netconf(String),
     /// Another daemon uses the state directory.
     #[error("{0} is locked: another netdhcpd uses this state directory")]
     Locked(PathBuf),
@@ -113,34 +123,192 @@ pub fn check(file: &Path) -> Result<(), AppError> {
     }
 }
 
-/// The configuration to start with: `--startup FILE` (which then becomes the startup
-/// datastore), else the startup datastore, else the empty default (serves nothing until
-/// configured).
-fn startup_config(state_dir: &Path, seed: Option<&Path>) -> Result<RuntimeConfig, AppError> {
+/// What `netdhcpd run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// State directory.
+    pub state_dir: PathBuf,
+    /// `--startup FILE`: becomes the startup datastore.
+    pub seed: Option<PathBuf>,
+    /// `--settings FILE`.
+    pub settings: Option<PathBuf>,
+}
+
+fn read_file(path: &Path) -> Result<String, AppError> {
+    std::fs::read_to_string(path).map_err(|source| AppError::Read {
+        path: path.into(),
+        source,
+    })
+}
+
+fn validated(text: &str, origin: String) -> Result<ValidatedConfig<'static>, AppError> {
     let ctx = yang::context()?;
-    let (text, origin) = match seed {
-        Some(file) => (
-            std::fs::read_to_string(file).map_err(|source| AppError::Read {
-                path: file.into(),
-                source,
-            })?,
-            file.display().to_string(),
-        ),
+    northbound::validate_document(ctx, text)
+        .map_err(|problems| AppError::Invalid { origin, problems })
+}
+
+/// The startup datastore (after `--startup FILE` replaced it, if given) and the configuration
+/// to run: startup, or the saved running configuration when running is persistent.
+fn initial_configuration(
+    opts: &RunOptions,
+    settings: &Settings,
+) -> Result<(ValidatedConfig<'static>, ValidatedConfig<'static>), AppError> {
+    let state_dir = &opts.state_dir;
+    let startup_cfg = match &opts.seed {
+        Some(file) => {
+            let v = validated(&read_file(file)?, file.display().to_string())?;
+            startup::write(state_dir, &v.to_xml())?;
+            v
+        }
         None => match startup::read(state_dir)? {
-            Some(text) => (text, startup::path(state_dir).display().to_string()),
-            None => (
-                String::new(),
-                "the built-in default configuration".to_string(),
-            ),
+            Some(text) => validated(&text, startup::path(state_dir).display().to_string())?,
+            None => validated("", "the built-in default configuration".into())?,
         },
     };
-    let validated = northbound::validate_document(ctx, &text)
-        .map_err(|problems| AppError::Invalid { origin, problems })?;
-    if seed.is_some() {
-        startup::write(state_dir, &validated.to_xml())?;
+    let running_file = state_dir.join("running.xml");
+    let running_cfg =
+        if settings.datastore.running_persistent && opts.seed.is_none() && running_file.exists() {
+            validated(
+                &read_file(&running_file)?,
+                running_file.display().to_string(),
+            )?
+        } else {
+            validated(&startup_cfg.to_xml(), "the startup datastore".into())?
+        };
+    Ok((startup_cfg, running_cfg))
+}
+
+/// `netdhcpd run`.
+pub fn run(opts: &RunOptions) -> Result<(), AppError> {
+    let state_dir = opts.state_dir.as_path();
+    std::fs::create_dir_all(state_dir).map_err(|source| AppError::StateDir {
+        path: state_dir.into(),
+        source,
+    })?;
+    let _lock = lock_state_dir(state_dir)?;
+    let mut settings = match &opts.settings {
+        Some(path) => Settings::load(path)?,
+        None => Settings::default(),
+    };
+    if settings.netconf.enabled && settings.users.is_empty() {
+        settings
+            .users
+            .push(settings::first_start_admin(state_dir, |p| {
+                netconf::ssh::hash_password(p).map_err(|e| e.to_string())
+            })?);
     }
-    let runtime = validated.runtime;
-    Ok(runtime)
+    let ctx = yang::context()?;
+    let (startup_cfg, running_cfg) = initial_configuration(opts, &settings)?;
+    let config = running_cfg.runtime.clone();
+
+    let lease_file = lease_path(state_dir, &config.lease_db.memfile_v4);
+    tracing::info!(file = %lease_file.display(), "loading DHCPv4 leases");
+    let (store, report) = memfile::load4(
+        &memfile::memfile_files(&lease_file),
+        config.lease_db.max_bad_rows,
+    )?;
+    tracing::info!(?report, "DHCPv4 leases loaded");
+    let durability = match config.lease_db.durability {
+        Durability::Fsync => memfile::Durability::Fsync,
+        Durability::None => memfile::Durability::None,
+    };
+    let writer = Arc::new(MemfileWriter::open(&lease_file, durability)?);
+    let sockets = server4::initial_sockets(&config)?;
+    let shared = Arc::new(ArcSwap::from_pointee(config));
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let counters = Arc::new(Counters4::default());
+    let engine = Engine4::new(
+        shared.clone(),
+        LeaseState4::new(store),
+        writer.clone(),
+        sockets.clone(),
+        counters.clone(),
+        shutdown.clone(),
+    );
+    let engine = std::thread::Builder::new()
+        .name("dhcp4".into())
+        .spawn(move || engine.run())
+        .map_err(|e| AppError::Runtime(format!("cannot start the DHCPv4 engine: {e}")))?;
+
+    let committer = Committer {
+        config: shared.clone(),
+        subsystems: vec![Box::new(server4::Dhcp4Subsystem { sockets })],
+    };
+    let datastores = Datastores::new(
+        ctx,
+        running_cfg,
+        startup_cfg.tree,
+        datastore::Settings {
+            state_dir: state_dir.to_path_buf(),
+            running_persistent: settings.datastore.running_persistent,
+        },
+    );
+    let nb = Northbound::new(datastores, committer);
+    let capabilities = nb.capabilities();
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    let northbound = std::thread::Builder::new()
+        .name("northbound".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+            {
+                Ok(rt) => rt.block_on(nb.run(rx)),
+                Err(e) => tracing::error!(error = %e, "cannot start the northbound runtime"),
+            }
+        })
+        .map_err(|e| AppError::Runtime(format!("cannot start the northbound: {e}")))?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| AppError::Runtime(format!("cannot start the runtime: {e}")))?;
+    let result = runtime.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term =
+            signal(SignalKind::terminate()).map_err(|e| AppError::Runtime(e.to_string()))?;
+        let mut int =
+            signal(SignalKind::interrupt()).map_err(|e| AppError::Runtime(e.to_string()))?;
+        let stop = async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+            }
+        };
+        crate::netconf_server::serve(&settings, state_dir, capabilities, tx, stop).await
+    });
+    notify("STOPPING=1");
+    shutdown.store(true, Ordering::Relaxed);
+    if engine.join().is_err() {
+        tracing::error!("the DHCPv4 engine panicked");
+    }
+    if northbound.join().is_err() {
+        tracing::error!("the northbound panicked");
+    }
+    if let Err(e) = writer.flush_and_wait() {
+        tracing::error!(error = %e, "lease file flush at shutdown failed");
+    }
+    result
+}
+
+/// `netdhcpd hash-password`: one line from standard input, its argon2 hash on standard output.
+pub fn hash_password() -> Result<(), AppError> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|source| AppError::Read {
+            path: "standard input".into(),
+            source,
+        })?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        return Err(AppError::Runtime("no password on standard input".into()));
+    }
+    let hash =
+        netconf::ssh::hash_password(password).map_err(|e| AppError::Runtime(e.to_string()))?;
+    println!("{hash}");
+    Ok(())
 }
 
 fn lease_path(state_dir: &Path, configured: &Path) -> PathBuf {
@@ -170,72 +338,4 @@ fn lock_state_dir(state_dir: &Path) -> Result<std::fs::File, AppError> {
         return Err(AppError::Locked(path));
     }
     Ok(file)
-}
-
-/// `netdhcpd run`.
-pub fn run(state_dir: &Path, seed: Option<&Path>) -> Result<(), AppError> {
-    std::fs::create_dir_all(state_dir).map_err(|source| AppError::StateDir {
-        path: state_dir.into(),
-        source,
-    })?;
-    let _lock = lock_state_dir(state_dir)?;
-
-    let config = startup_config(state_dir, seed)?;
-    let lease_file = lease_path(state_dir, &config.lease_db.memfile_v4);
-    tracing::info!(file = %lease_file.display(), "loading DHCPv4 leases");
-    let (store, report) = memfile::load4(
-        &memfile::memfile_files(&lease_file),
-        config.lease_db.max_bad_rows,
-    )?;
-    tracing::info!(?report, "DHCPv4 leases loaded");
-    let durability = match config.lease_db.durability {
-        Durability::Fsync => memfile::Durability::Fsync,
-        Durability::None => memfile::Durability::None,
-    };
-    let writer = Arc::new(MemfileWriter::open(&lease_file, durability)?);
-    let sockets = server4::initial_sockets(&config)?;
-    let shared = Arc::new(ArcSwap::from_pointee(config));
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let counters = Arc::new(Counters4::default());
-    let engine = Engine4::new(
-        shared.clone(),
-        LeaseState4::new(store),
-        writer.clone(),
-        sockets,
-        counters.clone(),
-        shutdown.clone(),
-    );
-    let engine = std::thread::Builder::new()
-        .name("dhcp4".into())
-        .spawn(move || engine.run())
-        .map_err(|e| AppError::Runtime(format!("cannot start the DHCPv4 engine: {e}")))?;
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| AppError::Runtime(format!("cannot start the runtime: {e}")))?;
-    let result = runtime.block_on(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term =
-            signal(SignalKind::terminate()).map_err(|e| AppError::Runtime(e.to_string()))?;
-        let mut int =
-            signal(SignalKind::interrupt()).map_err(|e| AppError::Runtime(e.to_string()))?;
-        notify("READY=1");
-        tracing::info!(state_dir = %state_dir.display(), "netdhcpd ready");
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-        }
-        Ok::<(), AppError>(())
-    });
-    notify("STOPPING=1");
-    shutdown.store(true, Ordering::Relaxed);
-    if engine.join().is_err() {
-        tracing::error!("the DHCPv4 engine panicked");
-    }
-    if let Err(e) = writer.flush_and_wait() {
-        tracing::error!(error = %e, "lease file flush at shutdown failed");
-    }
-    result
 }

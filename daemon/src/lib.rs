@@ -5,6 +5,7 @@ pub mod config;
 pub mod dhcp4;
 pub mod lease;
 pub mod net;
+pub mod netconf_server;
 pub mod northbound;
 pub mod server4;
 pub mod settings;

@@ -22,14 +22,20 @@ struct Cli {
 enum Command {
     /// Run the server.
     Run {
-        /// Directory for the startup datastore and lease files (created if missing).
+        /// Directory for the startup datastore, lease files, SSH host key (created if missing).
         #[arg(long, default_value = "/var/lib/netdhcp")]
         state_dir: PathBuf,
         /// Replace the startup datastore with this instance document (XML or JSON) after
         /// validating it.
         #[arg(long)]
         startup: Option<PathBuf>,
+        /// Start-up settings (TOML): NETCONF address, users, persistence of running.
+        #[arg(long)]
+        settings: Option<PathBuf>,
     },
+    /// Read a password on standard input and print its hash for the settings file.
+    HashPassword,
+
     /// Validate a configuration file (XML or JSON instance document) and exit: 0 when valid,
     /// 1 with every error and its path otherwise.
     Check {
@@ -42,7 +48,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     app::init_logging(&cli.log_level);
     let result = match cli.command {
-        Command::Run { state_dir, startup } => app::run(&state_dir, startup.as_deref()),
+        Command::Run {
+            state_dir,
+            startup,
+            settings,
+        } => app::run(&app::RunOptions {
+            state_dir,
+            seed: startup,
+            settings,
+        }),
+        Command::HashPassword => app::hash_password(),
+
         Command::Check { file } => app::check(&file),
     };
     match result {

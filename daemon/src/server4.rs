@@ -19,8 +19,8 @@ use crate::net::iface;
 use crate::net::socket4::{Socket4, SocketError};
 use crate::northbound::commit::{Reservation, Subsystem};
 use crate::northbound::error::{error, AtPath};
-use netconf::error::{ErrorTag, ErrorType, RpcError};
 use crate::stats::Counters4;
+use netconf::error::{ErrorTag, ErrorType, RpcError};
 
 /// Packets taken from one socket per wake-up before the batch is committed.
 const BATCH: usize = 64;
@@ -121,7 +121,12 @@ impl Subsystem for Dhcp4Subsystem {
                     format!("{}/interface[.='{i}']", yang::paths::DHCPV4)
                 }
             };
-            error(ErrorType::Application, ErrorTag::OperationFailed, e.to_string()).at(&path)
+            error(
+                ErrorType::Application,
+                ErrorTag::OperationFailed,
+                e.to_string(),
+            )
+            .at(&path)
         })?;
         Ok(Box::new(list))
     }

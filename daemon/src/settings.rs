@@ -140,7 +140,7 @@ impl Settings {
 /// be configured at once without a default password anyone could guess.
 pub fn first_start_admin(
     state_dir: &Path,
-    hash: impl Fn(&str) -> String,
+    hash: impl Fn(&str) -> Result<String, String>,
 ) -> Result<User, SettingsError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -166,7 +166,10 @@ pub fn first_start_admin(
         .iter()
         .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
         .collect();
-    let h = hash(&password);
+    let h = hash(&password).map_err(|why| SettingsError::Credentials {
+        path: hash_path.clone(),
+        source: std::io::Error::other(why),
+    })?;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -238,8 +241,8 @@ authorized_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBogus bot@example"]
     #[test]
     fn first_start_admin_is_stable() {
         let dir = tempfile::tempdir().unwrap();
-        let a = first_start_admin(dir.path(), |p| format!("H({p})")).unwrap();
-        let b = first_start_admin(dir.path(), |_| "other".into()).unwrap();
+        let a = first_start_admin(dir.path(), |p| Ok(format!("H({p})"))).unwrap();
+        let b = first_start_admin(dir.path(), |_| Ok("other".into())).unwrap();
         assert_eq!(a, b);
         let pw = std::fs::read_to_string(dir.path().join("admin-password")).unwrap();
         assert_eq!(a.password_hash.unwrap(), format!("H({})", pw.trim()));

@@ -27,7 +27,12 @@ impl Northbound {
     /// A northbound over `ds`, installing configurations through `committer`.
     pub fn new(ds: Datastores, committer: Committer) -> Self {
         let modules = library::modules(ds.ctx);
-        Northbound { ds, committer, pending: None, modules }
+        Northbound {
+            ds,
+            committer,
+            pending: None,
+            modules,
+        }
     }
 
     /// The capabilities the hello advertises beyond base.
@@ -78,27 +83,71 @@ impl Northbound {
         let sid = session.id;
         let one = |e: RpcError| vec![e];
         match op {
-            Operation::GetConfig { source, filter, with_defaults } => {
-                self.ds.get_config(source, filter.as_ref(), with_defaults).map(Reply::Data).map_err(one)
-            }
-            Operation::Get { filter, with_defaults } => self.get(filter.as_ref(), with_defaults).map(Reply::Data).map_err(one),
-            Operation::EditConfig { target, default_operation, test_option, error_option, config } => {
+            Operation::GetConfig {
+                source,
+                filter,
+                with_defaults,
+            } => self
+                .ds
+                .get_config(source, filter.as_ref(), with_defaults)
+                .map(Reply::Data)
+                .map_err(one),
+            Operation::Get {
+                filter,
+                with_defaults,
+            } => self
+                .get(filter.as_ref(), with_defaults)
+                .map(Reply::Data)
+                .map_err(one),
+            Operation::EditConfig {
+                target,
+                default_operation,
+                test_option,
+                error_option,
+                config,
+            } => {
                 let default = match default_operation {
                     DefaultOperation::Merge => edit::Operation::Merge,
                     DefaultOperation::Replace => edit::Operation::Replace,
                     DefaultOperation::None => edit::Operation::None,
                 };
-                self.ds.edit_config(sid, target, default, test_option, error_option, &config).map(|()| Reply::Ok)
+                self.ds
+                    .edit_config(sid, target, default, test_option, error_option, &config)
+                    .map(|()| Reply::Ok)
             }
-            Operation::CopyConfig { target, source, .. } => self.ds.copy_config(sid, target, &source).map(|()| Reply::Ok),
-            Operation::DeleteConfig { target } => self.ds.delete_config(sid, target).map(|()| Reply::Ok).map_err(one),
-            Operation::Lock { target } => self.ds.lock(sid, target).map(|()| Reply::Ok).map_err(one),
-            Operation::Unlock { target } => self.ds.unlock(sid, target).map(|()| Reply::Ok).map_err(one),
+            Operation::CopyConfig { target, source, .. } => self
+                .ds
+                .copy_config(sid, target, &source)
+                .map(|()| Reply::Ok),
+            Operation::DeleteConfig { target } => self
+                .ds
+                .delete_config(sid, target)
+                .map(|()| Reply::Ok)
+                .map_err(one),
+            Operation::Lock { target } => {
+                self.ds.lock(sid, target).map(|()| Reply::Ok).map_err(one)
+            }
+            Operation::Unlock { target } => {
+                self.ds.unlock(sid, target).map(|()| Reply::Ok).map_err(one)
+            }
             Operation::Validate { source } => self.ds.validate(&source).map(|()| Reply::Ok),
-            Operation::Commit { confirmed, confirm_timeout, persist, persist_id } => {
-                let confirm = confirmed.then_some(Confirm { timeout: confirm_timeout, persist });
-                let outcome =
-                    self.ds.commit(sid, &self.committer, &mut self.pending, confirm, persist_id.as_deref())?;
+            Operation::Commit {
+                confirmed,
+                confirm_timeout,
+                persist,
+                persist_id,
+            } => {
+                let confirm = confirmed.then_some(Confirm {
+                    timeout: confirm_timeout,
+                    persist,
+                });
+                let outcome = self.ds.commit(
+                    sid,
+                    &self.committer,
+                    &mut self.pending,
+                    confirm,
+                    persist_id.as_deref(),
+                )?;
                 if outcome == CommitOutcome::Confirmed {
                     tracing::info!(session = sid, "confirmed commit confirmed");
                 }
@@ -106,18 +155,41 @@ impl Northbound {
             }
             Operation::CancelCommit { persist_id } => self
                 .ds
-                .cancel_commit(sid, &self.committer, &mut self.pending, persist_id.as_deref())
+                .cancel_commit(
+                    sid,
+                    &self.committer,
+                    &mut self.pending,
+                    persist_id.as_deref(),
+                )
                 .map(|()| Reply::Ok),
-            Operation::DiscardChanges => self.ds.discard_changes(sid).map(|()| Reply::Ok).map_err(one),
-            Operation::GetSchema { identifier, version, format } => {
+            Operation::DiscardChanges => self
+                .ds
+                .discard_changes(sid)
+                .map(|()| Reply::Ok)
+                .map_err(one),
+            Operation::GetSchema {
+                identifier,
+                version,
+                format,
+            } => {
                 if format.as_deref().is_some_and(|f| f != "yang") {
-                    return Err(vec![RpcError::invalid_value("format", "only the yang format is available")]);
+                    return Err(vec![RpcError::invalid_value(
+                        "format",
+                        "only the yang format is available",
+                    )]);
                 }
                 match library::schema(&self.modules, &identifier, version.as_deref()).as_slice() {
                     [one] => Ok(Reply::Schema(one.text.clone())),
-                    [] => Err(vec![RpcError::invalid_value("identifier", format!("no schema {identifier}"))]),
-                    _ => Err(vec![error(ErrorType::Application, ErrorTag::OperationFailed, "more than one revision matches; give the version")
-                        .with_app_tag("data-not-unique")]),
+                    [] => Err(vec![RpcError::invalid_value(
+                        "identifier",
+                        format!("no schema {identifier}"),
+                    )]),
+                    _ => Err(vec![error(
+                        ErrorType::Application,
+                        ErrorTag::OperationFailed,
+                        "more than one revision matches; give the version",
+                    )
+                    .with_app_tag("data-not-unique")]),
                 }
             }
             Operation::CloseSession | Operation::KillSession { .. } => Err(vec![error(
@@ -136,9 +208,22 @@ impl Northbound {
         wd: Option<netconf::rpc::WithDefaults>,
     ) -> Result<String, RpcError> {
         let ctx = self.ds.ctx;
-        let mut all = self.ds.running.duplicate().unwrap_or_else(|_| DataTree::new(ctx));
-        for xml in [library::yang_library_xml(&self.modules), self.monitoring_xml()] {
-            match DataTree::parse_string(ctx, &xml, DataFormat::XML, DataParserFlags::NO_VALIDATION, DataValidationFlags::empty()) {
+        let mut all = self
+            .ds
+            .running
+            .duplicate()
+            .unwrap_or_else(|_| DataTree::new(ctx));
+        for xml in [
+            library::yang_library_xml(&self.modules),
+            self.monitoring_xml(),
+        ] {
+            match DataTree::parse_string(
+                ctx,
+                &xml,
+                DataFormat::XML,
+                DataParserFlags::NO_VALIDATION,
+                DataValidationFlags::empty(),
+            ) {
                 Ok(state) => {
                     let _ = all.merge(&state);
                 }
@@ -154,10 +239,17 @@ impl Northbound {
         let mut x = String::from("<netconf-state xmlns=\"urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring\"><capabilities>");
         x.push_str("<capability>urn:ietf:params:netconf:base:1.0</capability><capability>urn:ietf:params:netconf:base:1.1</capability>");
         for c in self.capabilities() {
-            x.push_str(&format!("<capability>{}</capability>", c.replace('&', "&amp;")));
+            x.push_str(&format!(
+                "<capability>{}</capability>",
+                c.replace('&', "&amp;")
+            ));
         }
         x.push_str("</capabilities><datastores>");
-        for ds in [netconf::rpc::Datastore::Running, netconf::rpc::Datastore::Candidate, netconf::rpc::Datastore::Startup] {
+        for ds in [
+            netconf::rpc::Datastore::Running,
+            netconf::rpc::Datastore::Candidate,
+            netconf::rpc::Datastore::Startup,
+        ] {
             x.push_str(&format!("<datastore><name>{}</name>", ds.as_str()));
             if let Some(holder) = self.ds.lock_holder(ds) {
                 x.push_str(&format!(

@@ -99,8 +99,7 @@ impl Datastores {
         mut tree: DataTree<'static>,
     ) -> Result<(), Vec<RpcError>> {
         let started = Instant::now();
-        let runtime = validate_tree(&mut tree)
-            .map_err(from_problems)?;
+        let runtime = validate_tree(&mut tree).map_err(from_problems)?;
         committer.install(runtime).map_err(|e| vec![e])?;
         self.running = tree;
         self.candidate = self
@@ -113,7 +112,9 @@ impl Datastores {
             if let Err(e) = write_atomically(&path, tree_to_xml(&self.running).as_bytes()) {
                 // The new configuration is live; say plainly that it will not survive a restart.
                 tracing::error!(file = %path.display(), error = %e, "running configuration applied but not saved");
-                return Err(vec![error(ErrorType::Application, ErrorTag::OperationFailed,
+                return Err(vec![error(
+                    ErrorType::Application,
+                    ErrorTag::OperationFailed,
                     format!(
                         "configuration applied but could not be saved to {}: {e}",
                         path.display()
@@ -186,7 +187,9 @@ impl Datastores {
         persist_id: Option<&str>,
     ) -> Result<(), Vec<RpcError>> {
         let Some(p) = pending.as_ref() else {
-            return Err(vec![error(ErrorType::Protocol, ErrorTag::OperationFailed,
+            return Err(vec![error(
+                ErrorType::Protocol,
+                ErrorTag::OperationFailed,
                 "no confirmed commit is pending",
             )]);
         };
@@ -233,14 +236,20 @@ fn check_may_confirm(
 ) -> Result<(), RpcError> {
     match (&p.persist, persist_id) {
         (Some(token), Some(given)) if token == given => Ok(()),
-        (Some(_), _) => Err(error(ErrorType::Protocol, ErrorTag::InvalidValue,
+        (Some(_), _) => Err(error(
+            ErrorType::Protocol,
+            ErrorTag::InvalidValue,
             "a persistent confirmed commit is pending: give its persist-id",
         )),
-        (None, Some(_)) => Err(error(ErrorType::Protocol, ErrorTag::InvalidValue,
+        (None, Some(_)) => Err(error(
+            ErrorType::Protocol,
+            ErrorTag::InvalidValue,
             "no persistent confirmed commit has that persist-id",
         )),
         (None, None) if p.session == session => Ok(()),
-        (None, None) => Err(error(ErrorType::Protocol, ErrorTag::InUse,
+        (None, None) => Err(error(
+            ErrorType::Protocol,
+            ErrorTag::InUse,
             format!("a confirmed commit of session {} is pending", p.session),
         )),
     }

@@ -118,7 +118,9 @@ impl Datastores {
         config: &str,
     ) -> Result<(), Vec<RpcError>> {
         if target != Datastore::Candidate {
-            return Err(vec![error(ErrorType::Protocol, ErrorTag::OperationNotSupported,
+            return Err(vec![error(
+                ErrorType::Protocol,
+                ErrorTag::OperationNotSupported,
                 format!(
                     "edit-config on {} is not supported: edit the candidate and commit",
                     target.as_str()
@@ -141,8 +143,7 @@ impl Datastores {
         }
         if test != TestOption::Set {
             let mut check = dup(self.ctx, &work);
-            validate_tree(&mut check)
-                .map_err(from_problems)?;
+            validate_tree(&mut check).map_err(from_problems)?;
         }
         if test != TestOption::TestOnly {
             self.candidate = work;
@@ -176,12 +177,16 @@ impl Datastores {
         source: &ConfigSource,
     ) -> Result<(), Vec<RpcError>> {
         if target == Datastore::Running {
-            return Err(vec![error(ErrorType::Protocol, ErrorTag::OperationNotSupported,
+            return Err(vec![error(
+                ErrorType::Protocol,
+                ErrorTag::OperationNotSupported,
                 "copy-config to running is not supported: copy to the candidate and commit",
             )]);
         }
         if ConfigSource::Datastore(target) == *source {
-            return Err(vec![error(ErrorType::Protocol, ErrorTag::InvalidValue,
+            return Err(vec![error(
+                ErrorType::Protocol,
+                ErrorTag::InvalidValue,
                 "source and target are the same datastore",
             )]);
         }
@@ -189,7 +194,9 @@ impl Datastores {
         let config = self.load_source(source)?;
         if target == Datastore::Startup {
             startup::write(&self.settings.state_dir, &tree_to_xml(&config.tree)).map_err(|e| {
-                vec![error(ErrorType::Application, ErrorTag::OperationFailed,
+                vec![error(
+                    ErrorType::Application,
+                    ErrorTag::OperationFailed,
                     e.to_string(),
                 )]
             })?;
@@ -204,13 +211,20 @@ impl Datastores {
     /// delete-config (startup only; running and candidate cannot be deleted).
     pub fn delete_config(&mut self, session: u32, target: Datastore) -> Result<(), RpcError> {
         if target != Datastore::Startup {
-            return Err(error(ErrorType::Protocol, ErrorTag::OperationNotSupported,
+            return Err(error(
+                ErrorType::Protocol,
+                ErrorTag::OperationNotSupported,
                 format!("{} cannot be deleted", target.as_str()),
             ));
         }
         self.check_writable(target, session)?;
-        startup::write(&self.settings.state_dir, "")
-            .map_err(|e| error(ErrorType::Application, ErrorTag::OperationFailed, e.to_string()))?;
+        startup::write(&self.settings.state_dir, "").map_err(|e| {
+            error(
+                ErrorType::Application,
+                ErrorTag::OperationFailed,
+                e.to_string(),
+            )
+        })?;
         self.startup = DataTree::new(self.ctx);
         Ok(())
     }
@@ -232,7 +246,8 @@ impl Datastores {
                 }
             }
         }
-        self.locks.insert(target, (session, super::time::rfc3339_now()));
+        self.locks
+            .insert(target, (session, super::time::rfc3339_now()));
         Ok(())
     }
 
@@ -244,7 +259,9 @@ impl Datastores {
                 Ok(())
             }
             Some(holder) => Err(lock_denied(holder, target.as_str())),
-            None => Err(error(ErrorType::Protocol, ErrorTag::OperationFailed,
+            None => Err(error(
+                ErrorType::Protocol,
+                ErrorTag::OperationFailed,
                 format!("{} is not locked", target.as_str()),
             )),
         }

@@ -45,7 +45,11 @@ pub fn from_problem(p: Problem) -> RpcError {
         Problem::Yang(e) => {
             // must/when/unique/mandatory violations carry an app-tag and are operation-failed
             // (RFC 7950 15); type errors are invalid-value.
-            let tag = if e.app_tag.is_some() { ErrorTag::OperationFailed } else { ErrorTag::InvalidValue };
+            let tag = if e.app_tag.is_some() {
+                ErrorTag::OperationFailed
+            } else {
+                ErrorTag::InvalidValue
+            };
             let mut r = error(ErrorType::Application, tag, e.message);
             if let Some(app_tag) = e.app_tag {
                 r = r.with_app_tag(app_tag);
@@ -55,7 +59,9 @@ pub fn from_problem(p: Problem) -> RpcError {
                 None => r,
             }
         }
-        Problem::Semantic(e) => error(ErrorType::Application, ErrorTag::InvalidValue, e.message).at(&e.path),
+        Problem::Semantic(e) => {
+            error(ErrorType::Application, ErrorTag::InvalidValue, e.message).at(&e.path)
+        }
     }
 }
 
@@ -69,32 +75,52 @@ pub fn from_edit(e: EditError) -> RpcError {
     match e {
         EditError::Invalid(y) => {
             let unknown = y.message.contains("Not found") || y.message.contains("No module");
-            let tag = if unknown { ErrorTag::UnknownElement } else { ErrorTag::InvalidValue };
+            let tag = if unknown {
+                ErrorTag::UnknownElement
+            } else {
+                ErrorTag::InvalidValue
+            };
             let r = error(ErrorType::Application, tag, y.message);
             match y.path {
                 Some(path) => r.at(&path),
                 None => r,
             }
         }
-        EditError::DataExists { path } => error(ErrorType::Application, ErrorTag::DataExists, "data already exists").at(&path),
-        EditError::DataMissing { path } => {
-            error(ErrorType::Application, ErrorTag::DataMissing, "data does not exist").at(&path)
+        EditError::DataExists { path } => error(
+            ErrorType::Application,
+            ErrorTag::DataExists,
+            "data already exists",
+        )
+        .at(&path),
+        EditError::DataMissing { path } => error(
+            ErrorType::Application,
+            ErrorTag::DataMissing,
+            "data does not exist",
+        )
+        .at(&path),
+        EditError::BadOperation { path, value } => error(
+            ErrorType::Protocol,
+            ErrorTag::BadAttribute,
+            format!("unknown operation {value:?}"),
+        )
+        .with_info(ErrorInfo::BadAttribute("operation".into()))
+        .at(&path),
+        EditError::Failed { path, message } => {
+            error(ErrorType::Application, ErrorTag::OperationFailed, message).at(&path)
         }
-        EditError::BadOperation { path, value } => {
-            error(ErrorType::Protocol, ErrorTag::BadAttribute, format!("unknown operation {value:?}"))
-                .with_info(ErrorInfo::BadAttribute("operation".into()))
-                .at(&path)
-        }
-        EditError::Failed { path, message } => error(ErrorType::Application, ErrorTag::OperationFailed, message).at(&path),
     }
 }
 
 /// A filter that cannot be evaluated.
 pub fn from_filter(e: FilterError) -> RpcError {
     match &e {
-        FilterError::UnknownNamespace(ns) => error(ErrorType::Protocol, ErrorTag::UnknownNamespace, e.to_string())
-            .with_info(ErrorInfo::BadElement("filter".into()))
-            .with_info(ErrorInfo::BadNamespace(ns.clone())),
+        FilterError::UnknownNamespace(ns) => error(
+            ErrorType::Protocol,
+            ErrorTag::UnknownNamespace,
+            e.to_string(),
+        )
+        .with_info(ErrorInfo::BadElement("filter".into()))
+        .with_info(ErrorInfo::BadNamespace(ns.clone())),
         _ => RpcError::invalid_value("filter", e.to_string()),
     }
 }
