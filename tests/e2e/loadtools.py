@@ -240,10 +240,6 @@ class Capture:
         self.proc = None
         return self.report
 
-    def kernel_drops(self) -> int | None:
-        m = re.search(r"(\d+) packets? dropped by kernel", self.report)
-        return int(m.group(1)) if m else None
-
 
 @dataclass(frozen=True)
 class WireAck:
@@ -352,7 +348,9 @@ def run_kea_lfc(base: Path, timeout: float = 60.0) -> subprocess.CompletedProces
     b = str(base)
     cmd = ["kea-lfc", "-4", "-x", b + ".1", "-i", b + ".2", "-o", b + ".output", "-f", b + ".completed",
            "-p", b + ".pid", "-c", "/dev/null", "-d"]  # fmt: skip
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    # Kea's logger wants a lock file; keep it (and any PID file) next to the leases.
+    env = dict(os.environ, KEA_LOCKFILE_DIR=str(Path(base).parent), KEA_PIDFILE_DIR=str(Path(base).parent))
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 # ---------------------------------------------------------------- many exchanges, one process
