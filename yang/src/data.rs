@@ -222,3 +222,33 @@ pub fn parse_edit_lenient<'a>(ctx: &'a Context, xml: &str) -> Result<DataTree<'a
     )
     .map_err(|e| collect_errors(ctx, e))
 }
+
+/// Prints a data tree (or subtree with its siblings, per `flags`). An empty result (an empty
+/// tree, or nothing left after with-defaults trimming) is an empty string; the binding's own
+/// printer crashes on it because libyang then returns no buffer.
+pub fn print<'a>(
+    tree: &impl yang5::data::Data<'a>,
+    format: DataFormat,
+    flags: yang5::data::DataPrinterFlags,
+) -> String {
+    let root = tree.raw();
+    if root.is_null() {
+        return String::new();
+    }
+    let mut out: *mut std::os::raw::c_char = std::ptr::null_mut();
+    // SAFETY: `root` is a live node of a tree borrowed for this call; libyang allocates `out`
+    // with malloc (or leaves it null), which we copy and free exactly once.
+    unsafe {
+        let rc = libyang5_sys::lyd_print_mem(&mut out, root, format as u32, flags.bits());
+        if out.is_null() {
+            return String::new();
+        }
+        let text = if rc == libyang5_sys::LY_ERR::LY_SUCCESS {
+            CStr::from_ptr(out).to_string_lossy().into_owned()
+        } else {
+            String::new()
+        };
+        libc::free(out as *mut libc::c_void);
+        text
+    }
+}

@@ -8,3 +8,5 @@ pub const LEASE_DATABASE: &str = "/netdhcp-server:server/lease-database";
 pub const DHCPV4: &str = "/netdhcp-server:server/dhcpv4";
 /// XML namespace of `netdhcp-server`.
 pub const NAMESPACE: &str = "urn:netdhcp:yang:netdhcp-server";
+/// The DHCPv6 server.
+pub const DHCPV6: &str = "/netdhcp-server:server/dhcpv6";

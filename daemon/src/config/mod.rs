@@ -3,15 +3,22 @@
 //! that reads YANG.
 
 mod checks;
+mod checks6;
 mod options4;
 mod tree;
 mod v4;
+mod v6;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use options4::{OptionFormat, OptionSet4, OptionValue};
 pub use v4::{Dhcp4Config, HostId, Ingress, Lifetimes, Pool4, Reservation4, Subnet4};
+#[cfg(test)]
+pub(crate) use v6::test_support as v6_test_support;
+pub use v6::{
+    code6, Dhcp6Config, Ingress6, Lifetimes6, OptionSet6, PdPool, Pool6, Reservation6, Subnet6,
+};
 
 use yang::yang5::data::DataTree;
 
@@ -48,6 +55,8 @@ pub enum Durability {
 pub struct LeaseDbConfig {
     /// DHCPv4 memfile path as configured; relative paths are taken from the state directory.
     pub memfile_v4: PathBuf,
+    /// DHCPv6 memfile path as configured; relative paths are taken from the state directory.
+    pub memfile_v6: PathBuf,
     /// Durability of granted leases.
     pub durability: Durability,
     /// Period of lease file compaction; `None` disables it.
@@ -63,6 +72,8 @@ pub struct RuntimeConfig {
     pub lease_db: LeaseDbConfig,
     /// The DHCPv4 server.
     pub dhcp4: Dhcp4Config,
+    /// The DHCPv6 server.
+    pub dhcp6: Dhcp6Config,
 }
 
 impl TryFrom<&DataTree<'_>> for RuntimeConfig {
@@ -75,8 +86,14 @@ impl TryFrom<&DataTree<'_>> for RuntimeConfig {
         let lease_db = tree::read_lease_db(&root);
         let dhcp4 = v4::read(&root, &mut errors);
         checks::check_v4(&dhcp4, &mut errors);
+        let dhcp6 = v6::read(&root, &mut errors);
+        checks6::check_v6(&dhcp6, &mut errors);
         if errors.is_empty() {
-            Ok(RuntimeConfig { lease_db, dhcp4 })
+            Ok(RuntimeConfig {
+                lease_db,
+                dhcp4,
+                dhcp6,
+            })
         } else {
             Err(errors)
         }

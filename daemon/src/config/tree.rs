@@ -90,6 +90,7 @@ pub(super) fn read_lease_db(root: &Root<'_, '_>) -> LeaseDbConfig {
     let leaf = |name: &str| db.as_ref().and_then(|n| n.leaf(name));
     LeaseDbConfig {
         memfile_v4: PathBuf::from(leaf("memfile-v4").unwrap_or_else(|| "leases4.csv".into())),
+        memfile_v6: PathBuf::from(leaf("memfile-v6").unwrap_or_else(|| "leases6.csv".into())),
         durability: match leaf("durability").as_deref() {
             Some("none") => Durability::None,
             _ => Durability::Fsync,

@@ -6,14 +6,14 @@ use std::net::Ipv4Addr;
 
 use crate::config::Dhcp4Config;
 use crate::lease::free_map::FreeMap;
-use crate::lease::{HwAddr, Lease4, LeaseState, LeaseStore4};
+use crate::lease::{ClientId, HwAddr, Lease4, LeaseState, LeaseStore4};
 
 /// Who a client is, as far as leases and offers go: its client-id when it sends one, else its
 /// hardware address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ClientKey {
-    /// Option 61.
-    ClientId(Box<[u8]>),
+    /// Option 61 (inline up to 22 bytes: building a key allocates nothing for usual ids).
+    ClientId(ClientId),
     /// chaddr.
     HwAddr(HwAddr),
 }

@@ -10,5 +10,5 @@ mod slab;
 pub mod store4;
 
 pub use hex::HexError;
-pub use record::{HwAddr, HwAddrError, Lease4, LeaseState};
+pub use record::{ClientId, HwAddr, HwAddrError, Lease4, LeaseState};
 pub use store4::{LeaseStore4, StoreFull};

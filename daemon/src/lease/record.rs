@@ -1,13 +1,16 @@
 //! The DHCPv4 lease record.
 //!
 //! Kept compact because millions of them live in memory: the hardware address
-//! is inline, optional text is a boxed `str` (16 bytes, no capacity word), and
-//! only the expiry time is stored (Kea's cltt is derived from it). A
-//! `Lease4` is 96 bytes plus the heap blocks of its client-id and optional
-//! hostname/user context.
+//! and (up to 22 bytes) the client-id are inline, optional text is a boxed
+//! `str` (16 bytes, no capacity word), and only the expiry time is stored
+//! (Kea's cltt is derived from it). A `Lease4` is 104 bytes plus the heap
+//! blocks of its optional hostname/user context (and of a client-id longer
+//! than 22 bytes, which is rare: most are type 1 + a MAC, 7 bytes).
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::net::Ipv4Addr;
+use std::ops::Deref;
 use std::str::FromStr;
 
 use thiserror::Error;
@@ -122,6 +125,135 @@ impl FromStr for HwAddr {
     }
 }
 
+/// Longest client-id kept inside the record; longer ones go to the heap.
+pub const CLIENT_ID_INLINE: usize = 22;
+
+/// A DHCP client identifier (option 61 bytes): inline up to
+/// [`CLIENT_ID_INLINE`] bytes, on the heap beyond. 24 bytes either way, and
+/// `Option<ClientId>` too (the variant tag has a niche), where a
+/// `Box<[u8]>` would cost 16 bytes plus a 32-byte heap block per lease.
+///
+/// Dereferences to the bytes; equality, ordering of nothing but the bytes,
+/// and hashing are those of `[u8]`, whatever the representation.
+#[derive(Clone)]
+pub struct ClientId(IdRepr);
+
+#[derive(Clone)]
+enum IdRepr {
+    // Bytes past `len` are zero; only `..len` is ever read.
+    Inline {
+        len: u8,
+        bytes: [u8; CLIENT_ID_INLINE],
+    },
+    Heap(Box<[u8]>),
+}
+
+impl ClientId {
+    /// A client-id holding `bytes`.
+    pub fn new(bytes: &[u8]) -> Self {
+        let mut inline = [0u8; CLIENT_ID_INLINE];
+        match inline.get_mut(..bytes.len()) {
+            Some(dest) => {
+                dest.copy_from_slice(bytes);
+                // Fits: at most CLIENT_ID_INLINE (22) bytes.
+                ClientId(IdRepr::Inline {
+                    len: bytes.len() as u8,
+                    bytes: inline,
+                })
+            }
+            None => ClientId(IdRepr::Heap(Box::from(bytes))),
+        }
+    }
+
+    /// The identifier bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            IdRepr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            IdRepr::Heap(b) => b,
+        }
+    }
+
+    /// Bytes of heap this identifier holds (0 when inline).
+    pub fn heap_len(&self) -> usize {
+        match &self.0 {
+            IdRepr::Inline { .. } => 0,
+            IdRepr::Heap(b) => b.len(),
+        }
+    }
+}
+
+impl Deref for ClientId {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl AsRef<[u8]> for ClientId {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl PartialEq for ClientId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for ClientId {}
+
+impl PartialEq<[u8]> for ClientId {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.as_bytes() == other
+    }
+}
+
+impl Hash for ClientId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl fmt::Debug for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClientId({:02x?})", self.as_bytes())
+    }
+}
+
+impl From<&[u8]> for ClientId {
+    fn from(bytes: &[u8]) -> Self {
+        ClientId::new(bytes)
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for ClientId {
+    fn from(bytes: &[u8; N]) -> Self {
+        ClientId::new(bytes)
+    }
+}
+
+impl From<Vec<u8>> for ClientId {
+    fn from(bytes: Vec<u8>) -> Self {
+        if bytes.len() > CLIENT_ID_INLINE {
+            ClientId(IdRepr::Heap(bytes.into_boxed_slice()))
+        } else {
+            ClientId::new(&bytes)
+        }
+    }
+}
+
+impl From<Box<[u8]>> for ClientId {
+    fn from(bytes: Box<[u8]>) -> Self {
+        if bytes.len() > CLIENT_ID_INLINE {
+            ClientId(IdRepr::Heap(bytes))
+        } else {
+            ClientId::new(&bytes)
+        }
+    }
+}
+
 /// Kea's lease states (`Lease::STATE_*`), written as integers in the memfile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[repr(u8)]
@@ -170,7 +302,7 @@ pub struct Lease4 {
     pub hwaddr: HwAddr,
     /// DHCP option 61, when the client sent one. Never `Some` of an empty slice
     /// when read from a file.
-    pub client_id: Option<Box<[u8]>>,
+    pub client_id: Option<ClientId>,
     /// Seconds; 0 in a memfile row means the lease was deleted;
     /// [`INFINITE_LIFETIME`] means it never expires.
     pub valid_lifetime: u32,
@@ -285,6 +417,33 @@ mod tests {
     }
 
     #[test]
+    fn client_id_inline_and_heap_are_the_same_value() {
+        use std::collections::hash_map::RandomState;
+        use std::hash::BuildHasher;
+        let short = [1u8, 0, 0x0c, 1, 2, 3, 4];
+        let id = ClientId::from(&short[..]);
+        assert_eq!(&*id, &short[..]);
+        assert_eq!(id.heap_len(), 0);
+        assert_eq!(ClientId::from(short.to_vec()), id);
+        let edge = [9u8; CLIENT_ID_INLINE];
+        assert_eq!(ClientId::new(&edge).heap_len(), 0);
+        let long = [7u8; CLIENT_ID_INLINE + 1];
+        let heap = ClientId::new(&long);
+        assert_eq!(heap.heap_len(), CLIENT_ID_INLINE + 1);
+        assert_eq!(heap.as_bytes(), &long[..]);
+        assert_eq!(ClientId::from(long.to_vec().into_boxed_slice()), heap);
+        // A short id handed over on the heap is stored inline, and equal either way.
+        let boxed: Box<[u8]> = Box::from(&short[..]);
+        let from_box = ClientId::from(boxed);
+        assert_eq!(from_box.heap_len(), 0);
+        let s = RandomState::new();
+        assert_eq!(s.hash_one(&from_box), s.hash_one(&id));
+        assert_eq!(s.hash_one(&id), s.hash_one(&short[..]));
+        assert_eq!(ClientId::new(&[]).len(), 0);
+        assert_eq!(format!("{id:?}"), "ClientId([01, 00, 0c, 01, 02, 03, 04])");
+    }
+
+    #[test]
     fn lease_state_numbers() {
         for s in [
             LeaseState::Default,
@@ -299,7 +458,9 @@ mod tests {
     #[test]
     fn record_is_compact() {
         assert_eq!(std::mem::size_of::<HwAddr>(), 21);
-        assert!(std::mem::size_of::<Lease4>() <= 96);
+        assert_eq!(std::mem::size_of::<ClientId>(), 24);
+        assert_eq!(std::mem::size_of::<Option<ClientId>>(), 24);
+        assert!(std::mem::size_of::<Lease4>() <= 104);
         // The store relies on Option<Lease4> costing nothing extra.
         assert_eq!(
             std::mem::size_of::<Option<Lease4>>(),

@@ -297,7 +297,7 @@ impl LeaseStore4 {
         let records: usize = self
             .iter()
             .map(|l| {
-                heap_block(l.client_id.as_ref().map_or(0, |c| c.len()))
+                heap_block(l.client_id.as_ref().map_or(0, |c| c.heap_len()))
                     + heap_block(l.hostname.as_ref().map_or(0, |h| h.len()))
                     + heap_block(l.user_context.as_ref().map_or(0, |u| u.len()))
             })

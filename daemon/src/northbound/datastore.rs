@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use yang::yang5::context::Context;
-use yang::yang5::data::{Data, DataFormat, DataPrinterFlags, DataTree};
+use yang::yang5::data::{DataFormat, DataPrinterFlags, DataTree};
 
 use netconf::error::{ErrorTag, ErrorType, RpcError};
 use netconf::rpc::{ConfigSource, Datastore, ErrorOption, Filter, TestOption, WithDefaults};
@@ -297,12 +297,9 @@ pub fn print_with_defaults(tree: &DataTree<'_>, wd: Option<WithDefaults>) -> Str
         }
         Some(WithDefaults::Trim) => DataPrinterFlags::WD_TRIM,
     };
-    if tree.reference().is_none() {
-        return String::new();
-    }
-    tree.print_string(
+    yang::data::print(
+        tree,
         DataFormat::XML,
         DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::SHRINK | mode,
     )
-    .unwrap_or_default()
 }

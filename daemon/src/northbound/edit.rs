@@ -334,11 +334,11 @@ mod tests {
     }
 
     fn xml(t: &DataTree<'_>) -> String {
-        t.print_string(
+        yang::data::print(
+            t,
             DataFormat::XML,
             DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::SHRINK,
         )
-        .unwrap_or_default()
     }
 
     fn base() -> DataTree<'static> {

@@ -271,11 +271,11 @@ mod tests {
     }
 
     fn print(t: &DataTree<'_>) -> String {
-        t.print_string(
+        yang::data::print(
+            t,
             DataFormat::XML,
             DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::SHRINK,
         )
-        .unwrap_or_default()
     }
 
     #[test]

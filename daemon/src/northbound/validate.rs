@@ -3,7 +3,7 @@
 
 use yang::data::{parse_config, validate_config, Format, YangError};
 use yang::yang5::context::Context;
-use yang::yang5::data::{Data, DataFormat, DataPrinterFlags, DataTree};
+use yang::yang5::data::{DataFormat, DataPrinterFlags, DataTree};
 
 use crate::config::{ConfigError, RuntimeConfig};
 
@@ -45,11 +45,11 @@ impl ValidatedConfig<'_> {
 
 /// Prints a tree as XML without default nodes.
 pub fn tree_to_xml(tree: &DataTree<'_>) -> String {
-    tree.print_string(
+    yang::data::print(
+        tree,
         DataFormat::XML,
         DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::WD_EXPLICIT,
     )
-    .unwrap_or_default()
 }
 
 /// Validates a tree in place (adding defaults) and runs the semantic checks.

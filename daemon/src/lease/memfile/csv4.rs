@@ -21,7 +21,7 @@ use thiserror::Error;
 
 use super::escape;
 use crate::lease::hex::{self, HexError};
-use crate::lease::record::{HwAddr, HwAddrError, Lease4, LeaseState};
+use crate::lease::record::{ClientId, HwAddr, HwAddrError, Lease4, LeaseState};
 
 /// The header Kea 2.2 writes, and we write, on the first line of a v4 memfile.
 pub const HEADER: &str =
@@ -384,10 +384,10 @@ fn parse_bool(s: &[u8]) -> Result<bool, FieldError> {
     }
 }
 
-fn parse_client_id(s: &[u8]) -> Result<Option<Box<[u8]>>, HexError> {
+fn parse_client_id(s: &[u8]) -> Result<Option<ClientId>, HexError> {
     let mut buf = [0u8; CLIENT_ID_MAX_LEN];
     let n = hex::decode(s, &mut buf)?;
-    Ok((n > 0).then(|| Box::from(&buf[..n])))
+    Ok((n > 0).then(|| ClientId::new(&buf[..n])))
 }
 
 /// An escaped text column; empty is `None`. Bytes that are not UTF-8 (Kea
@@ -480,7 +480,7 @@ mod tests {
         Lease4 {
             address: Ipv4Addr::new(192, 0, 2, 10),
             hwaddr: "00:0c:01:02:03:04".parse().expect("valid"),
-            client_id: Some(vec![1, 0, 0x0c, 1, 2, 3, 4].into_boxed_slice()),
+            client_id: Some(vec![1, 0, 0x0c, 1, 2, 3, 4].into()),
             valid_lifetime: 3600,
             expire: 1_764_003_600,
             subnet_id: 42,
@@ -540,7 +540,7 @@ mod tests {
     fn round_trip_edge_values() {
         let mut l = sample();
         l.hwaddr = HwAddr::EMPTY;
-        l.client_id = Some(vec![0xff; CLIENT_ID_MAX_LEN].into_boxed_slice());
+        l.client_id = Some(vec![0xff; CLIENT_ID_MAX_LEN].into());
         l.valid_lifetime = u32::MAX;
         l.expire = u64::from(u32::MAX) * 2;
         l.subnet_id = u32::MAX;

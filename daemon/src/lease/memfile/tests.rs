@@ -15,7 +15,7 @@ fn lease(host: u8, client: u8, expire: u64) -> Lease4 {
     Lease4 {
         address: Ipv4Addr::new(100, 64, 1, host),
         hwaddr: HwAddr::from_bytes(&[0, 0x0c, 1, 0, 0, client]).expect("6 bytes"),
-        client_id: Some(vec![1, 0, 0x0c, 1, 0, 0, client].into_boxed_slice()),
+        client_id: Some(vec![1, 0, 0x0c, 1, 0, 0, client].into()),
         valid_lifetime: 4000,
         expire,
         subnet_id: 1,

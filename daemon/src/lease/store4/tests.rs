@@ -6,7 +6,7 @@ fn lease(addr: [u8; 4], hw: u8, cid: Option<u8>, cltt: u64) -> Lease4 {
     Lease4 {
         address: Ipv4Addr::from(addr),
         hwaddr: HwAddr::from_bytes(&[0, 0x0c, 0, 0, 0, hw]).expect("6 bytes"),
-        client_id: cid.map(|c| vec![1, 0, 0x0c, 0, 0, 0, c].into_boxed_slice()),
+        client_id: cid.map(|c| vec![1, 0, 0x0c, 0, 0, 0, c].into()),
         valid_lifetime: 100,
         expire: cltt + 100,
         subnet_id: 1,
@@ -294,7 +294,7 @@ fn typical_lease(i: u32) -> Lease4 {
     Lease4 {
         address: Ipv4Addr::from(base + i),
         hwaddr: HwAddr::from_bytes(&mac).expect("6 bytes"),
-        client_id: Some(cid.into_boxed_slice()),
+        client_id: Some(cid.into()),
         valid_lifetime: 4000,
         expire: 1_764_000_000 + u64::from(i % 4000),
         subnet_id: 1 + i / 65536,
