@@ -6,9 +6,13 @@ mod hex;
 mod index;
 pub mod memfile;
 pub mod record;
+pub mod record6;
 mod slab;
 pub mod store4;
+pub mod store6;
 
 pub use hex::HexError;
 pub use record::{ClientId, HwAddr, HwAddrError, Lease4, LeaseState};
 pub use store4::{LeaseStore4, StoreFull};
+pub use record6::{Lease6, LeaseType6};
+pub use store6::LeaseStore6;

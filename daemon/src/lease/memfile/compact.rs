@@ -86,6 +86,11 @@ pub(super) fn start(
     // From here on the flag is ours; a guard hands it back whatever happens.
     let guard = InProgress(compacting.clone());
     let rotated = rotate(active)?;
+    let merge: fn(&Path) -> Result<CompactReport, MemfileError> = if active.header == HEADER {
+        merge_previous
+    } else {
+        super::load6::merge_previous6
+    };
     let span = tracing::info_span!("lfc", file = %path.display());
     let thread_path = path.clone();
     let thread = std::thread::Builder::new()
@@ -93,7 +98,7 @@ pub(super) fn start(
         .spawn(move || {
             let _guard = guard;
             span.in_scope(|| {
-                let result = merge_previous(&thread_path).map(|r| CompactReport { rotated, ..r });
+                let result = merge(&thread_path).map(|r| CompactReport { rotated, ..r });
                 match &result {
                     Ok(r) => tracing::info!(
                         rotated = r.rotated,
@@ -144,7 +149,7 @@ fn rotate(active: &mut ActiveFile) -> Result<bool, MemfileError> {
         .sync_data()
         .map_err(MemfileError::io("fdatasync", &path))?;
     let fresh_path = with_suffix(&path, NEW_SUFFIX);
-    let fresh = create_with_header(&fresh_path)?;
+    let fresh = create_with_header(&fresh_path, active.header)?;
     std::fs::rename(&path, &input).map_err(MemfileError::io("rename to .2", &path))?;
     if let Err(e) = std::fs::rename(&fresh_path, &path) {
         // Put the active file back; if even that fails, appending to the
@@ -161,7 +166,7 @@ fn rotate(active: &mut ActiveFile) -> Result<bool, MemfileError> {
         return Err(MemfileError::io("rename into place", &path)(e));
     }
     active.file = fresh;
-    active.len = header_len();
+    active.len = header_len(active.header);
     active.needs_newline = false;
     sync_dir(&path).map_err(MemfileError::io("fsync directory of", &path))?;
     Ok(true)

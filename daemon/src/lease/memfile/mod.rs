@@ -14,9 +14,11 @@
 
 pub mod compact;
 pub mod csv4;
+pub mod csv6;
 mod error;
 mod escape;
 pub mod load;
+pub mod load6;
 mod reader;
 pub mod writer;
 
@@ -30,6 +32,7 @@ use std::path::{Path, PathBuf};
 pub use compact::{merge_previous, CompactReport, CompactionHandle};
 pub use error::{LoadError, MemfileError};
 pub use load::{load4, LoadReport};
+pub use load6::{load6, Load6Error};
 pub use writer::{Done, Durability, MemfileWriter};
 
 /// Suffix of the last compaction's output (Kea's `FILE_PREVIOUS`).

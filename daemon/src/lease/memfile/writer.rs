@@ -77,6 +77,8 @@ pub(super) struct ActiveFile {
     pub(super) file: File,
     /// Bytes known to be in the file, to cut a torn write back off.
     pub(super) len: u64,
+    /// The header line of this kind of file (v4 or v6).
+    pub(super) header: &'static str,
     /// The file does not end in '\n' (a torn row): start the next write with
     /// one so the torn row stays a single bad line.
     pub(super) needs_newline: bool,
@@ -92,6 +94,12 @@ impl MemfileWriter {
         Self::with_queue_capacity(path, durability, DEFAULT_QUEUE_CAPACITY)
     }
 
+    /// Like [`MemfileWriter::open`] for a DHCPv6 memfile: the header written and checked is
+    /// `header` ([`super::csv6::HEADER`]); compaction merges with the v6 row format.
+    pub fn open_v6(path: &Path, durability: Durability) -> Result<Self, MemfileError> {
+        Self::start(open_active_v6(path)?, path, durability, DEFAULT_QUEUE_CAPACITY)
+    }
+
     /// Like [`MemfileWriter::open`], with a queue of `capacity` submissions:
     /// [`MemfileWriter::submit`] blocks while it is full.
     pub fn with_queue_capacity(
@@ -99,7 +107,15 @@ impl MemfileWriter {
         durability: Durability,
         capacity: usize,
     ) -> Result<Self, MemfileError> {
-        let active = open_active(path)?;
+        Self::start(open_active(path)?, path, durability, capacity)
+    }
+
+    fn start(
+        active: ActiveFile,
+        path: &Path,
+        durability: Durability,
+        capacity: usize,
+    ) -> Result<Self, MemfileError> {
         if with_suffix(path, INPUT_SUFFIX).exists() {
             tracing::warn!(file = %path.display(), "an earlier compaction did not finish; the next compaction completes it");
         }
@@ -228,18 +244,53 @@ fn open_active(path: &Path) -> Result<ActiveFile, MemfileError> {
         },
     };
     if fresh {
-        let file = create_with_header(&with_suffix(path, NEW_SUFFIX))?;
+        let file = create_with_header(&with_suffix(path, NEW_SUFFIX), HEADER)?;
         std::fs::rename(with_suffix(path, NEW_SUFFIX), path)
             .map_err(MemfileError::io("rename into place", path))?;
         sync_dir(path).map_err(MemfileError::io("fsync directory of", path))?;
         return Ok(ActiveFile {
             path: path.to_path_buf(),
             file,
-            len: header_len(),
+            len: header_len(HEADER),
+            header: HEADER,
             needs_newline: false,
             poisoned: None,
         });
     }
+    open_existing(path, HEADER)
+}
+
+/// Opens the DHCPv6 active file: like [`open_active`], with the v6 header.
+fn open_active_v6(path: &Path) -> Result<ActiveFile, MemfileError> {
+    let header = super::csv6::HEADER;
+    let fresh = match std::fs::metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => true,
+        Err(e) => return Err(MemfileError::io("stat", path)(e)),
+        Ok(m) if m.len() == 0 => true,
+        Ok(_) => match super::csv6::read_header(path) {
+            Ok(None) => true,
+            Ok(Some(_)) => false,
+            Err(e) => return Err(MemfileError::io("read header of", path)(e)),
+        },
+    };
+    if fresh {
+        let file = create_with_header(&with_suffix(path, NEW_SUFFIX), header)?;
+        std::fs::rename(with_suffix(path, NEW_SUFFIX), path)
+            .map_err(MemfileError::io("rename into place", path))?;
+        sync_dir(path).map_err(MemfileError::io("fsync directory of", path))?;
+        return Ok(ActiveFile {
+            path: path.to_path_buf(),
+            file,
+            len: header_len(header),
+            header,
+            needs_newline: false,
+            poisoned: None,
+        });
+    }
+    open_existing(path, header)
+}
+
+fn open_existing(path: &Path, header: &'static str) -> Result<ActiveFile, MemfileError> {
     let file = OpenOptions::new()
         .read(true)
         .append(true)
@@ -262,18 +313,19 @@ fn open_active(path: &Path) -> Result<ActiveFile, MemfileError> {
         path: path.to_path_buf(),
         file,
         len,
+        header,
         needs_newline,
         poisoned: None,
     })
 }
 
-pub(super) fn header_len() -> u64 {
-    HEADER.len() as u64 + 1
+pub(super) fn header_len(header: &str) -> u64 {
+    header.len() as u64 + 1
 }
 
 /// Creates (or empties) `path`, writes the header and syncs it. The handle
 /// appends.
-pub(super) fn create_with_header(path: &Path) -> Result<File, MemfileError> {
+pub(super) fn create_with_header(path: &Path, header_line: &str) -> Result<File, MemfileError> {
     let mut file = OpenOptions::new()
         .read(true)
         .append(true)
@@ -282,8 +334,8 @@ pub(super) fn create_with_header(path: &Path) -> Result<File, MemfileError> {
         .map_err(MemfileError::io("create", path))?;
     file.set_len(0)
         .map_err(MemfileError::io("truncate", path))?;
-    let mut header = Vec::with_capacity(HEADER.len() + 1);
-    header.extend_from_slice(HEADER.as_bytes());
+    let mut header = Vec::with_capacity(header_line.len() + 1);
+    header.extend_from_slice(header_line.as_bytes());
     header.push(b'\n');
     file.write_all(&header)
         .map_err(MemfileError::io("write header to", path))?;
@@ -426,7 +478,8 @@ mod tests {
             active: ActiveFile {
                 path: path.clone(),
                 file: read_only,
-                len: header_len(),
+                len: header_len(HEADER),
+                header: HEADER,
                 needs_newline: false,
                 poisoned: None,
             },
