@@ -15,3 +15,5 @@ pub mod validate;
 pub mod xpath;
 
 pub use validate::{validate_document, Problem, ValidatedConfig};
+#[cfg(test)]
+mod datastore_tests;
