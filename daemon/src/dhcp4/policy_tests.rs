@@ -427,3 +427,32 @@ fn leases_loaded_at_start_block_their_addresses() {
     state.reconfigure(&w.config, NOW + 10);
     assert!(!state.is_free(1, addr));
 }
+
+#[test]
+fn shrinking_a_pool_keeps_the_lease_but_refuses_its_renewal() {
+    let mut w = World::new();
+    let addr = w.dora(A);
+    // The pool shrinks past the leased address.
+    let ctx = yang::context().expect("context");
+    let smaller = CONFIG.replace(
+        "<pool><start>100.64.0.10</start><end>100.64.0.12</end></pool>",
+        &format!("<pool><start>100.64.0.{}</start><end>100.64.0.30</end></pool>", addr.octets()[3] + 1),
+    );
+    let v = crate::northbound::validate_document(ctx, &smaller).map_err(|p| format!("{p:?}")).expect("config");
+    w.config = v.runtime.dhcp4;
+    w.state.reconfigure(&w.config, NOW + 10);
+    // The lease is still there (nothing is deleted by a commit)...
+    assert!(w.state.store.get(addr).is_some());
+    // ...its renewal is refused, so the client moves to an address of the new pool...
+    let mut raw = build(MessageType::Request, A, &[]);
+    raw[12..16].copy_from_slice(&addr.octets());
+    assert_eq!(reply(&w.send_at(&raw, NOW + 20)).kind(), MessageType::Nak);
+    let offer = reply(&w.send_at(&build(MessageType::Discover, A, &[]), NOW + 20));
+    assert_ne!(offer.yiaddr(), addr);
+    assert!(w.state.in_pool(1, offer.yiaddr()));
+    // ...and nobody else is offered the old address.
+    for i in 0..5u8 {
+        let r = reply(&w.send_at(&build(MessageType::Discover, [2, 0, 0, 0, 9, i], &[]), NOW + 20));
+        assert_ne!(r.yiaddr(), addr);
+    }
+}
