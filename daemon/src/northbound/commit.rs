@@ -140,11 +140,14 @@ impl Datastores {
     ) -> Result<CommitOutcome, Vec<RpcError>> {
         self.check_writable(Datastore::Running, session)
             .map_err(|e| vec![e])?;
-                match pending.as_ref() {
+        match pending.as_ref() {
             Some(p) => check_may_confirm(p, session, persist_id).map_err(|e| vec![e])?,
             // RFC 6241 8.4.5.1: a persist-id must name a pending persistent confirmed commit.
             None if persist_id.is_some() => {
-                return Err(vec![RpcError::invalid_value("persist-id", "no persistent confirmed commit is pending")]);
+                return Err(vec![RpcError::invalid_value(
+                    "persist-id",
+                    "no persistent confirmed commit is pending",
+                )]);
             }
             None => {}
         }

@@ -261,6 +261,14 @@ fn process(
                 Ok(())
             }
             _ => {
+                // RFC 6241 7.2: with operation none, data for which the datastore has no
+                // corresponding level is data-missing (lists and presence containers; other
+                // containers exist implicitly).
+                let has_level =
+                    exists || (kind == SchemaNodeKind::Container && schema.is_np_container());
+                if op == Operation::None && !has_level {
+                    return fail(errors, EditError::DataMissing { path }, cont);
+                }
                 if op == Operation::Merge && !exists {
                     if let Err(e) = target.new_path(&path, None, false) {
                         return fail(errors, failed(&path, e), cont);

@@ -73,19 +73,8 @@ pub fn from_problems(problems: Vec<Problem>) -> Vec<RpcError> {
 /// An edit that cannot be applied.
 pub fn from_edit(e: EditError) -> RpcError {
     match e {
-        EditError::Invalid(y) => {
-            let unknown = y.message.contains("Not found") || y.message.contains("No module");
-            let tag = if unknown {
-                ErrorTag::UnknownElement
-            } else {
-                ErrorTag::InvalidValue
-            };
-            let r = error(ErrorType::Application, tag, y.message);
-            match y.path {
-                Some(path) => r.at(&path),
-                None => r,
-            }
-        }
+        EditError::Invalid(y) => from_invalid_edit(y),
+
         EditError::DataExists { path } => error(
             ErrorType::Application,
             ErrorTag::DataExists,
@@ -122,5 +111,50 @@ pub fn from_filter(e: FilterError) -> RpcError {
         .with_info(ErrorInfo::BadElement("filter".into()))
         .with_info(ErrorInfo::BadNamespace(ns.clone())),
         _ => RpcError::invalid_value("filter", e.to_string()),
+    }
+}
+
+/// The first double-quoted name in a libyang message (`Node "x" not found ...`).
+fn quoted_name(message: &str) -> Option<String> {
+    let start = message.find('"')? + 1;
+    let len = message[start..].find('"')?;
+    Some(message[start..start + len].to_string())
+}
+
+/// An edit document libyang refused while parsing: an unknown element, a bad value, or a bad
+/// `nc:operation` attribute, each with the error-tag RFC 6241 Appendix A gives it.
+fn from_invalid_edit(y: yang::data::YangError) -> RpcError {
+    // libyang reports a bad attribute value with the attribute as the last path step.
+    if let Some(element) = y
+        .path
+        .as_deref()
+        .and_then(|p| p.strip_suffix("/@ietf-netconf:operation"))
+    {
+        let name = element.rsplit('/').next().unwrap_or(element).to_string();
+        return error(ErrorType::Protocol, ErrorTag::BadAttribute, y.message)
+            .with_info(ErrorInfo::BadAttribute("operation".into()))
+            .with_info(ErrorInfo::BadElement(name))
+            .at(element);
+    }
+    let lower = y.message.to_ascii_lowercase();
+    let unknown = lower.contains("not found as a child")
+        || lower.contains("no module")
+        || lower.contains("unknown element");
+    let r = if unknown {
+        let mut r = error(
+            ErrorType::Application,
+            ErrorTag::UnknownElement,
+            y.message.clone(),
+        );
+        if let Some(name) = quoted_name(&y.message) {
+            r = r.with_info(ErrorInfo::BadElement(name));
+        }
+        r
+    } else {
+        error(ErrorType::Application, ErrorTag::InvalidValue, y.message)
+    };
+    match y.path {
+        Some(path) => r.at(&path),
+        None => r,
     }
 }
