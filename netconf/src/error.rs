@@ -224,7 +224,11 @@ impl RpcError {
     }
 
     /// Adds a namespace declaration to `<error-path>`.
-    pub fn with_path_namespace(mut self, prefix: impl Into<String>, uri: impl Into<String>) -> Self {
+    pub fn with_path_namespace(
+        mut self,
+        prefix: impl Into<String>,
+        uri: impl Into<String>,
+    ) -> Self {
         self.path_namespaces.push((prefix.into(), uri.into()));
         self
     }
@@ -268,7 +272,12 @@ impl RpcError {
     }
 
     /// `bad-attribute`: `attribute` of `element` has an unacceptable value.
-    pub fn bad_attribute(error_type: ErrorType, attribute: &str, element: &str, message: impl Into<String>) -> Self {
+    pub fn bad_attribute(
+        error_type: ErrorType,
+        attribute: &str,
+        element: &str,
+        message: impl Into<String>,
+    ) -> Self {
         RpcError::new(error_type, ErrorTag::BadAttribute)
             .with_message(message)
             .with_info(ErrorInfo::BadAttribute(attribute.to_owned()))
@@ -292,7 +301,9 @@ impl RpcError {
     /// `unknown-namespace` (error-type protocol): `element` is in the unexpected `namespace`.
     pub fn unknown_namespace(element: &str, namespace: &str) -> Self {
         RpcError::new(ErrorType::Protocol, ErrorTag::UnknownNamespace)
-            .with_message(format!("element <{element}> in unexpected namespace \"{namespace}\""))
+            .with_message(format!(
+                "element <{element}> in unexpected namespace \"{namespace}\""
+            ))
             .with_info(ErrorInfo::BadElement(element.to_owned()))
             .with_info(ErrorInfo::BadNamespace(namespace.to_owned()))
     }
@@ -347,9 +358,17 @@ impl RpcError {
         out.push_str("<rpc-error>");
         let _ = write!(out, "<error-type>{}</error-type>", self.error_type.as_str());
         let _ = write!(out, "<error-tag>{}</error-tag>", self.tag.as_str());
-        let _ = write!(out, "<error-severity>{}</error-severity>", self.severity.as_str());
+        let _ = write!(
+            out,
+            "<error-severity>{}</error-severity>",
+            self.severity.as_str()
+        );
         if let Some(app_tag) = &self.app_tag {
-            let _ = write!(out, "<error-app-tag>{}</error-app-tag>", escape_text(app_tag));
+            let _ = write!(
+                out,
+                "<error-app-tag>{}</error-app-tag>",
+                escape_text(app_tag)
+            );
         }
         if let Some(path) = &self.path {
             out.push_str("<error-path");
@@ -440,6 +459,9 @@ pub enum ServerError {
         /// What went wrong.
         reason: String,
     },
+    /// Hashing a new password failed (no system randomness, or a password over 4 GiB).
+    #[error("cannot hash the password: {0}")]
+    HashPassword(String),
     /// Two users with the same name.
     #[error("user {0} is defined twice")]
     DuplicateUser(String),
@@ -529,7 +551,11 @@ mod tests {
     #[test]
     fn missing_attribute_names_attribute_and_element() {
         let xml = RpcError::missing_attribute(ErrorType::Rpc, "message-id", "rpc").to_xml();
-        assert!(xml.contains("<error-type>rpc</error-type><error-tag>missing-attribute</error-tag>"));
-        assert!(xml.contains("<bad-attribute>message-id</bad-attribute><bad-element>rpc</bad-element>"));
+        assert!(
+            xml.contains("<error-type>rpc</error-type><error-tag>missing-attribute</error-tag>")
+        );
+        assert!(
+            xml.contains("<bad-attribute>message-id</bad-attribute><bad-element>rpc</bad-element>")
+        );
     }
 }

@@ -82,7 +82,7 @@ enum ChunkState {
 /// ```
 /// use netconf::framing::{Decoder, Framing};
 /// let mut d = Decoder::new(1024);
-/// d.feed(b"<hello/>]]>]]>\n#5\n<rpc/");
+/// d.feed(b"<hello/>]]>]]>\n#6\n<rpc/");
 /// assert_eq!(d.next_message().unwrap().as_deref(), Some(&b"<hello/>"[..]));
 /// d.set_framing(Framing::Chunked);
 /// assert_eq!(d.next_message().unwrap(), None);
@@ -201,8 +201,7 @@ impl Decoder {
                         limit: self.max_message_size,
                     });
                 }
-                self.message
-                    .extend_from_slice(&self.input[pos..pos + take]);
+                self.message.extend_from_slice(&self.input[pos..pos + take]);
                 pos += take;
                 let left = left - take as u64;
                 self.state = if left == 0 {
@@ -345,7 +344,11 @@ mod tests {
     }
 
     /// Feeds `input` split at every byte boundary, returning the messages and first error.
-    fn decode_bytewise(framing: Framing, input: &[u8], max: usize) -> (Vec<Vec<u8>>, Option<FramingError>) {
+    fn decode_bytewise(
+        framing: Framing,
+        input: &[u8],
+        max: usize,
+    ) -> (Vec<Vec<u8>>, Option<FramingError>) {
         let mut d = Decoder::new(max);
         d.set_framing(framing);
         let mut out = Vec::new();
@@ -359,7 +362,11 @@ mod tests {
         (out, None)
     }
 
-    fn decode_all(framing: Framing, input: &[u8], max: usize) -> (Vec<Vec<u8>>, Option<FramingError>) {
+    fn decode_all(
+        framing: Framing,
+        input: &[u8],
+        max: usize,
+    ) -> (Vec<Vec<u8>>, Option<FramingError>) {
         let mut d = Decoder::new(max);
         d.set_framing(framing);
         d.feed(input);
@@ -379,7 +386,10 @@ mod tests {
         let (msgs, err) = decode_all(Framing::EndOfMessage, input, 100);
         assert_eq!(err, None);
         assert_eq!(msgs, vec![b"<a/>".to_vec(), b"<b>x</b>".to_vec()]);
-        assert_eq!(decode_bytewise(Framing::EndOfMessage, input, 100), (msgs, None));
+        assert_eq!(
+            decode_bytewise(Framing::EndOfMessage, input, 100),
+            (msgs, None)
+        );
     }
 
     #[test]
@@ -416,21 +426,65 @@ mod tests {
     #[test]
     fn chunked_errors() {
         let cases: &[(&[u8], FramingError)] = &[
-            (b"x", FramingError::BadChunkHeader { expected: "LF", got: b'x' }),
-            (b"\n!", FramingError::BadChunkHeader { expected: "'#'", got: b'!' }),
+            (
+                b"x",
+                FramingError::BadChunkHeader {
+                    expected: "LF",
+                    got: b'x',
+                },
+            ),
+            (
+                b"\n!",
+                FramingError::BadChunkHeader {
+                    expected: "'#'",
+                    got: b'!',
+                },
+            ),
             (b"\n#0\n", FramingError::BadChunkSize),
             (b"\n#01\n", FramingError::BadChunkSize),
             (b"\n#4294967296\n", FramingError::BadChunkSize),
-            (b"\n#12a", FramingError::BadChunkHeader { expected: "a digit or LF", got: b'a' }),
-            (b"\n#x", FramingError::BadChunkHeader { expected: "'#' or a digit", got: b'x' }),
+            (
+                b"\n#12a",
+                FramingError::BadChunkHeader {
+                    expected: "a digit or LF",
+                    got: b'a',
+                },
+            ),
+            (
+                b"\n#x",
+                FramingError::BadChunkHeader {
+                    expected: "'#' or a digit",
+                    got: b'x',
+                },
+            ),
             (b"\n##\n", FramingError::EmptyMessage),
-            (b"\n#1\na\n##x", FramingError::BadChunkHeader { expected: "LF", got: b'x' }),
-            (b"\n#1\nab", FramingError::BadChunkHeader { expected: "LF", got: b'b' }),
+            (
+                b"\n#1\na\n##x",
+                FramingError::BadChunkHeader {
+                    expected: "LF",
+                    got: b'x',
+                },
+            ),
+            (
+                b"\n#1\nab",
+                FramingError::BadChunkHeader {
+                    expected: "LF",
+                    got: b'b',
+                },
+            ),
             (b"\n#2000\n", FramingError::TooBig { limit: 1000 }),
         ];
         for (input, want) in cases {
-            assert_eq!(decode_all(Framing::Chunked, input, 1000).1.as_ref(), Some(want), "{input:?}");
-            assert_eq!(decode_bytewise(Framing::Chunked, input, 1000).1.as_ref(), Some(want), "{input:?} bytewise");
+            assert_eq!(
+                decode_all(Framing::Chunked, input, 1000).1.as_ref(),
+                Some(want),
+                "{input:?}"
+            );
+            assert_eq!(
+                decode_bytewise(Framing::Chunked, input, 1000).1.as_ref(),
+                Some(want),
+                "{input:?} bytewise"
+            );
         }
     }
 

@@ -51,7 +51,10 @@ pub fn server_hello(extra: &[String], session_id: u32) -> String {
         }
         let _ = write!(out, "<capability>{}</capability>", escape_text(cap));
     }
-    let _ = write!(out, "</capabilities><session-id>{session_id}</session-id></hello>");
+    let _ = write!(
+        out,
+        "</capabilities><session-id>{session_id}</session-id></hello>"
+    );
     out
 }
 
@@ -93,14 +96,22 @@ mod tests {
     #[test]
     fn server_hello_lists_capabilities_and_session() {
         let h = server_hello(
-            &[CAP_BASE_1_1.into(), "urn:ietf:params:netconf:capability:candidate:1.0".into()],
+            &[
+                CAP_BASE_1_1.into(),
+                "urn:ietf:params:netconf:capability:candidate:1.0".into(),
+            ],
             5,
         );
         assert_eq!(h.matches(CAP_BASE_1_1).count(), 1);
-        assert!(h.contains("<capability>urn:ietf:params:netconf:capability:candidate:1.0</capability>"));
+        assert!(
+            h.contains("<capability>urn:ietf:params:netconf:capability:candidate:1.0</capability>")
+        );
         assert!(h.ends_with("<session-id>5</session-id></hello>"));
         // The server's own hello is a valid hello apart from the session-id.
-        assert_eq!(parse_client_hello(h.as_bytes()), Err(HelloError::HasSessionId));
+        assert_eq!(
+            parse_client_hello(h.as_bytes()),
+            Err(HelloError::HasSessionId)
+        );
     }
 
     #[test]
@@ -122,9 +133,18 @@ mod tests {
     #[test]
     fn bad_client_hellos() {
         let none = format!("<hello xmlns=\"{NS_BASE}\"><capabilities><capability>urn:x</capability></capabilities></hello>");
-        assert_eq!(parse_client_hello(none.as_bytes()), Err(HelloError::NoBaseCapability));
-        assert!(matches!(parse_client_hello(b"<hello>"), Err(HelloError::Malformed(_))));
+        assert_eq!(
+            parse_client_hello(none.as_bytes()),
+            Err(HelloError::NoBaseCapability)
+        );
+        assert!(matches!(
+            parse_client_hello(b"<hello>"),
+            Err(HelloError::Malformed(_))
+        ));
         let rpc = format!("<rpc xmlns=\"{NS_BASE}\" message-id=\"1\"><get/></rpc>");
-        assert!(matches!(parse_client_hello(rpc.as_bytes()), Err(HelloError::Malformed(_))));
+        assert!(matches!(
+            parse_client_hello(rpc.as_bytes()),
+            Err(HelloError::Malformed(_))
+        ));
     }
 }

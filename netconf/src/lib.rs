@@ -34,7 +34,7 @@ pub mod backend;
 pub mod error;
 pub mod framing;
 pub mod hello;
-mod registry;
+pub mod registry;
 pub mod rpc;
 mod session;
 pub mod ssh;
@@ -42,5 +42,6 @@ pub mod xml;
 
 pub use backend::{Reply, Request, SessionInfo};
 pub use error::{ErrorInfo, ErrorSeverity, ErrorTag, ErrorType, RpcError, ServerError};
+pub use registry::{SessionSummary, Sessions};
 pub use rpc::Operation;
 pub use ssh::{hash_password, NetconfServer, ServerConfig, User};

@@ -2,8 +2,10 @@
 //! kill-session (RFC 6241 section 7.9).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{oneshot, watch};
 
@@ -22,6 +24,72 @@ struct Entry {
     kill: Option<oneshot::Sender<u32>>,
     /// Turns true (or is dropped) once the session has ended and told the backend.
     ended: watch::Receiver<bool>,
+    username: String,
+    source_host: IpAddr,
+    login_time: SystemTime,
+    counters: Arc<SessionCounters>,
+}
+
+/// Per-session message counters (ietf-netconf-monitoring `sessions/session`).
+#[derive(Debug, Default)]
+pub struct SessionCounters {
+    /// Correct `<rpc>` messages received.
+    pub in_rpcs: AtomicU64,
+    /// Messages received that were not correct `<rpc>` messages.
+    pub in_bad_rpcs: AtomicU64,
+    /// `<rpc-reply>` messages sent that contained an `<rpc-error>`.
+    pub out_rpc_errors: AtomicU64,
+}
+
+impl SessionCounters {
+    pub(crate) fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One live session as ietf-netconf-monitoring lists it (RFC 6022 `sessions/session`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// session-id.
+    pub id: u32,
+    /// The SSH user.
+    pub username: String,
+    /// The client's address.
+    pub source_host: IpAddr,
+    /// When the session started.
+    pub login_time: SystemTime,
+    /// Correct rpcs received.
+    pub in_rpcs: u64,
+    /// Bad rpcs received.
+    pub in_bad_rpcs: u64,
+    /// Replies with rpc-errors sent.
+    pub out_rpc_errors: u64,
+}
+
+/// A read-only view of the live sessions, for monitoring state.
+#[derive(Clone)]
+pub struct Sessions(pub(crate) Arc<Registry>);
+
+impl Sessions {
+    /// Every live session, by session-id.
+    pub fn list(&self) -> Vec<SessionSummary> {
+        let inner = self.0.lock();
+        let mut out: Vec<SessionSummary> = inner
+            .sessions
+            .iter()
+            .map(|(id, e)| SessionSummary {
+                id: *id,
+                username: e.username.clone(),
+                source_host: e.source_host,
+                login_time: e.login_time,
+                in_rpcs: e.counters.in_rpcs.load(Ordering::Relaxed),
+                in_bad_rpcs: e.counters.in_bad_rpcs.load(Ordering::Relaxed),
+                out_rpc_errors: e.counters.out_rpc_errors.load(Ordering::Relaxed),
+            })
+            .collect();
+        out.sort_by_key(|s| s.id);
+        out
+    }
 }
 
 #[derive(Debug)]
@@ -38,6 +106,8 @@ pub(crate) struct Registration {
     pub kill: oneshot::Receiver<u32>,
     /// Set to true after the session's `SessionEnded` was sent.
     pub ended: watch::Sender<bool>,
+    /// The session's message counters.
+    pub counters: Arc<SessionCounters>,
 }
 
 /// Why a session cannot start.
@@ -78,7 +148,11 @@ impl Registry {
     }
 
     /// Allocates a session-id (1 and up, skipping ids in use after wrapping) and registers it.
-    pub fn register(&self) -> Result<Registration, SessionLimit> {
+    pub fn register(
+        &self,
+        username: &str,
+        source_host: IpAddr,
+    ) -> Result<Registration, SessionLimit> {
         let mut inner = self.lock();
         if inner.sessions.len() >= self.max_sessions {
             return Err(SessionLimit {
@@ -92,17 +166,23 @@ impl Registry {
         inner.next_id = id.wrapping_add(1);
         let (kill_tx, kill_rx) = oneshot::channel();
         let (ended_tx, ended_rx) = watch::channel(false);
+        let counters = Arc::new(SessionCounters::default());
         inner.sessions.insert(
             id,
             Entry {
                 kill: Some(kill_tx),
                 ended: ended_rx,
+                username: username.to_string(),
+                source_host,
+                login_time: SystemTime::now(),
+                counters: counters.clone(),
             },
         );
         Ok(Registration {
             id,
             kill: kill_rx,
             ended: ended_tx,
+            counters,
         })
     }
 
@@ -180,30 +260,36 @@ mod tests {
     #[test]
     fn ids_and_limit() {
         let r = Registry::new(2);
-        let a = r.register().unwrap();
-        let b = r.register().unwrap();
+        let a = r.register("u", IpAddr::from([127, 0, 0, 1])).unwrap();
+        let b = r.register("u", IpAddr::from([127, 0, 0, 1])).unwrap();
         assert_eq!((a.id, b.id), (1, 2));
-        assert_eq!(r.register().err(), Some(SessionLimit { limit: 2 }));
+        assert_eq!(
+            r.register("u", IpAddr::from([127, 0, 0, 1])).err(),
+            Some(SessionLimit { limit: 2 })
+        );
         r.unregister(a.id);
-        assert_eq!(r.register().unwrap().id, 3);
+        assert_eq!(r.register("u", IpAddr::from([127, 0, 0, 1])).unwrap().id, 3);
     }
 
     #[test]
     fn ids_wrap_past_zero_and_skip_live_ones() {
         let r = Registry::new(10);
-        let one = r.register().unwrap();
+        let one = r.register("u", IpAddr::from([127, 0, 0, 1])).unwrap();
         r.lock().next_id = u32::MAX;
-        assert_eq!(r.register().unwrap().id, u32::MAX);
+        assert_eq!(
+            r.register("u", IpAddr::from([127, 0, 0, 1])).unwrap().id,
+            u32::MAX
+        );
         // 0 is never used and 1 is live.
-        assert_eq!(r.register().unwrap().id, 2);
+        assert_eq!(r.register("u", IpAddr::from([127, 0, 0, 1])).unwrap().id, 2);
         drop(one);
     }
 
     #[tokio::test]
     async fn kill_waits_for_the_end() {
         let r = std::sync::Arc::new(Registry::new(4));
-        let killer = r.register().unwrap();
-        let victim = r.register().unwrap();
+        let killer = r.register("u", IpAddr::from([127, 0, 0, 1])).unwrap();
+        let victim = r.register("u", IpAddr::from([127, 0, 0, 1])).unwrap();
         let e = r.kill(killer.id, killer.id).await.unwrap_err();
         assert_eq!(e.tag, ErrorTag::InvalidValue);
         let e = r.kill(99, killer.id).await.unwrap_err();

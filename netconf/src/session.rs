@@ -13,7 +13,7 @@ use crate::backend::{Reply, Request, SessionInfo};
 use crate::error::{ErrorTag, RpcError};
 use crate::framing::{self, Decoder, Framing, FramingError};
 use crate::hello::{self, HelloError};
-use crate::registry::{Registration, Registry, KILLED_BY_SERVER};
+use crate::registry::{Registration, Registry, SessionCounters, KILLED_BY_SERVER};
 use crate::rpc::{self, reply, Operation, RpcParseError};
 
 /// Read buffer size: one SSH channel packet is at most 32 KiB by default.
@@ -68,6 +68,9 @@ pub(crate) enum SessionEnd {
     /// A message was not XML or not an rpc (malformed-message sent).
     #[error("malformed message: {0}")]
     Malformed(String),
+    /// A reply could not be delivered within the idle timeout (the client stopped reading).
+    #[error("reply not taken by the client within {0:?}")]
+    WriteTimeout(Duration),
     /// Reading or writing the transport failed.
     #[error("transport error: {0}")]
     Io(#[from] std::io::Error),
@@ -84,11 +87,16 @@ pub(crate) async fn run<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let Registration { id, kill, ended } = registration;
+    let Registration {
+        id,
+        kill,
+        ended,
+        counters,
+    } = registration;
     let info = SessionInfo { id, username };
-    info!(user = %info.username, "session started");
+    info!(user = %info.username, sessions = settings.registry.len(), "session started");
     let end = {
-        let serve = serve(&mut io, &info, &settings);
+        let serve = serve(&mut io, &info, &settings, &counters);
         tokio::pin!(serve);
         let killed = async {
             match kill.await {
@@ -105,7 +113,11 @@ where
     let _ = tokio::time::timeout(CLOSE_FLUSH, io.shutdown()).await;
     drop(io);
     match &end {
-        SessionEnd::Closed | SessionEnd::Eof | SessionEnd::Killed { .. } | SessionEnd::Shutdown => {
+        SessionEnd::Closed
+        | SessionEnd::Eof
+        | SessionEnd::Killed { .. }
+        | SessionEnd::Shutdown
+        | SessionEnd::IdleTimeout(_) => {
             info!(reason = %end, "session ended")
         }
         _ => warn!(reason = %end, "session ended"),
@@ -118,14 +130,20 @@ where
 }
 
 /// The protocol: hello, then requests until the session ends.
-async fn serve<S>(io: &mut S, info: &SessionInfo, settings: &SessionSettings) -> SessionEnd
+async fn serve<S>(
+    io: &mut S,
+    info: &SessionInfo,
+    settings: &SessionSettings,
+    counters: &SessionCounters,
+) -> SessionEnd
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let mut reader = MessageReader::new(settings.max_message_size, settings.idle_timeout);
+    let limit = settings.idle_timeout;
     let hello = hello::server_hello(&settings.capabilities, info.id);
-    if let Err(e) = write_message(io, Framing::EndOfMessage, hello.as_bytes()).await {
-        return e.into();
+    if let Err(end) = write_message(io, Framing::EndOfMessage, hello.as_bytes(), limit).await {
+        return end;
     }
     let client = match reader.next(io).await {
         Ok(msg) => match hello::parse_client_hello(&msg) {
@@ -141,7 +159,11 @@ where
         Framing::EndOfMessage
     };
     reader.decoder.set_framing(framing);
-    debug!(?framing, capabilities = client.capabilities.len(), "hello exchanged");
+    debug!(
+        ?framing,
+        capabilities = client.capabilities.len(),
+        "hello exchanged"
+    );
 
     loop {
         let msg = match reader.next(io).await {
@@ -152,7 +174,8 @@ where
                     FramingError::TooBig { .. } => RpcError::too_big(e.to_string()),
                     _ => malformed_for(framing, e.to_string()),
                 };
-                let _ = write_message(io, framing, reply::errors(None, &[err]).as_bytes()).await;
+                let text = reply::errors(None, &[err]);
+                let _ = write_message(io, framing, text.as_bytes(), limit).await;
                 return SessionEnd::Framing(e);
             }
             Err(end) => return end,
@@ -160,28 +183,38 @@ where
         trace!(message = %String::from_utf8_lossy(&msg), "received");
         let text = match rpc::parse_rpc(&msg) {
             Err(RpcParseError::Malformed(e)) => {
+                SessionCounters::count(&counters.in_bad_rpcs);
+                SessionCounters::count(&counters.out_rpc_errors);
                 let reason = e.message.clone().unwrap_or_default();
                 let e = if e.tag == ErrorTag::MalformedMessage {
                     malformed_for(framing, reason.clone())
                 } else {
                     e
                 };
-                let _ = write_message(io, framing, reply::errors(None, &[e]).as_bytes()).await;
+                let text = reply::errors(None, &[e]);
+                let _ = write_message(io, framing, text.as_bytes(), limit).await;
                 // RFC 6241 Appendix A: malformed-message is the last message before the close.
                 return SessionEnd::Malformed(reason);
             }
             Err(RpcParseError::Rejected { attributes, error }) => {
+                SessionCounters::count(&counters.in_bad_rpcs);
+                SessionCounters::count(&counters.out_rpc_errors);
                 debug!(error = %error, "request rejected");
                 reply::errors(Some(&attributes), &[error])
             }
             Ok(request) => {
+                SessionCounters::count(&counters.in_rpcs);
                 let attributes = request.attributes;
-                debug!(op = request.operation.name(), message_id = attributes.message_id(), "rpc");
+                debug!(
+                    op = request.operation.name(),
+                    message_id = attributes.message_id(),
+                    "rpc"
+                );
                 match request.operation {
                     Operation::CloseSession => {
                         let text = reply::ok(Some(&attributes));
-                        if let Err(e) = write_message(io, framing, text.as_bytes()).await {
-                            return e.into();
+                        if let Err(end) = write_message(io, framing, text.as_bytes(), limit).await {
+                            return end;
                         }
                         return SessionEnd::Closed;
                     }
@@ -191,20 +224,26 @@ where
                                 info!(killed = session_id, "kill-session");
                                 reply::ok(Some(&attributes))
                             }
-                            Err(e) => reply::errors(Some(&attributes), &[e]),
+                            Err(e) => {
+                                SessionCounters::count(&counters.out_rpc_errors);
+                                reply::errors(Some(&attributes), &[e])
+                            }
                         }
                     }
                     op => {
                         let get_schema = matches!(op, Operation::GetSchema { .. });
                         let result = ask_backend(&settings.backend, info, op).await;
+                        if result.is_err() {
+                            SessionCounters::count(&counters.out_rpc_errors);
+                        }
                         reply::from_result(Some(&attributes), &result, get_schema)
                     }
                 }
             }
         };
         trace!(reply = %text, "sending");
-        if let Err(e) = write_message(io, framing, text.as_bytes()).await {
-            return e.into();
+        if let Err(end) = write_message(io, framing, text.as_bytes(), limit).await {
+            return end;
         }
     }
 }
@@ -214,8 +253,10 @@ where
 fn malformed_for(framing: Framing, message: String) -> RpcError {
     match framing {
         Framing::Chunked => RpcError::malformed_message(message),
-        Framing::EndOfMessage => RpcError::new(crate::error::ErrorType::Rpc, ErrorTag::OperationFailed)
-            .with_message(format!("malformed message: {message}")),
+        Framing::EndOfMessage => {
+            RpcError::new(crate::error::ErrorType::Rpc, ErrorTag::OperationFailed)
+                .with_message(format!("malformed message: {message}"))
+        }
     }
 }
 
@@ -231,7 +272,9 @@ async fn ask_backend(
         reply: tx,
     };
     if backend.send(request).await.is_err() {
-        return Err(vec![RpcError::operation_failed("the datastore is not available")]);
+        return Err(vec![RpcError::operation_failed(
+            "the datastore is not available",
+        )]);
     }
     match rx.await {
         Ok(result) => result,
@@ -241,14 +284,27 @@ async fn ask_backend(
     }
 }
 
-async fn write_message<S>(io: &mut S, framing: Framing, message: &[u8]) -> std::io::Result<()>
+/// Frames and sends one message. A client that stops reading cannot hold the session (and
+/// its slot) forever: the write gets the idle timeout too.
+async fn write_message<S>(
+    io: &mut S,
+    framing: Framing,
+    message: &[u8],
+    limit: Duration,
+) -> Result<(), SessionEnd>
 where
     S: AsyncWrite + Unpin,
 {
     let mut out = Vec::with_capacity(message.len() + 32);
     framing::encode(framing, message, &mut out);
-    io.write_all(&out).await?;
-    io.flush().await
+    let write = async {
+        io.write_all(&out).await?;
+        io.flush().await
+    };
+    match tokio::time::timeout(limit, write).await {
+        Ok(result) => result.map_err(SessionEnd::Io),
+        Err(_) => Err(SessionEnd::WriteTimeout(limit)),
+    }
 }
 
 /// Reads whole messages, enforcing the idle timeout per message.
@@ -314,7 +370,10 @@ mod tests {
                 if let Some(m) = self.decoder.next_message().unwrap() {
                     return Some(String::from_utf8(m).unwrap());
                 }
-                let n = tokio::time::timeout(TIMEOUT, self.io.read(&mut buf)).await.unwrap().unwrap();
+                let n = tokio::time::timeout(TIMEOUT, self.io.read(&mut buf))
+                    .await
+                    .unwrap()
+                    .unwrap();
                 if n == 0 {
                     return None;
                 }
@@ -347,7 +406,9 @@ mod tests {
         let (tx, rx) = mpsc::channel(16);
         Harness {
             settings: SessionSettings {
-                capabilities: Arc::new(vec!["urn:ietf:params:netconf:capability:candidate:1.0".into()]),
+                capabilities: Arc::new(vec![
+                    "urn:ietf:params:netconf:capability:candidate:1.0".into()
+                ]),
                 idle_timeout: idle,
                 max_message_size: 1 << 20,
                 backend: tx,
@@ -359,16 +420,40 @@ mod tests {
 
     async fn connect(h: &Harness, caps: &[&str]) -> (Client, tokio::task::JoinHandle<SessionEnd>) {
         let (client_io, server_io) = tokio::io::duplex(1 << 16);
-        let registration = h.settings.registry.register().unwrap();
-        let task = tokio::spawn(run(server_io, "alice".into(), registration, h.settings.clone()));
-        let mut client = Client { io: client_io, decoder: Decoder::new(1 << 20), session_id: 0 };
+        let registration = h
+            .settings
+            .registry
+            .register("u", std::net::IpAddr::from([127, 0, 0, 1]))
+            .unwrap();
+        let task = tokio::spawn(run(
+            server_io,
+            "alice".into(),
+            registration,
+            h.settings.clone(),
+        ));
+        let mut client = Client {
+            io: client_io,
+            decoder: Decoder::new(1 << 20),
+            session_id: 0,
+        };
         let hello = client.recv().await.unwrap();
         assert!(hello.contains(CAP_BASE_1_1) && hello.contains("capability:candidate:1.0"));
-        let id = hello.split("<session-id>").nth(1).unwrap().split('<').next().unwrap();
+        let id = hello
+            .split("<session-id>")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap();
         client.session_id = id.parse().unwrap();
-        let caps: String = caps.iter().map(|c| format!("<capability>{c}</capability>")).collect();
+        let caps: String = caps
+            .iter()
+            .map(|c| format!("<capability>{c}</capability>"))
+            .collect();
         client
-            .send(&format!("<hello xmlns=\"{NS_BASE}\"><capabilities>{caps}</capabilities></hello>"))
+            .send(&format!(
+                "<hello xmlns=\"{NS_BASE}\"><capabilities>{caps}</capabilities></hello>"
+            ))
             .await;
         if caps.contains(CAP_BASE_1_1) {
             client.decoder.set_framing(Framing::Chunked);
@@ -384,7 +469,9 @@ mod tests {
                 match req {
                     Request::Rpc { op, reply, .. } => {
                         let answer = match op {
-                            Operation::GetConfig { .. } => Ok(Reply::Data("<x xmlns=\"urn:x\"/>".into())),
+                            Operation::GetConfig { .. } => {
+                                Ok(Reply::Data("<x xmlns=\"urn:x\"/>".into()))
+                            }
                             Operation::Lock { .. } => Err(vec![RpcError::lock_denied(1)]),
                             _ => Ok(Reply::Ok),
                         };
@@ -406,9 +493,16 @@ mod tests {
         let h = harness(TIMEOUT);
         let (mut c, task) = connect(&h, &[CAP_BASE_1_0, CAP_BASE_1_1]).await;
         let backend = spawn_backend(h.backend_rx);
-        let r = c.rpc(&rpc("m-1", "<get-config><source><running/></source></get-config>")).await;
+        let r = c
+            .rpc(&rpc(
+                "m-1",
+                "<get-config><source><running/></source></get-config>",
+            ))
+            .await;
         assert_eq!(r, format!("<rpc-reply xmlns=\"{NS_BASE}\" message-id=\"m-1\"><data xmlns=\"{NS_BASE}\"><x xmlns=\"urn:x\"/></data></rpc-reply>"));
-        let r = c.rpc(&rpc("m-2", "<lock><target><running/></target></lock>")).await;
+        let r = c
+            .rpc(&rpc("m-2", "<lock><target><running/></target></lock>"))
+            .await;
         assert!(r.contains("lock-denied") && r.contains("<session-id>1</session-id>"));
         let r = c.rpc(&rpc("m-3", "<close-session/>")).await;
         assert!(r.contains("message-id=\"m-3\"><ok/>"));
@@ -438,9 +532,13 @@ mod tests {
         let h = harness(TIMEOUT);
         let (mut c, task) = connect(&h, &[CAP_BASE_1_1]).await;
         let _backend = spawn_backend(h.backend_rx);
-        c.send("<rpc message-id='1' xmlns='urn:ietf:params:xml:ns:netconf:base:1.0'><get></rpc>").await;
+        c.send("<rpc message-id='1' xmlns='urn:ietf:params:xml:ns:netconf:base:1.0'><get></rpc>")
+            .await;
         let r = c.recv().await.unwrap();
-        assert!(r.contains("<error-type>rpc</error-type><error-tag>malformed-message</error-tag>"), "{r}");
+        assert!(
+            r.contains("<error-type>rpc</error-type><error-tag>malformed-message</error-tag>"),
+            "{r}"
+        );
         assert!(c.recv().await.is_none());
         assert!(matches!(task.await.unwrap(), SessionEnd::Malformed(_)));
     }
@@ -460,12 +558,25 @@ mod tests {
         let h = harness(TIMEOUT);
         let (mut c, _task) = connect(&h, &[CAP_BASE_1_1]).await;
         let _backend = spawn_backend(h.backend_rx);
-        let r = c.rpc(&format!("<rpc xmlns=\"{NS_BASE}\" a=\"b\"><get/></rpc>")).await;
-        assert!(r.starts_with(&format!("<rpc-reply xmlns=\"{NS_BASE}\" a=\"b\">")), "{r}");
-        assert!(r.contains("missing-attribute") && r.contains("<bad-attribute>message-id</bad-attribute>"));
+        let r = c
+            .rpc(&format!("<rpc xmlns=\"{NS_BASE}\" a=\"b\"><get/></rpc>"))
+            .await;
+        assert!(
+            r.starts_with(&format!("<rpc-reply xmlns=\"{NS_BASE}\" a=\"b\">")),
+            "{r}"
+        );
+        assert!(
+            r.contains("missing-attribute")
+                && r.contains("<bad-attribute>message-id</bad-attribute>")
+        );
         let r = c.rpc(&rpc("2", "<frobnicate/>")).await;
         assert!(r.contains("operation-not-supported"));
-        let r = c.rpc(&rpc("3", "<kill-session><session-id>1</session-id></kill-session>")).await;
+        let r = c
+            .rpc(&rpc(
+                "3",
+                "<kill-session><session-id>1</session-id></kill-session>",
+            ))
+            .await;
         assert!(r.contains("invalid-value"), "cannot kill itself: {r}");
         let r = c.rpc(&rpc("4", "<get/>")).await;
         assert!(r.contains("<ok/>"));
@@ -476,15 +587,29 @@ mod tests {
         let h = harness(TIMEOUT);
         let (mut c, task) = connect(&h, &["urn:example:not-base"]).await;
         assert!(c.recv().await.is_none());
-        assert!(matches!(task.await.unwrap(), SessionEnd::Hello(HelloError::NoBaseCapability)));
+        assert!(matches!(
+            task.await.unwrap(),
+            SessionEnd::Hello(HelloError::NoBaseCapability)
+        ));
 
         let (client_io, server_io) = tokio::io::duplex(1 << 16);
-        let reg = h.settings.registry.register().unwrap();
+        let reg = h
+            .settings
+            .registry
+            .register("u", std::net::IpAddr::from([127, 0, 0, 1]))
+            .unwrap();
         let task = tokio::spawn(run(server_io, "bob".into(), reg, h.settings.clone()));
-        let mut c = Client { io: client_io, decoder: Decoder::new(1 << 20), session_id: 0 };
+        let mut c = Client {
+            io: client_io,
+            decoder: Decoder::new(1 << 20),
+            session_id: 0,
+        };
         c.recv().await.unwrap();
         c.send(&format!("<hello xmlns=\"{NS_BASE}\"><capabilities><capability>{CAP_BASE_1_1}</capability></capabilities><session-id>4</session-id></hello>")).await;
-        assert!(matches!(task.await.unwrap(), SessionEnd::Hello(HelloError::HasSessionId)));
+        assert!(matches!(
+            task.await.unwrap(),
+            SessionEnd::Hello(HelloError::HasSessionId)
+        ));
     }
 
     #[tokio::test]
@@ -518,19 +643,57 @@ mod tests {
             }
         });
         let r = a
-            .rpc(&rpc("k", &format!("<kill-session><session-id>{}</session-id></kill-session>", b.session_id)))
+            .rpc(&rpc(
+                "k",
+                &format!(
+                    "<kill-session><session-id>{}</session-id></kill-session>",
+                    b.session_id
+                ),
+            ))
             .await;
         assert!(r.contains("<ok/>"), "{r}");
-        let r = a.rpc(&rpc("l", "<lock><target><running/></target></lock>")).await;
+        let r = a
+            .rpc(&rpc("l", "<lock><target><running/></target></lock>"))
+            .await;
         assert!(r.contains("<ok/>"));
-        assert_eq!(events.recv().await.unwrap(), format!("ended {}", b.session_id));
-        assert_eq!(events.recv().await.unwrap(), format!("{} lock", a.session_id));
+        assert_eq!(
+            events.recv().await.unwrap(),
+            format!("ended {}", b.session_id)
+        );
+        assert_eq!(
+            events.recv().await.unwrap(),
+            format!("{} lock", a.session_id)
+        );
         assert!(b.recv().await.is_none());
         assert!(matches!(tb.await.unwrap(), SessionEnd::Killed { by } if by == a.session_id));
         let r = a
-            .rpc(&rpc("k2", &format!("<kill-session><session-id>{}</session-id></kill-session>", b.session_id)))
+            .rpc(&rpc(
+                "k2",
+                &format!(
+                    "<kill-session><session-id>{}</session-id></kill-session>",
+                    b.session_id
+                ),
+            ))
             .await;
         assert!(r.contains("invalid-value"), "already gone: {r}");
+    }
+
+    #[tokio::test]
+    async fn client_that_stops_reading_is_dropped() {
+        let mut h = harness(Duration::from_millis(300));
+        let (mut c, task) = connect(&h, &[CAP_BASE_1_1]).await;
+        let mut rx = std::mem::replace(&mut h.backend_rx, mpsc::channel(1).1);
+        tokio::spawn(async move {
+            while let Some(req) = rx.recv().await {
+                if let Request::Rpc { reply, .. } = req {
+                    // Far more than the 64 KiB the in-memory pipe buffers.
+                    let _ = reply.send(Ok(Reply::Data("<x xmlns=\"urn:x\"/>".repeat(100_000))));
+                }
+            }
+        });
+        c.send(&rpc("1", "<get/>")).await;
+        let end = tokio::time::timeout(TIMEOUT, task).await.unwrap().unwrap();
+        assert!(matches!(end, SessionEnd::WriteTimeout(_)), "{end:?}");
     }
 
     #[tokio::test]
@@ -540,7 +703,11 @@ mod tests {
         let _backend = spawn_backend(h.backend_rx);
         let mut all = Vec::new();
         for i in 0..5 {
-            framing::encode(Framing::Chunked, rpc(&i.to_string(), "<get/>").as_bytes(), &mut all);
+            framing::encode(
+                Framing::Chunked,
+                rpc(&i.to_string(), "<get/>").as_bytes(),
+                &mut all,
+            );
         }
         c.send_raw(&all).await;
         for i in 0..5 {

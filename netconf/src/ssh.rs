@@ -46,6 +46,9 @@ const MAX_PENDING_CHANNELS: usize = 4;
 /// Concurrent argon2 verifications: each takes tens of MiB and a core for tens of ms.
 const MAX_PARALLEL_PASSWORD_CHECKS: usize = 4;
 
+/// SSH keepalive probe interval; three unanswered probes end the connection.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+
 /// How long shutdown waits for sessions and connections to wind down.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
@@ -74,8 +77,10 @@ pub struct ServerConfig {
     pub users: Vec<User>,
     /// A session with no complete message for this long is closed.
     pub idle_timeout: Duration,
-    /// Concurrent connections (and so sessions) at most; further ones are refused with an SSH
-    /// disconnect "too many connections".
+    /// Concurrent NETCONF sessions at most. A further session is refused when the client
+    /// opens its SSH channel (channel-open failure "resource shortage", logged as a warning).
+    /// TCP connections, authenticated or not, are bounded at twice this number; beyond that a
+    /// connection is ended with the SSH disconnect "too many connections".
     pub max_sessions: usize,
     /// Largest NETCONF message accepted, in bytes.
     pub max_message_size: usize,
@@ -102,10 +107,7 @@ pub fn hash_password(password: &str) -> Result<String, ServerError> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
-        .map_err(|e| ServerError::PasswordHash {
-            user: String::new(),
-            reason: e.to_string(),
-        })
+        .map_err(|e| ServerError::HashPassword(e.to_string()))
 }
 
 /// A user's credentials, checked at start-up.
@@ -159,18 +161,20 @@ impl NetconfServer {
         backend_tx: mpsc::Sender<Request>,
     ) -> Result<Self, ServerError> {
         let host_key = load_or_create_host_key(&config.host_key_path)?;
-        let host_public_key = host_key
-            .public_key()
-            .to_openssh()
-            .map_err(|e| ServerError::HostKeyLoad {
-                path: config.host_key_path.clone(),
-                reason: e.to_string(),
-            })?;
+        let host_public_key =
+            host_key
+                .public_key()
+                .to_openssh()
+                .map_err(|e| ServerError::HostKeyLoad {
+                    path: config.host_key_path.clone(),
+                    reason: e.to_string(),
+                })?;
         let users = check_users(&config.users)?;
-        let listener = std::net::TcpListener::bind(config.listen).map_err(|source| ServerError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let listener =
+            std::net::TcpListener::bind(config.listen).map_err(|source| ServerError::Bind {
+                addr: config.listen,
+                source,
+            })?;
         let bind_err = |source| ServerError::Bind {
             addr: config.listen,
             source,
@@ -179,7 +183,9 @@ impl NetconfServer {
         let local_addr = listener.local_addr().map_err(bind_err)?;
 
         let ssh = russh::server::Config {
-            server_id: SshId::Standard(format!("SSH-2.0-netconf_{}", env!("CARGO_PKG_VERSION")).into()),
+            server_id: SshId::Standard(
+                format!("SSH-2.0-netconf_{}", env!("CARGO_PKG_VERSION")).into(),
+            ),
             methods: auth_methods(),
             auth_rejection_time: Duration::from_secs(1),
             // OpenSSH and paramiko start with a "none" probe to learn the methods: no delay.
@@ -187,6 +193,10 @@ impl NetconfServer {
             keys: vec![host_key],
             // NETCONF has its own idle timeout; an SSH-level one would cut idle sessions early.
             inactivity_timeout: None,
+            // Finds peers that vanished without a FIN (the idle timeout does not run while a
+            // reply is stuck in a full window): any packet, even a refusal, counts as alive.
+            keepalive_interval: Some(KEEPALIVE_INTERVAL),
+            keepalive_max: 3,
             max_auth_attempts: 6,
             nodelay: true,
             ..Default::default()
@@ -218,6 +228,11 @@ impl NetconfServer {
         self.local_addr
     }
 
+    /// The live sessions, for monitoring state (ietf-netconf-monitoring).
+    pub fn sessions(&self) -> crate::registry::Sessions {
+        crate::registry::Sessions(Arc::clone(&self.shared.settings.registry))
+    }
+
     /// The host public key, OpenSSH format (`ssh-ed25519 AAAA...`), for known_hosts files.
     pub fn host_public_key(&self) -> &str {
         &self.host_public_key
@@ -227,8 +242,12 @@ impl NetconfServer {
     /// hears `SessionEnded` for each) and disconnects every client, waiting a few seconds at
     /// most.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
-        let listener = tokio::net::TcpListener::from_std(self.listener).map_err(ServerError::Accept)?;
-        let connections = Arc::new(Semaphore::new(self.shared.max_sessions));
+        let listener =
+            tokio::net::TcpListener::from_std(self.listener).map_err(ServerError::Accept)?;
+        // Room for clients still authenticating while every session slot is taken, so the
+        // session limit is reported clearly (at channel open) rather than as a dropped
+        // connection; the bound still stops unauthenticated connections from piling up.
+        let connections = Arc::new(Semaphore::new(self.shared.max_sessions.saturating_mul(2)));
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         info!(addr = %self.local_addr, "NETCONF server listening");
@@ -299,8 +318,10 @@ fn check_users(users: &[User]) -> Result<HashMap<String, Credentials>, ServerErr
                 index,
                 reason,
             };
-            let entry: ssh_key::authorized_keys::Entry =
-                line.trim().parse().map_err(|e: ssh_key::Error| bad(e.to_string()))?;
+            let entry: ssh_key::authorized_keys::Entry = line
+                .trim()
+                .parse()
+                .map_err(|e: ssh_key::Error| bad(e.to_string()))?;
             if !entry.config_opts().is_empty() {
                 return Err(bad(format!(
                     "options \"{}\" are not supported",
@@ -416,24 +437,33 @@ async fn serve_connection(
     };
     // The client's SSH identification line is read before run_stream returns; a peer that
     // sends nothing must not hold the slot forever.
-    let running = match tokio::time::timeout(LOGIN_GRACE, russh::server::run_stream(ssh, stream, handler)).await {
-        Ok(Ok(running)) => running,
-        Ok(Err(e)) => {
-            debug!(error = %e, "SSH handshake failed");
-            return;
-        }
-        Err(_) => {
-            debug!("no SSH identification within the login grace time");
-            return;
-        }
-    };
+    let running =
+        match tokio::time::timeout(LOGIN_GRACE, russh::server::run_stream(ssh, stream, handler))
+            .await
+        {
+            Ok(Ok(running)) => running,
+            Ok(Err(e)) => {
+                debug!(error = %e, "SSH handshake failed");
+                return;
+            }
+            Err(_) => {
+                debug!("no SSH identification within the login grace time");
+                return;
+            }
+        };
     let handle = running.handle();
     if permit.is_none() {
-        warn!(limit = shared.max_sessions, "refusing connection: session limit reached");
+        warn!(
+            limit = shared.max_sessions.saturating_mul(2),
+            "refusing connection: too many connections"
+        );
         let _ = handle
             .disconnect(
                 Disconnect::TooManyConnections,
-                format!("too many NETCONF sessions (limit {})", shared.max_sessions),
+                format!(
+                    "too many connections (NETCONF session limit {})",
+                    shared.max_sessions
+                ),
                 "en".into(),
             )
             .await;
@@ -485,7 +515,12 @@ struct Connection {
 
 impl Connection {
     async fn password_ok(&self, user: &str, password: &str) -> bool {
-        let Some(hash) = self.shared.users.get(user).and_then(|c| c.password_hash.clone()) else {
+        let Some(hash) = self
+            .shared
+            .users
+            .get(user)
+            .and_then(|c| c.password_hash.clone())
+        else {
             return false;
         };
         let Ok(_permit) = self.shared.password_checks.acquire().await else {
@@ -495,7 +530,11 @@ impl Connection {
         // argon2 is deliberately slow: keep it off the async workers.
         tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash)
-                .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+                .map(|parsed| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
                 .unwrap_or(false)
         })
         .await
@@ -503,7 +542,10 @@ impl Connection {
     }
 
     fn key_ok(&self, user: &str, key: &PublicKey) -> bool {
-        self.shared.users.get(user).is_some_and(|c| c.knows_key(key))
+        self.shared
+            .users
+            .get(user)
+            .is_some_and(|c| c.knows_key(key))
     }
 }
 
@@ -516,11 +558,11 @@ impl Handler for Connection {
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
         if self.password_ok(user, password).await {
-            info!(user, method = "password", "authenticated");
+            info!(user, peer = %self.peer, method = "password", "authenticated");
             self.user = Some(user.to_owned());
             Ok(Auth::Accept)
         } else {
-            info!(user, method = "password", "authentication failed");
+            info!(user, peer = %self.peer, method = "password", "authentication failed");
             Ok(reject())
         }
     }
@@ -534,18 +576,22 @@ impl Handler for Connection {
         if self.key_ok(user, offer.public_key) {
             Ok(Auth::Accept)
         } else {
-            debug!(user, "public key not authorized");
+            debug!(user, peer = %self.peer, "public key not authorized");
             Ok(reject())
         }
     }
 
-    async fn auth_publickey(&mut self, user: &str, key: VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
         if self.key_ok(user, key.public_key) {
-            info!(user, method = "publickey", "authenticated");
+            info!(user, peer = %self.peer, method = "publickey", "authenticated");
             self.user = Some(user.to_owned());
             Ok(Auth::Accept)
         } else {
-            info!(user, method = "publickey", "authentication failed");
+            info!(user, peer = %self.peer, method = "publickey", "authentication failed");
             Ok(reject())
         }
     }
@@ -556,7 +602,16 @@ impl Handler for Connection {
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if self.pending.len() >= MAX_PENDING_CHANNELS {
+        let registry = &self.shared.settings.registry;
+        if registry.len() >= self.shared.max_sessions {
+            // Checked again when the subsystem starts; refusing here gives the client a clear
+            // "resource shortage" before it waits for a hello.
+            warn!(
+                limit = self.shared.max_sessions,
+                "NETCONF session refused: session limit reached"
+            );
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+        } else if self.pending.len() >= MAX_PENDING_CHANNELS {
             reply.reject(ChannelOpenFailure::ResourceShortage).await;
         } else {
             self.pending.insert(channel.id(), channel);
@@ -565,7 +620,11 @@ impl Handler for Connection {
         Ok(())
     }
 
-    async fn channel_close(&mut self, channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
         self.pending.remove(&channel);
         Ok(())
     }
@@ -577,16 +636,22 @@ impl Handler for Connection {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         if name != "netconf" {
-            debug!(subsystem = name, "unknown subsystem refused");
+            debug!(peer = %self.peer, subsystem = name, "unknown subsystem refused");
             return session.channel_failure(channel_id);
         }
-        let (Some(user), Some(channel)) = (self.user.clone(), self.pending.remove(&channel_id)) else {
+        let (Some(user), Some(channel)) = (self.user.clone(), self.pending.remove(&channel_id))
+        else {
             return session.channel_failure(channel_id);
         };
-        let registration = match self.shared.settings.registry.register() {
+        let registration = match self
+            .shared
+            .settings
+            .registry
+            .register(&user, self.peer.ip())
+        {
             Ok(r) => r,
             Err(limit) => {
-                warn!(%limit, "NETCONF session refused");
+                warn!(peer = %self.peer, %limit, "NETCONF session refused");
                 session.extended_data(channel_id, 1, format!("{limit}\n").into_bytes())?;
                 session.channel_failure(channel_id)?;
                 return session.close(channel_id);
@@ -606,7 +671,11 @@ impl Handler for Connection {
                 // so does the connection, and the client sees its transport close.
                 if live.fetch_sub(1, Ordering::AcqRel) == 1 {
                     let _ = handle
-                        .disconnect(Disconnect::ByApplication, "NETCONF session ended".into(), "en".into())
+                        .disconnect(
+                            Disconnect::ByApplication,
+                            "NETCONF session ended".into(),
+                            "en".into(),
+                        )
                         .await;
                 }
             }
@@ -615,13 +684,22 @@ impl Handler for Connection {
         Ok(())
     }
 
-    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
-        debug!("shell refused");
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        debug!(peer = %self.peer, "shell refused");
         session.channel_failure(channel)
     }
 
-    async fn exec_request(&mut self, channel: ChannelId, _data: &[u8], session: &mut Session) -> Result<(), Self::Error> {
-        debug!("exec refused");
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        debug!(peer = %self.peer, "exec refused");
         session.channel_failure(channel)
     }
 
@@ -687,24 +765,56 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad");
         std::fs::write(&path, "not a key").unwrap();
-        assert!(matches!(load_or_create_host_key(&path), Err(ServerError::HostKeyLoad { .. })));
+        assert!(matches!(
+            load_or_create_host_key(&path),
+            Err(ServerError::HostKeyLoad { .. })
+        ));
     }
 
     #[test]
     fn users_are_checked() {
-        let key = generate_host_key().unwrap().public_key().to_openssh().unwrap();
-        let good = User { name: "a".into(), password_hash: None, authorized_keys: vec![format!("{key} a@host")] };
+        let key = generate_host_key()
+            .unwrap()
+            .public_key()
+            .to_openssh()
+            .unwrap();
+        let good = User {
+            name: "a".into(),
+            password_hash: None,
+            authorized_keys: vec![format!("{key} a@host")],
+        };
         let users = check_users(std::slice::from_ref(&good)).unwrap();
         let parsed = PublicKey::from_openssh(&key).unwrap();
         assert!(users["a"].knows_key(&parsed));
 
-        let with_opts = User { authorized_keys: vec![format!("from=\"10.0.0.1\" {key}")], ..good.clone() };
-        assert!(matches!(check_users(&[with_opts]), Err(ServerError::AuthorizedKey { .. })));
-        let garbage = User { authorized_keys: vec!["ssh-ed25519 !!!".into()], ..good.clone() };
-        assert!(matches!(check_users(&[garbage]), Err(ServerError::AuthorizedKey { .. })));
-        let bad_hash = User { password_hash: Some("plaintext".into()), ..good.clone() };
-        assert!(matches!(check_users(&[bad_hash]), Err(ServerError::PasswordHash { .. })));
-        assert!(matches!(check_users(&[good.clone(), good]), Err(ServerError::DuplicateUser(_))));
+        let with_opts = User {
+            authorized_keys: vec![format!("from=\"10.0.0.1\" {key}")],
+            ..good.clone()
+        };
+        assert!(matches!(
+            check_users(&[with_opts]),
+            Err(ServerError::AuthorizedKey { .. })
+        ));
+        let garbage = User {
+            authorized_keys: vec!["ssh-ed25519 !!!".into()],
+            ..good.clone()
+        };
+        assert!(matches!(
+            check_users(&[garbage]),
+            Err(ServerError::AuthorizedKey { .. })
+        ));
+        let bad_hash = User {
+            password_hash: Some("plaintext".into()),
+            ..good.clone()
+        };
+        assert!(matches!(
+            check_users(&[bad_hash]),
+            Err(ServerError::PasswordHash { .. })
+        ));
+        assert!(matches!(
+            check_users(&[good.clone(), good]),
+            Err(ServerError::DuplicateUser(_))
+        ));
     }
 
     #[test]
@@ -712,7 +822,11 @@ mod tests {
         let h = hash_password("s3cret").unwrap();
         assert!(h.starts_with("$argon2id$"));
         let parsed = PasswordHash::new(&h).unwrap();
-        assert!(Argon2::default().verify_password(b"s3cret", &parsed).is_ok());
-        assert!(Argon2::default().verify_password(b"wrong", &parsed).is_err());
+        assert!(Argon2::default()
+            .verify_password(b"s3cret", &parsed)
+            .is_ok());
+        assert!(Argon2::default()
+            .verify_password(b"wrong", &parsed)
+            .is_err());
     }
 }

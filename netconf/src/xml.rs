@@ -164,7 +164,9 @@ impl Element {
 
     /// An attribute in no namespace, by local name.
     pub fn attr(&self, local: &str) -> Option<&Attr> {
-        self.attrs.iter().find(|a| a.ns.is_none() && a.local == local)
+        self.attrs
+            .iter()
+            .find(|a| a.ns.is_none() && a.local == local)
     }
 
     /// The effective bindings in scope: one per prefix, the innermost, without the default
@@ -253,6 +255,47 @@ impl Element {
     }
 }
 
+/// XML 1.0 `Char`: tab, line feed, carriage return and everything from space up, except the
+/// surrogates (impossible in a `str`) and U+FFFE, U+FFFF.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
+}
+
+fn check_chars(s: &str, what: &str) -> Result<(), XmlError> {
+    match s.chars().find(|c| !is_xml_char(*c)) {
+        None => Ok(()),
+        Some(c) => Err(malformed(format!(
+            "character U+{:04X} is not allowed in XML ({what})",
+            u32::from(c)
+        ))),
+    }
+}
+
+/// Namespaces in XML `NCName`, with the character classes simplified to ASCII rules plus any
+/// non-ASCII character (the ASCII part is what matters for well-formedness checks in
+/// practice: no empty names, no whitespace, no markup characters, no leading digit).
+fn is_ncname(s: &str) -> bool {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    (first.is_ascii_alphabetic() || first == '_' || !first.is_ascii())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') || !c.is_ascii())
+}
+
+/// Checks a qualified name (`local` or `prefix:local`) as written.
+fn check_qname(qname: &str) -> Result<(), XmlError> {
+    let ok = match qname.split_once(':') {
+        Some((prefix, local)) => is_ncname(prefix) && is_ncname(local),
+        None => is_ncname(qname),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(malformed(format!("\"{qname}\" is not a valid XML name")))
+    }
+}
+
 fn split_qname(qname: &str) -> (Option<&str>, &str) {
     match qname.split_once(':') {
         Some((prefix, local)) => (Some(prefix), local),
@@ -268,6 +311,7 @@ fn build_element(start: &BytesStart<'_>, parent: &Scope) -> Result<Element, XmlE
     let qname = std::str::from_utf8(start.name().as_ref())
         .map_err(|_| malformed("element name is not UTF-8"))?
         .to_owned();
+    check_qname(&qname)?;
     let mut decls = Vec::new();
     let mut raw_attrs = Vec::new();
     for attr in start.attributes() {
@@ -276,6 +320,11 @@ fn build_element(start: &BytesStart<'_>, parent: &Scope) -> Result<Element, XmlE
             .unescape_value()
             .map_err(|e| malformed(format!("bad attribute value on <{qname}>: {e}")))?
             .into_owned();
+        // Character references can smuggle in characters the raw-text check never saw.
+        check_chars(&value, "attribute value")?;
+        let key = std::str::from_utf8(attr.key.as_ref())
+            .map_err(|_| malformed("attribute name is not UTF-8"))?;
+        check_qname(key)?;
         match attr.key.as_namespace_binding() {
             Some(PrefixDeclaration::Default) => decls.push((None, value)),
             Some(PrefixDeclaration::Named(p)) => {
@@ -335,7 +384,9 @@ fn build_element(start: &BytesStart<'_>, parent: &Scope) -> Result<Element, XmlE
             .iter()
             .any(|a: &Attr| a.local == alocal && a.ns == ans)
         {
-            return Err(malformed(format!("duplicate attribute {name} on <{qname}>")));
+            return Err(malformed(format!(
+                "duplicate attribute {name} on <{qname}>"
+            )));
         }
         attrs.push(Attr {
             local: alocal.to_owned(),
@@ -369,6 +420,7 @@ fn push_text(children: &mut Vec<Node>, text: &str) {
 /// (entity expansion has no place in NETCONF); text outside the root must be whitespace.
 pub(crate) fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
     let text = std::str::from_utf8(bytes).map_err(|e| malformed(format!("not UTF-8: {e}")))?;
+    check_chars(text, "document")?;
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     reader.config_mut().trim_text(false);
@@ -416,6 +468,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
                 let s = t
                     .unescape()
                     .map_err(|e| malformed(format!("bad character data: {e}")))?;
+                check_chars(&s, "character reference")?;
                 match stack.last_mut() {
                     Some(parent) => push_text(&mut parent.children, &s),
                     None if s.trim().is_empty() => {}
@@ -423,14 +476,16 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
                 }
             }
             Event::CData(c) => {
-                let s = std::str::from_utf8(c.as_ref())
-                    .map_err(|_| malformed("CDATA is not UTF-8"))?;
+                let s =
+                    std::str::from_utf8(c.as_ref()).map_err(|_| malformed("CDATA is not UTF-8"))?;
                 match stack.last_mut() {
                     Some(parent) => push_text(&mut parent.children, s),
                     None => return Err(malformed("CDATA outside the root element")),
                 }
             }
-            Event::DocType(_) => return Err(malformed("document type declarations are not allowed")),
+            Event::DocType(_) => {
+                return Err(malformed("document type declarations are not allowed"))
+            }
             Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
             Event::Eof => break,
         }
@@ -499,6 +554,14 @@ mod tests {
             b"<a>&unknown;</a>",
             b"<a>\xff</a>",
             b"<a xmlns:p=''/>",
+            b"<a><\r/></a>",
+            b"<a>< b/></a>",
+            b"<1a/>",
+            b"<a:/>",
+            b"<a b:='1'/>",
+            b"<a>\x00</a>",
+            b"<a>&#0;</a>",
+            b"<a b='&#x1;'/>",
         ] {
             assert!(
                 matches!(parse(doc), Err(XmlError::Malformed(_))),

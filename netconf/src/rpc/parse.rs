@@ -1,5 +1,9 @@
 //! Parsing one `<rpc>` message into an [`Rpc`] (RFC 6241 sections 4.1 and 7, RFC 6022, RFC 6243).
 
+// RpcError is ~150 bytes; an error here is a cold path taken once per bad request, so boxing
+// it would add an allocation for nothing measurable.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeMap;
 
 use super::{
@@ -34,11 +38,13 @@ pub fn parse_rpc(message: &[u8]) -> Result<Rpc, RpcParseError> {
         XmlError::TooDeep => RpcParseError::Malformed(RpcError::too_big(e.to_string())),
     })?;
     if !root.is(NS_BASE, "rpc") {
-        return Err(RpcParseError::Malformed(RpcError::malformed_message(format!(
-            "expected <rpc> in namespace {NS_BASE}, got <{}> in namespace \"{}\"",
-            root.local,
-            root.ns.as_deref().unwrap_or_default()
-        ))));
+        return Err(RpcParseError::Malformed(RpcError::malformed_message(
+            format!(
+                "expected <rpc> in namespace {NS_BASE}, got <{}> in namespace \"{}\"",
+                root.local,
+                root.ns.as_deref().unwrap_or_default()
+            ),
+        )));
     }
     let attributes = rpc_attributes(&root);
     let reject = |error| RpcParseError::Rejected {
@@ -46,7 +52,11 @@ pub fn parse_rpc(message: &[u8]) -> Result<Rpc, RpcParseError> {
         error,
     };
     if root.attr("message-id").is_none() {
-        return Err(reject(RpcError::missing_attribute(ErrorType::Rpc, "message-id", "rpc")));
+        return Err(reject(RpcError::missing_attribute(
+            ErrorType::Rpc,
+            "message-id",
+            "rpc",
+        )));
     }
     let mut ops = root.elements();
     let Some(op) = ops.next() else {
@@ -59,7 +69,10 @@ pub fn parse_rpc(message: &[u8]) -> Result<Rpc, RpcParseError> {
     if let Some(extra) = ops.next() {
         return Err(reject(
             RpcError::new(ErrorType::Rpc, ErrorTag::UnknownElement)
-                .with_message(format!("<rpc> contains more than one operation: <{}>", extra.local))
+                .with_message(format!(
+                    "<rpc> contains more than one operation: <{}>",
+                    extra.local
+                ))
                 .with_info(ErrorInfo::BadElement(extra.local.clone())),
         ));
     }
@@ -101,7 +114,10 @@ fn parse_operation(op: &Element) -> Result<Operation, RpcError> {
     }
     match op.local.as_str() {
         "get" => {
-            let p = Params::read(op, &[(NS_BASE, "filter"), (NS_WITH_DEFAULTS, "with-defaults")])?;
+            let p = Params::read(
+                op,
+                &[(NS_BASE, "filter"), (NS_WITH_DEFAULTS, "with-defaults")],
+            )?;
             Ok(Operation::Get {
                 filter: p.get("filter").map(filter).transpose()?,
                 with_defaults: p.get("with-defaults").map(with_defaults).transpose()?,
@@ -344,7 +360,8 @@ impl<'a> Params<'a> {
     }
 
     fn require(&self, name: &str) -> Result<&'a Element, RpcError> {
-        self.get(name).ok_or_else(|| RpcError::missing_element(name))
+        self.get(name)
+            .ok_or_else(|| RpcError::missing_element(name))
     }
 }
 
@@ -353,7 +370,10 @@ fn leaf(e: &Element) -> Result<String, RpcError> {
     if let Some(child) = e.elements().next() {
         return Err(RpcError::bad_element(
             &e.local,
-            format!("<{}> must hold a value, not element <{}>", e.local, child.local),
+            format!(
+                "<{}> must hold a value, not element <{}>",
+                e.local, child.local
+            ),
         ));
     }
     Ok(e.text().trim().to_owned())
@@ -362,13 +382,19 @@ fn leaf(e: &Element) -> Result<String, RpcError> {
 /// A flag parameter such as `<confirmed/>`: nothing inside.
 fn empty(e: &Element) -> Result<(), RpcError> {
     if e.elements().next().is_some() || e.has_text() {
-        return Err(RpcError::bad_element(&e.local, format!("<{}> must be empty", e.local)));
+        return Err(RpcError::bad_element(
+            &e.local,
+            format!("<{}> must be empty", e.local),
+        ));
     }
     Ok(())
 }
 
 fn bad_enum(e: &Element, value: &str) -> RpcError {
-    RpcError::invalid_value(&e.local, format!("\"{value}\" is not a valid <{}>", e.local))
+    RpcError::invalid_value(
+        &e.local,
+        format!("\"{value}\" is not a valid <{}>", e.local),
+    )
 }
 
 fn url_not_supported() -> RpcError {
@@ -385,11 +411,17 @@ fn datastore(param: &Element) -> Result<Datastore, RpcError> {
     if let Some(extra) = kids.next() {
         return Err(RpcError::bad_element(
             &param.local,
-            format!("<{}> names more than one datastore (<{}>)", param.local, extra.local),
+            format!(
+                "<{}> names more than one datastore (<{}>)",
+                param.local, extra.local
+            ),
         ));
     }
     if ds.ns.as_deref() != Some(NS_BASE) {
-        return Err(RpcError::unknown_namespace(&ds.local, ds.ns.as_deref().unwrap_or_default()));
+        return Err(RpcError::unknown_namespace(
+            &ds.local,
+            ds.ns.as_deref().unwrap_or_default(),
+        ));
     }
     if ds.local == "url" {
         return Err(url_not_supported());
@@ -409,10 +441,7 @@ fn datastore(param: &Element) -> Result<Datastore, RpcError> {
 
 /// `<source>` of copy-config or validate: a datastore or `<config>`.
 fn config_source(param: &Element) -> Result<ConfigSource, RpcError> {
-    if let Some(config) = param
-        .elements()
-        .find(|e| e.is(NS_BASE, "config"))
-    {
+    if let Some(config) = param.elements().find(|e| e.is(NS_BASE, "config")) {
         if param.elements().count() > 1 {
             return Err(RpcError::bad_element(
                 &param.local,
@@ -447,7 +476,11 @@ fn filter(e: &Element) -> Result<Filter, RpcError> {
         "subtree" => Ok(Filter::Subtree(e.inner_standalone())),
         "xpath" => {
             let Some(select) = attr("select") else {
-                return Err(RpcError::missing_attribute(ErrorType::Protocol, "select", "filter"));
+                return Err(RpcError::missing_attribute(
+                    ErrorType::Protocol,
+                    "select",
+                    "filter",
+                ));
             };
             let namespaces: BTreeMap<String, String> = e
                 .effective_scope()
@@ -504,7 +537,10 @@ mod tests {
         assert_eq!(
             r.attributes.attributes,
             vec![
-                ("xmlns:ex".to_owned(), "http://example.net/content/1.0".to_owned()),
+                (
+                    "xmlns:ex".to_owned(),
+                    "http://example.net/content/1.0".to_owned()
+                ),
                 ("message-id".to_owned(), "101".to_owned()),
                 ("ex:user-id".to_owned(), "fred".to_owned()),
             ]
@@ -514,16 +550,26 @@ mod tests {
     #[test]
     fn missing_message_id() {
         let e = rejected(&format!(r#"<rpc xmlns="{B}" other="x"><get/></rpc>"#));
-        assert_eq!((e.error_type, e.tag), (ErrorType::Rpc, ErrorTag::MissingAttribute));
+        assert_eq!(
+            (e.error_type, e.tag),
+            (ErrorType::Rpc, ErrorTag::MissingAttribute)
+        );
         assert_eq!(
             e.info,
-            vec![ErrorInfo::BadAttribute("message-id".into()), ErrorInfo::BadElement("rpc".into())]
+            vec![
+                ErrorInfo::BadAttribute("message-id".into()),
+                ErrorInfo::BadElement("rpc".into())
+            ]
         );
     }
 
     #[test]
     fn malformed_and_not_rpc() {
-        for msg in ["<rpc", "<hello xmlns='urn:ietf:params:xml:ns:netconf:base:1.0'/>", "<rpc message-id='1'><get/></rpc>"] {
+        for msg in [
+            "<rpc",
+            "<hello xmlns='urn:ietf:params:xml:ns:netconf:base:1.0'/>",
+            "<rpc message-id='1'><get/></rpc>",
+        ] {
             match parse_rpc(msg.as_bytes()) {
                 Err(RpcParseError::Malformed(e)) => assert_eq!(e.tag, ErrorTag::MalformedMessage),
                 other => panic!("{msg}: {other:?}"),
@@ -533,11 +579,17 @@ mod tests {
 
     #[test]
     fn prefixed_rpc() {
-        let msg = format!(r#"<nc:rpc xmlns:nc="{B}" message-id="7"><nc:get-config><nc:source><nc:running/></nc:source></nc:get-config></nc:rpc>"#);
+        let msg = format!(
+            r#"<nc:rpc xmlns:nc="{B}" message-id="7"><nc:get-config><nc:source><nc:running/></nc:source></nc:get-config></nc:rpc>"#
+        );
         let r = parse_rpc(msg.as_bytes()).unwrap();
         assert_eq!(
             r.operation,
-            Operation::GetConfig { source: Datastore::Running, filter: None, with_defaults: None }
+            Operation::GetConfig {
+                source: Datastore::Running,
+                filter: None,
+                with_defaults: None
+            }
         );
     }
 
@@ -554,7 +606,13 @@ mod tests {
             }
         );
         // Filter with no type attribute is subtree; empty filter selects nothing.
-        assert_eq!(op("<get><filter/></get>"), Operation::Get { filter: Some(Filter::Subtree(String::new())), with_defaults: None });
+        assert_eq!(
+            op("<get><filter/></get>"),
+            Operation::Get {
+                filter: Some(Filter::Subtree(String::new())),
+                with_defaults: None
+            }
+        );
     }
 
     #[test]
@@ -563,12 +621,20 @@ mod tests {
             r#"<rpc message-id="1" xmlns="{B}" xmlns:ndhcp="urn:ndhcp"><get-config><source><candidate/></source><filter xmlns:a="urn:a" type="xpath" select="/ndhcp:server"/></get-config></rpc>"#
         );
         let r = parse_rpc(msg.as_bytes()).unwrap();
-        let Operation::GetConfig { source, filter: Some(Filter::XPath { select, namespaces }), .. } = r.operation else {
+        let Operation::GetConfig {
+            source,
+            filter: Some(Filter::XPath { select, namespaces }),
+            ..
+        } = r.operation
+        else {
             panic!("{:?}", r.operation)
         };
         assert_eq!(source, Datastore::Candidate);
         assert_eq!(select, "/ndhcp:server");
-        assert_eq!(namespaces.get("ndhcp").map(String::as_str), Some("urn:ndhcp"));
+        assert_eq!(
+            namespaces.get("ndhcp").map(String::as_str),
+            Some("urn:ndhcp")
+        );
         assert_eq!(namespaces.get("a").map(String::as_str), Some("urn:a"));
         assert_eq!(namespaces.len(), 2);
     }
@@ -584,18 +650,29 @@ mod tests {
     #[test]
     fn get_config_errors() {
         let e = rejected_op("<get-config/>");
-        assert_eq!((e.tag, e.info.clone()), (ErrorTag::MissingElement, vec![ErrorInfo::BadElement("source".into())]));
+        assert_eq!(
+            (e.tag, e.info.clone()),
+            (
+                ErrorTag::MissingElement,
+                vec![ErrorInfo::BadElement("source".into())]
+            )
+        );
         let e = rejected_op("<get-config><source><nowhere/></source></get-config>");
         assert_eq!(e.tag, ErrorTag::InvalidValue);
         let e = rejected_op("<get-config><source><running/></source><bogus/></get-config>");
         assert_eq!(e.tag, ErrorTag::UnknownElement);
-        let e = rejected_op("<get-config><source><running/></source><x xmlns='urn:x'/></get-config>");
+        let e =
+            rejected_op("<get-config><source><running/></source><x xmlns='urn:x'/></get-config>");
         assert_eq!(e.tag, ErrorTag::UnknownNamespace);
-        let e = rejected_op("<get-config><source><running/></source><source><running/></source></get-config>");
+        let e = rejected_op(
+            "<get-config><source><running/></source><source><running/></source></get-config>",
+        );
         assert_eq!(e.tag, ErrorTag::BadElement);
         let e = rejected_op("<get-config><source><url>file:///x</url></source></get-config>");
         assert_eq!(e.tag, ErrorTag::OperationNotSupported);
-        let e = rejected_op(&format!("<get><with-defaults xmlns='{NS_WITH_DEFAULTS}'>some</with-defaults></get>"));
+        let e = rejected_op(&format!(
+            "<get><with-defaults xmlns='{NS_WITH_DEFAULTS}'>some</with-defaults></get>"
+        ));
         assert_eq!(e.tag, ErrorTag::InvalidValue);
     }
 
@@ -633,9 +710,21 @@ mod tests {
             }
         );
         let e = rejected_op("<edit-config><target><running/></target></edit-config>");
-        assert_eq!((e.tag, e.info.clone()), (ErrorTag::MissingElement, vec![ErrorInfo::BadElement("config".into())]));
+        assert_eq!(
+            (e.tag, e.info.clone()),
+            (
+                ErrorTag::MissingElement,
+                vec![ErrorInfo::BadElement("config".into())]
+            )
+        );
         let e = rejected_op("<edit-config><target><running/></target><default-operation>create</default-operation><config/></edit-config>");
-        assert_eq!((e.tag, e.info.clone()), (ErrorTag::InvalidValue, vec![ErrorInfo::BadElement("default-operation".into())]));
+        assert_eq!(
+            (e.tag, e.info.clone()),
+            (
+                ErrorTag::InvalidValue,
+                vec![ErrorInfo::BadElement("default-operation".into())]
+            )
+        );
         let e = rejected_op("<edit-config><target><running/></target><test-option>maybe</test-option><config/></edit-config>");
         assert_eq!(e.tag, ErrorTag::InvalidValue);
         let e = rejected_op("<edit-config><target><running/></target><error-option>ignore</error-option><config/></edit-config>");
@@ -648,15 +737,34 @@ mod tests {
     fn copy_delete_lock_unlock() {
         assert_eq!(
             op("<copy-config><target><startup/></target><source><running/></source></copy-config>"),
-            Operation::CopyConfig { target: Datastore::Startup, source: ConfigSource::Datastore(Datastore::Running), with_defaults: None }
+            Operation::CopyConfig {
+                target: Datastore::Startup,
+                source: ConfigSource::Datastore(Datastore::Running),
+                with_defaults: None
+            }
         );
         assert_eq!(
             op("<copy-config><target><running/></target><source><config><a xmlns='urn:a'>1</a></config></source></copy-config>"),
             Operation::CopyConfig { target: Datastore::Running, source: ConfigSource::Config(r#"<a xmlns="urn:a">1</a>"#.into()), with_defaults: None }
         );
-        assert_eq!(op("<delete-config><target><startup/></target></delete-config>"), Operation::DeleteConfig { target: Datastore::Startup });
-        assert_eq!(op("<lock><target><candidate/></target></lock>"), Operation::Lock { target: Datastore::Candidate });
-        assert_eq!(op("<unlock><target><running/></target></unlock>"), Operation::Unlock { target: Datastore::Running });
+        assert_eq!(
+            op("<delete-config><target><startup/></target></delete-config>"),
+            Operation::DeleteConfig {
+                target: Datastore::Startup
+            }
+        );
+        assert_eq!(
+            op("<lock><target><candidate/></target></lock>"),
+            Operation::Lock {
+                target: Datastore::Candidate
+            }
+        );
+        assert_eq!(
+            op("<unlock><target><running/></target></unlock>"),
+            Operation::Unlock {
+                target: Datastore::Running
+            }
+        );
         let e = rejected_op("<lock><target/></lock>");
         assert_eq!(e.tag, ErrorTag::MissingElement);
         let e = rejected_op("<lock><target><running/><candidate/></target></lock>");
@@ -666,22 +774,41 @@ mod tests {
     #[test]
     fn sessions() {
         assert_eq!(op("<close-session/>"), Operation::CloseSession);
-        assert_eq!(op("<kill-session><session-id> 42 </session-id></kill-session>"), Operation::KillSession { session_id: 42 });
+        assert_eq!(
+            op("<kill-session><session-id> 42 </session-id></kill-session>"),
+            Operation::KillSession { session_id: 42 }
+        );
         assert_eq!(rejected_op("<kill-session/>").tag, ErrorTag::MissingElement);
-        assert_eq!(rejected_op("<kill-session><session-id>0</session-id></kill-session>").tag, ErrorTag::InvalidValue);
-        assert_eq!(rejected_op("<kill-session><session-id>x</session-id></kill-session>").tag, ErrorTag::InvalidValue);
-        assert_eq!(rejected_op("<close-session><now/></close-session>").tag, ErrorTag::UnknownElement);
+        assert_eq!(
+            rejected_op("<kill-session><session-id>0</session-id></kill-session>").tag,
+            ErrorTag::InvalidValue
+        );
+        assert_eq!(
+            rejected_op("<kill-session><session-id>x</session-id></kill-session>").tag,
+            ErrorTag::InvalidValue
+        );
+        assert_eq!(
+            rejected_op("<close-session><now/></close-session>").tag,
+            ErrorTag::UnknownElement
+        );
     }
 
     #[test]
     fn validate_commit_cancel_discard() {
         assert_eq!(
             op("<validate><source><candidate/></source></validate>"),
-            Operation::Validate { source: ConfigSource::Datastore(Datastore::Candidate) }
+            Operation::Validate {
+                source: ConfigSource::Datastore(Datastore::Candidate)
+            }
         );
         assert_eq!(
             op("<commit/>"),
-            Operation::Commit { confirmed: false, confirm_timeout: 600, persist: None, persist_id: None }
+            Operation::Commit {
+                confirmed: false,
+                confirm_timeout: 600,
+                persist: None,
+                persist_id: None
+            }
         );
         assert_eq!(
             op("<commit><confirmed/><confirm-timeout>30</confirm-timeout><persist>abc</persist></commit>"),
@@ -689,12 +816,31 @@ mod tests {
         );
         assert_eq!(
             op("<commit><persist-id>abc</persist-id></commit>"),
-            Operation::Commit { confirmed: false, confirm_timeout: 600, persist: None, persist_id: Some("abc".into()) }
+            Operation::Commit {
+                confirmed: false,
+                confirm_timeout: 600,
+                persist: None,
+                persist_id: Some("abc".into())
+            }
         );
-        assert_eq!(rejected_op("<commit><confirm-timeout>0</confirm-timeout></commit>").tag, ErrorTag::InvalidValue);
-        assert_eq!(rejected_op("<commit><confirmed>yes</confirmed></commit>").tag, ErrorTag::BadElement);
-        assert_eq!(op("<cancel-commit/>"), Operation::CancelCommit { persist_id: None });
-        assert_eq!(op("<cancel-commit><persist-id>p</persist-id></cancel-commit>"), Operation::CancelCommit { persist_id: Some("p".into()) });
+        assert_eq!(
+            rejected_op("<commit><confirm-timeout>0</confirm-timeout></commit>").tag,
+            ErrorTag::InvalidValue
+        );
+        assert_eq!(
+            rejected_op("<commit><confirmed>yes</confirmed></commit>").tag,
+            ErrorTag::BadElement
+        );
+        assert_eq!(
+            op("<cancel-commit/>"),
+            Operation::CancelCommit { persist_id: None }
+        );
+        assert_eq!(
+            op("<cancel-commit><persist-id>p</persist-id></cancel-commit>"),
+            Operation::CancelCommit {
+                persist_id: Some("p".into())
+            }
+        );
         assert_eq!(op("<discard-changes/>"), Operation::DiscardChanges);
     }
 
@@ -705,16 +851,29 @@ mod tests {
         ));
         assert_eq!(
             o,
-            Operation::GetSchema { identifier: "netdhcp-server".into(), version: Some("2024-01-01".into()), format: Some("yang".into()) }
+            Operation::GetSchema {
+                identifier: "netdhcp-server".into(),
+                version: Some("2024-01-01".into()),
+                format: Some("yang".into())
+            }
         );
         let e = rejected_op(&format!(r#"<get-schema xmlns="{NS_MONITORING}"/>"#));
-        assert_eq!((e.tag, e.info.clone()), (ErrorTag::MissingElement, vec![ErrorInfo::BadElement("identifier".into())]));
+        assert_eq!(
+            (e.tag, e.info.clone()),
+            (
+                ErrorTag::MissingElement,
+                vec![ErrorInfo::BadElement("identifier".into())]
+            )
+        );
     }
 
     #[test]
     fn unknown_base_operation_and_other() {
         let e = rejected_op("<frobnicate/>");
-        assert_eq!((e.error_type, e.tag), (ErrorType::Protocol, ErrorTag::OperationNotSupported));
+        assert_eq!(
+            (e.error_type, e.tag),
+            (ErrorType::Protocol, ErrorTag::OperationNotSupported)
+        );
         assert_eq!(
             op(r#"<clear-leases xmlns="urn:ndhcp" xmlns:x="urn:x"><subnet>1</subnet></clear-leases>"#),
             Operation::Other {
@@ -728,8 +887,13 @@ mod tests {
     #[test]
     fn rpc_envelope_errors() {
         let e = rejected(&format!(r#"<rpc message-id="1" xmlns="{B}"/>"#));
-        assert_eq!((e.error_type, e.tag), (ErrorType::Rpc, ErrorTag::MissingElement));
-        let e = rejected(&format!(r#"<rpc message-id="1" xmlns="{B}"><get/><get/></rpc>"#));
+        assert_eq!(
+            (e.error_type, e.tag),
+            (ErrorType::Rpc, ErrorTag::MissingElement)
+        );
+        let e = rejected(&format!(
+            r#"<rpc message-id="1" xmlns="{B}"><get/><get/></rpc>"#
+        ));
         assert_eq!(e.tag, ErrorTag::UnknownElement);
     }
 
@@ -737,7 +901,9 @@ mod tests {
     fn config_inherits_default_namespace_from_ancestors() {
         // The content has no xmlns of its own: it is in the base namespace, and says so.
         let o = op("<edit-config><target><running/></target><config><top/></config></edit-config>");
-        let Operation::EditConfig { config, .. } = o else { panic!() };
+        let Operation::EditConfig { config, .. } = o else {
+            panic!()
+        };
         assert_eq!(config, format!(r#"<top xmlns="{B}"/>"#));
     }
 }

@@ -67,7 +67,10 @@ pub fn from_result(
         }
         Ok(Reply::Schema(text)) => rpc_reply(
             attributes,
-            &format!("<data xmlns=\"{NS_MONITORING}\">{}</data>", escape_text(text)),
+            &format!(
+                "<data xmlns=\"{NS_MONITORING}\">{}</data>",
+                escape_text(text)
+            ),
         ),
         // RFC 7950 section 7.14.4: an rpc without output answers <ok/>.
         Ok(Reply::Output(xml)) if xml.trim().is_empty() => ok(attributes),
@@ -102,9 +105,19 @@ mod tests {
     #[test]
     fn data_and_schema() {
         let d = from_result(None, &Ok(Reply::Data("<a xmlns=\"urn:a\"/>".into())), false);
-        assert_eq!(d, format!("<rpc-reply xmlns=\"{NS_BASE}\"><data><a xmlns=\"urn:a\"/></data></rpc-reply>").replace("<data>", &format!("<data xmlns=\"{NS_BASE}\">")));
-        let s = from_result(None, &Ok(Reply::Schema("module m { prefix \"<\"; }".into())), true);
-        assert!(s.contains(&format!("<data xmlns=\"{NS_MONITORING}\">module m {{ prefix \"&lt;\"; }}</data>")));
+        assert_eq!(
+            d,
+            format!("<rpc-reply xmlns=\"{NS_BASE}\"><data><a xmlns=\"urn:a\"/></data></rpc-reply>")
+                .replace("<data>", &format!("<data xmlns=\"{NS_BASE}\">"))
+        );
+        let s = from_result(
+            None,
+            &Ok(Reply::Schema("module m { prefix \"<\"; }".into())),
+            true,
+        );
+        assert!(s.contains(&format!(
+            "<data xmlns=\"{NS_MONITORING}\">module m {{ prefix \"&lt;\"; }}</data>"
+        )));
         let o = from_result(None, &Ok(Reply::Output(String::new())), false);
         assert!(o.ends_with("<ok/></rpc-reply>"));
     }
