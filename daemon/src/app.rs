@@ -16,6 +16,7 @@ use crate::northbound::commit::Committer;
 use crate::northbound::datastore::{self, Datastores};
 use crate::northbound::{self, startup, Problem, ValidatedConfig};
 use crate::server4::{self, Engine4};
+use crate::server6;
 use crate::settings::{self, Settings, SettingsError};
 use crate::stats::Counters4;
 
@@ -114,6 +115,20 @@ pub fn check(file: &Path) -> Result<(), AppError> {
                     .map(|s| s.reservations.len())
                     .sum::<usize>(),
             );
+            let d6 = &runtime.dhcp6;
+            if !d6.subnets.is_empty() {
+                println!(
+                    "{}: {} DHCPv6 subnets, {} pools, {} prefix pools, {} reservations",
+                    file.display(),
+                    d6.subnets.len(),
+                    d6.subnets.iter().map(|s| s.pools.len()).sum::<usize>(),
+                    d6.subnets.iter().map(|s| s.pd_pools.len()).sum::<usize>(),
+                    d6.subnets
+                        .iter()
+                        .map(|s| s.reservations.len())
+                        .sum::<usize>(),
+                );
+            }
             Ok(())
         }
         Err(problems) => Err(AppError::Invalid {
@@ -229,10 +244,15 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
         .name("dhcp4".into())
         .spawn(move || engine.run())
         .map_err(|e| AppError::Runtime(format!("cannot start the DHCPv4 engine: {e}")))?;
+    let (v6, v6_subsystem) =
+        server6::start(shared.clone(), state_dir, shutdown.clone()).map_err(AppError::Runtime)?;
 
     let committer = Committer {
         config: shared.clone(),
-        subsystems: vec![Box::new(server4::Dhcp4Subsystem { sockets })],
+        subsystems: vec![
+            Box::new(server4::Dhcp4Subsystem { sockets }),
+            Box::new(v6_subsystem),
+        ],
     };
     let datastores = Datastores::new(
         ctx,
@@ -243,9 +263,12 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
             running_persistent: settings.datastore.running_persistent,
         },
     );
-    let nb = Northbound::new(datastores, committer);
-    let capabilities = nb.capabilities();
+    let mut nb = Northbound::new(datastores, committer);
     let (tx, rx) = tokio::sync::mpsc::channel(256);
+    let netconf = crate::netconf_server::build(&settings, state_dir, nb.capabilities(), tx)?;
+    if let Some(server) = &netconf {
+        nb.set_sessions(server.sessions());
+    }
     let northbound = std::thread::Builder::new()
         .name("northbound".into())
         .spawn(move || {
@@ -276,13 +299,14 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
                 _ = int.recv() => tracing::info!("SIGINT: shutting down"),
             }
         };
-        crate::netconf_server::serve(&settings, state_dir, capabilities, tx, stop).await
+        crate::netconf_server::serve(netconf, stop).await
     });
     notify("STOPPING=1");
     shutdown.store(true, Ordering::Relaxed);
     if engine.join().is_err() {
         tracing::error!("the DHCPv4 engine panicked");
     }
+    v6.stop();
     if northbound.join().is_err() {
         tracing::error!("the northbound panicked");
     }

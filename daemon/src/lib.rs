@@ -3,10 +3,12 @@
 pub mod app;
 pub mod config;
 pub mod dhcp4;
+pub mod dhcp6;
 pub mod lease;
 pub mod net;
 pub mod netconf_server;
 pub mod northbound;
 pub mod server4;
+pub mod server6;
 pub mod settings;
 pub mod stats;

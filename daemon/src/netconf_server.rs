@@ -1,4 +1,4 @@
-//! Runs the NETCONF server with the start-up settings, and reports readiness once it listens.
+//! The NETCONF server built from the start-up settings, and its run with readiness reporting.
 
 use std::future::Future;
 use std::path::Path;
@@ -12,27 +12,19 @@ use crate::app::AppError;
 use crate::net::notify::notify;
 use crate::settings::Settings;
 
-/// Serves NETCONF until `stop` resolves. Readiness (sd_notify READY=1) is reported once the
-/// listener is bound, or at once when NETCONF is disabled.
-pub async fn serve(
+/// Loads the host key and binds the listener, so a bad setting fails start-up; `None` when
+/// NETCONF is disabled.
+pub fn build(
     settings: &Settings,
     state_dir: &Path,
     capabilities: Vec<String>,
     backend: mpsc::Sender<Request>,
-    stop: impl Future<Output = ()>,
-) -> Result<(), AppError> {
+) -> Result<Option<NetconfServer>, AppError> {
     if !settings.netconf.enabled {
-        notify("READY=1");
-        tracing::info!("netdhcpd ready (NETCONF disabled)");
-        stop.await;
-        return Ok(());
+        return Ok(None);
     }
     let n = &settings.netconf;
-    let host_key = if n.host_key.is_absolute() {
-        n.host_key.clone()
-    } else {
-        state_dir.join(&n.host_key)
-    };
+    let host_key = if n.host_key.is_absolute() { n.host_key.clone() } else { state_dir.join(&n.host_key) };
     let users = settings
         .users
         .iter()
@@ -45,13 +37,21 @@ pub async fn serve(
     let mut config = ServerConfig::new(n.listen, host_key, users);
     config.idle_timeout = Duration::from_secs(n.idle_timeout_secs);
     config.max_sessions = n.max_sessions;
-    let server = NetconfServer::new(config, capabilities, backend)
-        .map_err(|e| AppError::Netconf(e.to_string()))?;
+    let server = NetconfServer::new(config, capabilities, backend).map_err(|e| AppError::Netconf(e.to_string()))?;
     tracing::info!(addr = %server.local_addr(), host_key = server.host_public_key(), "NETCONF over SSH");
+    Ok(Some(server))
+}
+
+/// Serves NETCONF (when enabled) until `stop` resolves; reports readiness (sd_notify
+/// READY=1) first, since everything is bound by now.
+pub async fn serve(server: Option<NetconfServer>, stop: impl Future<Output = ()>) -> Result<(), AppError> {
     notify("READY=1");
     tracing::info!("netdhcpd ready");
-    server
-        .run(stop)
-        .await
-        .map_err(|e| AppError::Netconf(e.to_string()))
+    match server {
+        Some(server) => server.run(stop).await.map_err(|e| AppError::Netconf(e.to_string())),
+        None => {
+            stop.await;
+            Ok(())
+        }
+    }
 }

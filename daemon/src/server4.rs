@@ -187,15 +187,13 @@ impl Engine4 {
         }
     }
 
-    fn apply_if_changed(&mut self) {
+        /// Takes up a newly committed configuration (and sockets); true if there was one.
+    fn apply_if_changed(&mut self) -> bool {
         let current = self.config.load_full();
-        if self
-            .applied
-            .as_ref()
-            .is_some_and(|a| Arc::ptr_eq(a, &current))
-        {
-            return;
+        if self.applied.as_ref().is_some_and(|a| Arc::ptr_eq(a, &current)) {
+            return false;
         }
+
         let started = Instant::now();
         let pending = self
             .shared_sockets
@@ -221,6 +219,7 @@ impl Engine4 {
             "DHCPv4 configuration applied"
         );
         self.applied = Some(current);
+        true
     }
 
     fn refresh_addresses(&mut self) {
@@ -263,6 +262,11 @@ impl Engine4 {
             // SAFETY: pollfds is a valid array of initialised pollfd for the call's duration.
             let ready =
                 unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, 200) };
+            // A commit whose reply went out while we waited governs every packet after it:
+            // take it up first (the waiting packets stay queued in their sockets).
+            if self.apply_if_changed() {
+                continue;
+            }
             if ready > 0 {
                 for i in 0..pollfds.len() {
                     if pollfds[i].revents != 0 {

@@ -200,3 +200,110 @@ fn check_pools(s: &Subnet6, path: &str, errors: &mut Vec<ConfigError>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::northbound::validate_document;
+
+    fn doc(v6: &str) -> String {
+        format!(r#"<server xmlns="urn:netdhcp:yang:netdhcp-server"><dhcpv6>{v6}</dhcpv6></server>"#)
+    }
+
+    fn problems(v6: &str) -> Vec<String> {
+        let ctx = yang::context().expect("context");
+        match validate_document(ctx, &doc(v6)) {
+            Ok(_) => panic!("accepted: {v6}"),
+            Err(p) => p.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_v6_configuration_is_read_with_defaults_and_inheritance() {
+        let ctx = yang::context().expect("context");
+        let v = validate_document(
+            ctx,
+            &doc(r#"<interface>eth1</interface><valid-lifetime>8000</valid-lifetime>
+              <dns-server>2001:db8::53</dns-server>
+              <subnet><id>7</id><prefix>2001:db8:1::/64</prefix><rapid-commit>true</rapid-commit>
+                <interface-id>port-1</interface-id><preferred-lifetime>100</preferred-lifetime>
+                <pool><start>2001:db8:1::10</start><end>2001:db8:1::20</end></pool>
+                <pd-pool><prefix>2001:db8:100::/40</prefix><delegated-length>48</delegated-length></pd-pool>
+                <reservation><duid>00:01:02:03</duid><prefix>2001:db8:200::/56</prefix></reservation>
+              </subnet>"#),
+        )
+        .expect("valid");
+        let d = &v.runtime.dhcp6;
+        assert_eq!(d.interfaces, vec!["eth1".to_string()]);
+        let s = d.subnet(7).expect("subnet 7");
+        assert!(s.rapid_commit);
+        assert_eq!(s.lifetimes.valid, 8000, "inherited");
+        assert_eq!(s.lifetimes.preferred, 100);
+        assert_eq!(
+            (s.lifetimes.renew, s.lifetimes.rebind),
+            (50, 80),
+            "0.5 and 0.8 of preferred"
+        );
+        assert!(s.options.get(crate::config::code6::DNS_SERVERS).is_some());
+        assert_eq!(s.pd_pools[0].delegated_len, 48);
+        let r = s.reservation_for(&[0, 1, 2, 3]).expect("reservation");
+        assert_eq!(r.address, None);
+        assert!(s.is_reserved_prefix("2001:db8:200::/56".parse().expect("p")));
+        assert_eq!(
+            v.runtime.lease_db.memfile_v6,
+            std::path::PathBuf::from("leases6.csv")
+        );
+    }
+
+    #[test]
+    fn v6_semantic_errors_are_all_reported() {
+        let p = problems(
+            r#"<subnet><id>1</id><prefix>2001:db8:1::/64</prefix>
+                 <pool><start>2001:db8:1::10</start><end>2001:db8:1::20</end></pool>
+                 <pool><start>2001:db8:1::15</start><end>2001:db8:1::30</end></pool>
+                 <pool><start>2001:db8:9::1</start><end>2001:db8:9::9</end></pool>
+                 <pd-pool><prefix>2001:db8:100::/40</prefix><delegated-length>48</delegated-length></pd-pool>
+                 <reservation><duid>01:02</duid><ip-address>2001:db8:7::1</ip-address></reservation>
+                 <interface-id>p1</interface-id>
+               </subnet>
+               <subnet><id>2</id><prefix>2001:db8:1::/48</prefix><interface-id>p1</interface-id>
+                 <pd-pool><prefix>2001:db8:100::/44</prefix><delegated-length>56</delegated-length></pd-pool>
+               </subnet>"#,
+        );
+        let has = |needle: &str| p.iter().any(|t| t.contains(needle));
+        assert!(has("overlaps pool 2001:db8:1::10-2001:db8:1::20"), "{p:?}");
+        assert!(has("is not inside subnet 2001:db8:1::/64"), "{p:?}");
+        assert!(has("2001:db8:7::1 is outside subnet"), "{p:?}");
+        assert!(has("overlaps subnet 2"), "{p:?}");
+        assert!(
+            has("overlaps pd-pool 2001:db8:100::/40 of subnet 1"),
+            "{p:?}"
+        );
+        assert!(
+            has("interface-id \"p1\" is also configured for subnet 1"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn the_model_refuses_short_delegations_and_empty_reservations() {
+        let p = problems(
+            r#"<subnet><id>1</id><prefix>2001:db8:1::/64</prefix>
+                 <pd-pool><prefix>2001:db8:100::/40</prefix><delegated-length>36</delegated-length></pd-pool>
+               </subnet>"#,
+        );
+        assert!(
+            p.iter()
+                .any(|t| t.contains("delegated-length must not be shorter")),
+            "{p:?}"
+        );
+        let p = problems(
+            r#"<subnet><id>1</id><prefix>2001:db8:1::/64</prefix>
+                 <reservation><duid>01:02</duid></reservation></subnet>"#,
+        );
+        assert!(
+            p.iter()
+                .any(|t| t.contains("names an ip-address, a prefix or both")),
+            "{p:?}"
+        );
+    }
+}

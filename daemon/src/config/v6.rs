@@ -262,6 +262,8 @@ pub struct Dhcp6Config {
     pub decline_probation: u32,
     /// Seconds between reclaim runs.
     pub reclaim_interval: u32,
+    /// Global options (for INFORMATION-REQUEST outside any subnet).
+    pub options: OptionSet6,
     /// Subnets, in id order.
     pub subnets: Vec<Subnet6>,
     subnet_by_id: HashMap<u32, usize>,
@@ -276,6 +278,7 @@ impl Default for Dhcp6Config {
             interfaces: Vec::new(),
             decline_probation: 86400,
             reclaim_interval: 10,
+            options: OptionSet6::default(),
             subnets: Vec::new(),
             subnet_by_id: HashMap::new(),
             subnet_by_relay: HashMap::new(),
@@ -516,6 +519,7 @@ pub(super) fn read(root: &Root<'_, '_>, errors: &mut Vec<ConfigError>) -> Dhcp6C
         reclaim_interval: node
             .parsed("reclaim-interval", errors)
             .unwrap_or(defaults.reclaim_interval),
+        options,
         subnets,
         ..defaults
     };

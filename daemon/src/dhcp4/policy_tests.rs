@@ -436,9 +436,14 @@ fn shrinking_a_pool_keeps_the_lease_but_refuses_its_renewal() {
     let ctx = yang::context().expect("context");
     let smaller = CONFIG.replace(
         "<pool><start>100.64.0.10</start><end>100.64.0.12</end></pool>",
-        &format!("<pool><start>100.64.0.{}</start><end>100.64.0.30</end></pool>", addr.octets()[3] + 1),
+        &format!(
+            "<pool><start>100.64.0.{}</start><end>100.64.0.30</end></pool>",
+            addr.octets()[3] + 1
+        ),
     );
-    let v = crate::northbound::validate_document(ctx, &smaller).map_err(|p| format!("{p:?}")).expect("config");
+    let v = crate::northbound::validate_document(ctx, &smaller)
+        .map_err(|p| format!("{p:?}"))
+        .expect("config");
     w.config = v.runtime.dhcp4;
     w.state.reconfigure(&w.config, NOW + 10);
     // The lease is still there (nothing is deleted by a commit)...
@@ -452,7 +457,10 @@ fn shrinking_a_pool_keeps_the_lease_but_refuses_its_renewal() {
     assert!(w.state.in_pool(1, offer.yiaddr()));
     // ...and nobody else is offered the old address.
     for i in 0..5u8 {
-        let r = reply(&w.send_at(&build(MessageType::Discover, [2, 0, 0, 0, 9, i], &[]), NOW + 20));
+        let r = reply(&w.send_at(
+            &build(MessageType::Discover, [2, 0, 0, 0, 9, i], &[]),
+            NOW + 20,
+        ));
         assert_ne!(r.yiaddr(), addr);
     }
 }

@@ -92,10 +92,31 @@ impl LeaseState4 {
                 m.take(a);
             }
         }
+        self.reserve_headroom(&pools);
         self.pools = pools;
         self.offers.clear();
         self.offer_by_client.clear();
         self.offer_queue.clear();
+    }
+
+    /// Grows the store's indexes now, at configuration time, when fewer new leases fit than
+    /// a burst of new clients may bring: otherwise the insert that fills an index rebuilds it
+    /// while packets wait (tens of milliseconds per million leases). Headroom is an eighth of
+    /// the leases held ([`LeaseStore4::LOAD_HEADROOM_DIV`], at least 4,096), never more than the
+    /// pools have free addresses; half of that left is enough not to grow again, so successive
+    /// commits do not rebuild, nor does the first one after a load (which leaves that room).
+    fn reserve_headroom(&mut self, pools: &HashMap<u32, Vec<FreeMap>>) {
+        let free: usize = pools
+            .values()
+            .flatten()
+            .map(|m| (m.len() - m.used()) as usize)
+            .sum();
+        let want = (self.store.len() / LeaseStore4::LOAD_HEADROOM_DIV)
+            .max(4096)
+            .min(free);
+        if self.store.headroom() < want / 2 {
+            self.store.reserve(want);
+        }
     }
 
     fn pool_mut(&mut self, subnet: u32, addr: Ipv4Addr) -> Option<&mut FreeMap> {

@@ -111,6 +111,11 @@ impl SlotIndex {
         Some(buckets_for(need).max(cap + cap / 2))
     }
 
+    /// How many more entries fit before the table must grow.
+    pub(crate) fn room(&self) -> usize {
+        (self.buckets.len() * LOAD_NUM / LOAD_DEN).saturating_sub(self.len)
+    }
+
     /// The bucket count that holds `additional` more entries exactly (for a
     /// reservation); `None` when the table is large enough.
     pub(crate) fn reserve_target(&self, additional: usize) -> Option<usize> {
@@ -334,12 +339,14 @@ mod tests {
         let cap = ix.reserve_target(1_000).expect("empty table grows");
         assert_eq!(cap, 1_250);
         ix.rebuild(cap, std::iter::empty());
+        assert_eq!(ix.room(), 1_000);
         assert_eq!(ix.reserve_target(1_000), None);
         for s in 0..1_000u32 {
             assert_eq!(ix.grow_target(1), None, "no growth within the reservation");
             ix.insert(hash_key(s), s);
         }
         assert_eq!(ix.heap_bytes(), 1_250 * 4);
+        assert_eq!(ix.room(), 0);
         assert_eq!(ix.grow_target(1), Some(1_875));
         ix.clear();
         assert_eq!((ix.len(), ix.heap_bytes()), (0, 0));

@@ -13,6 +13,6 @@ pub mod store6;
 
 pub use hex::HexError;
 pub use record::{ClientId, HwAddr, HwAddrError, Lease4, LeaseState};
-pub use store4::{LeaseStore4, StoreFull};
 pub use record6::{Lease6, LeaseType6};
+pub use store4::{LeaseStore4, StoreFull};
 pub use store6::LeaseStore6;

@@ -49,7 +49,11 @@ impl LeaseStore6 {
         let key: ClientIa = (duid.into(), iaid, kind);
         self.by_client
             .get(&key)
-            .map(|v| v.iter().filter_map(|a| self.leases.get(&(kind, *a))).collect())
+            .map(|v| {
+                v.iter()
+                    .filter_map(|a| self.leases.get(&(kind, *a)))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -57,7 +61,10 @@ impl LeaseStore6 {
     pub fn upsert(&mut self, lease: Lease6) -> Option<Lease6> {
         let previous = self.remove(lease.key());
         let client: ClientIa = (lease.duid.clone(), lease.iaid, lease.lease_type);
-        self.by_client.entry(client).or_default().push(lease.address);
+        self.by_client
+            .entry(client)
+            .or_default()
+            .push(lease.address);
         if lease.state != LeaseState::ExpiredReclaimed {
             self.expiry
                 .insert((lease.expire, lease.lease_type, lease.address));

@@ -1,5 +1,7 @@
 //! The I/O edge: sockets, interface addresses, readiness notification.
 
 pub mod iface;
+pub mod iface6;
 pub mod notify;
 pub mod socket4;
+pub mod socket6;

@@ -21,19 +21,21 @@ pub struct Northbound {
     committer: Committer,
     pending: Option<PendingConfirm>,
     modules: Vec<ModuleInfo>,
+    sessions: Option<netconf::Sessions>,
 }
 
 impl Northbound {
     /// A northbound over `ds`, installing configurations through `committer`.
     pub fn new(ds: Datastores, committer: Committer) -> Self {
         let modules = library::modules(ds.ctx);
-        Northbound {
-            ds,
-            committer,
-            pending: None,
-            modules,
-        }
+                Northbound { ds, committer, pending: None, modules, sessions: None }
     }
+
+    /// Where the monitoring state finds the live NETCONF sessions.
+    pub fn set_sessions(&mut self, sessions: netconf::Sessions) {
+        self.sessions = Some(sessions);
+    }
+
 
     /// The capabilities the hello advertises beyond base.
     pub fn capabilities(&self) -> Vec<String> {
@@ -268,7 +270,21 @@ impl Northbound {
                 m.namespace
             ));
         }
-        x.push_str("</schemas></netconf-state>");
+        x.push_str("</schemas><sessions>");
+        for s in self.sessions.as_ref().map(|s| s.list()).unwrap_or_default() {
+            let login = s.login_time.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            x.push_str(&format!(
+                "<session><session-id>{}</session-id><transport xmlns:ncm=\"urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring\">ncm:netconf-ssh</transport><username>{}</username><source-host>{}</source-host><login-time>{}</login-time><in-rpcs>{}</in-rpcs><in-bad-rpcs>{}</in-bad-rpcs><out-rpc-errors>{}</out-rpc-errors><out-notifications>0</out-notifications></session>",
+                s.id,
+                netconf::xml::escape_text(&s.username),
+                s.source_host,
+                super::time::rfc3339(login),
+                s.in_rpcs,
+                s.in_bad_rpcs,
+                s.out_rpc_errors
+            ));
+        }
+        x.push_str("</sessions></netconf-state>");
         x
     }
 }

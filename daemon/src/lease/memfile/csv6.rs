@@ -294,9 +294,7 @@ mod tests {
             let mut out = Vec::new();
             format_row(&lease, &mut out);
             assert_eq!(out.iter().filter(|b| **b == b',').count(), 16);
-            let back = schema
-                .parse_row(&out[..out.len() - 1])
-                .expect("parses");
+            let back = schema.parse_row(&out[..out.len() - 1]).expect("parses");
             assert_eq!(back, lease);
         }
     }
@@ -321,8 +319,12 @@ mod tests {
     #[test]
     fn bad_rows_are_rejected() {
         let schema = Schema6::from_header(HEADER.as_bytes()).expect("header");
-        assert!(schema.parse_row(b"not-an-address,00,1,1,1,1,0,1,128,0,0,,,0,,,").is_err());
-        assert!(schema.parse_row(b"2001:db8::1,00,1,1,1,1,7,1,128,0,0,,,0,,,").is_err());
+        assert!(schema
+            .parse_row(b"not-an-address,00,1,1,1,1,0,1,128,0,0,,,0,,,")
+            .is_err());
+        assert!(schema
+            .parse_row(b"2001:db8::1,00,1,1,1,1,7,1,128,0,0,,,0,,,")
+            .is_err());
         assert!(schema.parse_row(b"2001:db8::1,00").is_err());
         assert!(Schema6::from_header(crate::lease::memfile::csv4::HEADER.as_bytes()).is_err());
     }

@@ -92,12 +92,12 @@ fn for_each_row(
                 if !terminated && csv6::HEADER.as_bytes().starts_with(&buf) {
                     break; // torn header: an empty file
                 }
-                schema = Some(Schema6::from_header(&buf).map_err(|source| {
-                    Load6Error::Header {
+                schema = Some(
+                    Schema6::from_header(&buf).map_err(|source| Load6Error::Header {
                         path: path.to_path_buf(),
                         source,
-                    }
-                })?);
+                    })?,
+                );
             }
             Some(s) => row(line, s, &buf)?,
         }
@@ -107,7 +107,10 @@ fn for_each_row(
 
 /// Loads the DHCPv6 lease files `files` in order (normally `X.1`, `X.2`, `X`; missing files
 /// are skipped). Bad rows are logged and skipped, up to `max_bad_rows`.
-pub fn load6(files: &[PathBuf], max_bad_rows: u32) -> Result<(LeaseStore6, LoadReport), Load6Error> {
+pub fn load6(
+    files: &[PathBuf],
+    max_bad_rows: u32,
+) -> Result<(LeaseStore6, LoadReport), Load6Error> {
     let started = Instant::now();
     let mut store = LeaseStore6::new();
     let mut report = LoadReport::default();
@@ -163,9 +166,8 @@ pub fn merge_previous6(path: &Path) -> Result<CompactReport, MemfileError> {
     let input = with_suffix(path, INPUT_SUFFIX);
     let output = with_suffix(path, OUTPUT_SUFFIX);
     let mut report = CompactReport::default();
-    let (store, load) = load6(&[previous.clone(), input.clone()], u32::MAX).map_err(|e| {
-        MemfileError::io("merge", &input)(io::Error::other(e.to_string()))
-    })?;
+    let (store, load) = load6(&[previous.clone(), input.clone()], u32::MAX)
+        .map_err(|e| MemfileError::io("merge", &input)(io::Error::other(e.to_string())))?;
     report.rows_in = load.rows_read;
     report.bad_rows = load.bad_rows;
     let out = File::create(&output).map_err(MemfileError::io("create", &output))?;
@@ -179,7 +181,8 @@ pub fn merge_previous6(path: &Path) -> Result<CompactReport, MemfileError> {
         csv6::format_row(lease, &mut bytes);
         report.rows_out += 1;
         if bytes.len() > 1 << 16 {
-            out.write_all(&bytes).map_err(MemfileError::io("write", &output))?;
+            out.write_all(&bytes)
+                .map_err(MemfileError::io("write", &output))?;
             bytes.clear();
         }
     }
@@ -251,7 +254,10 @@ mod tests {
         let writer = MemfileWriter::open_v6(&path, Durability::Fsync).expect("reopen");
         writer.flush_and_wait().expect("flush");
         assert_eq!(
-            std::fs::read_to_string(&path).expect("read").matches("address,duid").count(),
+            std::fs::read_to_string(&path)
+                .expect("read")
+                .matches("address,duid")
+                .count(),
             1
         );
         // A v4 file is refused as a v6 file.

@@ -97,7 +97,12 @@ impl MemfileWriter {
     /// Like [`MemfileWriter::open`] for a DHCPv6 memfile: the header written and checked is
     /// `header` ([`super::csv6::HEADER`]); compaction merges with the v6 row format.
     pub fn open_v6(path: &Path, durability: Durability) -> Result<Self, MemfileError> {
-        Self::start(open_active_v6(path)?, path, durability, DEFAULT_QUEUE_CAPACITY)
+        Self::start(
+            open_active_v6(path)?,
+            path,
+            durability,
+            DEFAULT_QUEUE_CAPACITY,
+        )
     }
 
     /// Like [`MemfileWriter::open`], with a queue of `capacity` submissions:

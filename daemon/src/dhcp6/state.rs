@@ -1,0 +1,472 @@
+//! The DHCPv6 lease state the policy works on: the lease store, an allocator per address pool
+//! and per prefix pool, and advertised (held) leases. One owner (the engine thread); no locks.
+//!
+//! A v6 pool can hold 2^64 addresses or more, so there is no bitmap: each pool keeps the set
+//! of offsets in use and a next-fit cursor. Allocation probes forward from the cursor, at most
+//! [`MAX_PROBES`] offsets, and the pool counts its used offsets so a full pool is known
+//! without probing. Prefix pools are the same allocator over prefix indexes.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::Ipv6Addr;
+
+use ipnet::Ipv6Net;
+
+use crate::config::{Dhcp6Config, Subnet6};
+use crate::lease::record::LeaseState;
+use crate::lease::record6::{Lease6, LeaseKey6, LeaseType6};
+use crate::lease::store6::{ClientIa, LeaseStore6};
+
+/// Offsets tried per allocation before a pool is reported exhausted.
+pub const MAX_PROBES: u32 = 4096;
+
+/// Next-fit allocator over `count` slots starting at `first`, slot `i` being
+/// `first + (i << shift)`.
+#[derive(Debug, Clone)]
+pub struct RangeAlloc {
+    first: u128,
+    shift: u32,
+    count: u128,
+    cursor: u128,
+    used: HashSet<u128>,
+    /// 128 for addresses; the delegated length for prefixes.
+    pub prefix_len: u8,
+}
+
+impl RangeAlloc {
+    /// Addresses `start..=end`.
+    pub fn addresses(start: Ipv6Addr, end: Ipv6Addr) -> Self {
+        let (s, e) = (u128::from(start), u128::from(end));
+        RangeAlloc {
+            first: s,
+            shift: 0,
+            count: e.saturating_sub(s).saturating_add(1),
+            cursor: 0,
+            used: HashSet::new(),
+            prefix_len: 128,
+        }
+    }
+
+    /// Prefixes of `delegated` bits inside `pool`.
+    pub fn prefixes(pool: Ipv6Net, delegated: u8) -> Self {
+        let bits = u32::from(delegated.saturating_sub(pool.prefix_len()));
+        let shift = 128 - u32::from(delegated);
+        RangeAlloc {
+            first: u128::from(pool.network()),
+            shift: shift.min(127),
+            count: if bits >= 128 {
+                u128::MAX
+            } else {
+                1u128 << bits
+            },
+            cursor: 0,
+            used: HashSet::new(),
+            prefix_len: delegated,
+        }
+    }
+
+    fn offset(&self, addr: Ipv6Addr) -> Option<u128> {
+        let a = u128::from(addr);
+        let d = a.checked_sub(self.first)?;
+        if self.shift > 0 && d & ((1u128 << self.shift) - 1) != 0 {
+            return None;
+        }
+        let i = if self.shift >= 128 {
+            0
+        } else {
+            d >> self.shift
+        };
+        (i < self.count).then_some(i)
+    }
+
+    fn at(&self, i: u128) -> Ipv6Addr {
+        Ipv6Addr::from(self.first + (i << self.shift))
+    }
+
+    /// Whether `addr` (and, for prefixes, `len`) is one of this allocator's slots.
+    pub fn contains(&self, addr: Ipv6Addr, len: u8) -> bool {
+        len == self.prefix_len && self.offset(addr).is_some()
+    }
+
+    /// Marks a slot used.
+    pub fn take(&mut self, addr: Ipv6Addr) {
+        if let Some(i) = self.offset(addr) {
+            self.used.insert(i);
+        }
+    }
+
+    /// Marks a slot free.
+    pub fn release(&mut self, addr: Ipv6Addr) {
+        if let Some(i) = self.offset(addr) {
+            self.used.remove(&i);
+        }
+    }
+
+    /// Whether a slot is free.
+    pub fn is_free(&self, addr: Ipv6Addr) -> bool {
+        self.offset(addr).is_some_and(|i| !self.used.contains(&i))
+    }
+
+    /// Takes a free slot.
+    pub fn allocate(&mut self) -> Option<Ipv6Addr> {
+        if (self.used.len() as u128) >= self.count {
+            return None;
+        }
+        let probes = self.count.min(u128::from(MAX_PROBES));
+        for _ in 0..probes {
+            let i = self.cursor;
+            self.cursor = if self.cursor + 1 >= self.count {
+                0
+            } else {
+                self.cursor + 1
+            };
+            if self.used.insert(i) {
+                return Some(self.at(i));
+            }
+        }
+        None
+    }
+
+    /// Slots in use, total slots.
+    pub fn usage(&self) -> (u64, u128) {
+        (self.used.len() as u64, self.count)
+    }
+}
+
+#[derive(Debug)]
+struct Offer {
+    client: ClientIa,
+    expire: u64,
+}
+
+/// Leases, pool allocators and held advertisements.
+#[derive(Debug)]
+pub struct LeaseState6 {
+    /// Every lease, active or not.
+    pub store: LeaseStore6,
+    na: HashMap<u32, Vec<RangeAlloc>>,
+    pd: HashMap<u32, Vec<RangeAlloc>>,
+    offers: HashMap<LeaseKey6, Offer>,
+    offers_by_client: HashMap<ClientIa, Vec<LeaseKey6>>,
+    offer_queue: VecDeque<(u64, LeaseKey6)>,
+}
+
+/// Whether a lease keeps its address or prefix out of use at `now`.
+pub fn holds(lease: &Lease6, now: u64) -> bool {
+    matches!(lease.state, LeaseState::Default | LeaseState::Declined) && !lease.is_expired(now)
+}
+
+fn kind_of(len: u8) -> LeaseType6 {
+    if len == 128 {
+        LeaseType6::Na
+    } else {
+        LeaseType6::Pd
+    }
+}
+
+impl LeaseState6 {
+    /// State over a loaded store; call [`LeaseState6::reconfigure`] before use.
+    pub fn new(store: LeaseStore6) -> Self {
+        LeaseState6 {
+            store,
+            na: HashMap::new(),
+            pd: HashMap::new(),
+            offers: HashMap::new(),
+            offers_by_client: HashMap::new(),
+            offer_queue: VecDeque::new(),
+        }
+    }
+
+    /// Rebuilds the allocators for a new configuration: reserved addresses and prefixes and
+    /// those held by leases are in use. Offers are dropped.
+    pub fn reconfigure(&mut self, config: &Dhcp6Config, now: u64) {
+        self.na.clear();
+        self.pd.clear();
+        for s in &config.subnets {
+            let mut na: Vec<RangeAlloc> = s
+                .pools
+                .iter()
+                .map(|p| RangeAlloc::addresses(p.start, p.end))
+                .collect();
+            let mut pd: Vec<RangeAlloc> = s
+                .pd_pools
+                .iter()
+                .map(|p| RangeAlloc::prefixes(p.prefix, p.delegated_len))
+                .collect();
+            for r in &s.reservations {
+                if let Some(a) = r.address {
+                    na.iter_mut().for_each(|m| m.take(a));
+                }
+                if let Some(p) = r.prefix {
+                    pd.iter_mut()
+                        .filter(|m| m.prefix_len == p.prefix_len())
+                        .for_each(|m| m.take(p.network()));
+                }
+            }
+            self.na.insert(s.id, na);
+            self.pd.insert(s.id, pd);
+        }
+        // Leases are matched to pools by address, whatever subnet id they were written with.
+        let held: Vec<(Ipv6Addr, u8)> = self
+            .store
+            .iter()
+            .filter(|l| holds(l, now) && l.lease_type != LeaseType6::Ta)
+            .map(|l| (l.address, l.prefix_len))
+            .collect();
+        for (addr, len) in held {
+            let maps = if len == 128 {
+                &mut self.na
+            } else {
+                &mut self.pd
+            };
+            for m in maps.values_mut().flatten() {
+                if m.contains(addr, len) {
+                    m.take(addr);
+                }
+            }
+        }
+        self.offers.clear();
+        self.offers_by_client.clear();
+        self.offer_queue.clear();
+    }
+
+    fn maps(&self, subnet: u32, len: u8) -> Option<&Vec<RangeAlloc>> {
+        if len == 128 {
+            self.na.get(&subnet)
+        } else {
+            self.pd.get(&subnet)
+        }
+    }
+
+    fn maps_mut(&mut self, subnet: u32, len: u8) -> Option<&mut Vec<RangeAlloc>> {
+        if len == 128 {
+            self.na.get_mut(&subnet)
+        } else {
+            self.pd.get_mut(&subnet)
+        }
+    }
+
+    /// Whether `addr`/`len` is a pool slot of `subnet` nobody holds.
+    pub fn is_free(&self, subnet: u32, addr: Ipv6Addr, len: u8) -> bool {
+        self.maps(subnet, len)
+            .and_then(|v| v.iter().find(|m| m.contains(addr, len)))
+            .is_some_and(|m| m.is_free(addr))
+    }
+
+    /// Takes a free address (`len` 128) or prefix of `len` from the subnet's pools.
+    pub fn allocate(&mut self, subnet: u32, len: Option<u8>) -> Option<(Ipv6Addr, u8)> {
+        let is_pd = len != Some(128);
+        let maps = if is_pd {
+            self.pd.get_mut(&subnet)?
+        } else {
+            self.na.get_mut(&subnet)?
+        };
+        // A length hint picks a pool of that length first; any pool after.
+        let preferred = len.filter(|_| is_pd);
+        let order: Vec<usize> = (0..maps.len())
+            .filter(|i| preferred.is_none_or(|l| maps[*i].prefix_len == l))
+            .chain((0..maps.len()).filter(|i| preferred.is_some_and(|l| maps[*i].prefix_len != l)))
+            .collect();
+        order
+            .into_iter()
+            .find_map(|i| maps[i].allocate().map(|a| (a, maps[i].prefix_len)))
+    }
+
+    /// Marks a pool slot in use (no-op outside pools).
+    pub fn take(&mut self, subnet: u32, addr: Ipv6Addr, len: u8) {
+        if let Some(m) = self
+            .maps_mut(subnet, len)
+            .and_then(|v| v.iter_mut().find(|m| m.contains(addr, len)))
+        {
+            m.take(addr);
+        }
+    }
+
+    /// Marks a pool slot free, unless reserved.
+    pub fn release(&mut self, config: &Dhcp6Config, subnet: u32, addr: Ipv6Addr, len: u8) {
+        if let Some(s) = config.subnet(subnet) {
+            if reserved(s, addr, len) {
+                return;
+            }
+        }
+        if let Some(m) = self
+            .maps_mut(subnet, len)
+            .and_then(|v| v.iter_mut().find(|m| m.contains(addr, len)))
+        {
+            m.release(addr);
+        }
+    }
+
+    /// The client an unexpired offer of `key` is held for.
+    pub fn offered_to(&self, key: LeaseKey6, now: u64) -> Option<&ClientIa> {
+        self.offers
+            .get(&key)
+            .filter(|o| o.expire > now)
+            .map(|o| &o.client)
+    }
+
+    /// Unexpired offers held for one IA of a client.
+    pub fn offers_of(&self, client: &ClientIa, now: u64) -> Vec<LeaseKey6> {
+        self.offers_by_client
+            .get(client)
+            .into_iter()
+            .flatten()
+            .filter(|k| self.offered_to(**k, now) == Some(client))
+            .copied()
+            .collect()
+    }
+
+    fn remove_offer(&mut self, key: LeaseKey6) -> Option<Offer> {
+        let offer = self.offers.remove(&key)?;
+        if let Some(v) = self.offers_by_client.get_mut(&offer.client) {
+            v.retain(|k| *k != key);
+            if v.is_empty() {
+                self.offers_by_client.remove(&offer.client);
+            }
+        }
+        Some(offer)
+    }
+
+    /// Holds `key` (already taken) for `client` until `expire`.
+    pub fn hold_offer(&mut self, key: LeaseKey6, client: ClientIa, expire: u64) {
+        self.remove_offer(key);
+        self.offers_by_client
+            .entry(client.clone())
+            .or_default()
+            .push(key);
+        self.offers.insert(key, Offer { client, expire });
+        self.offer_queue.push_back((expire, key));
+    }
+
+    /// Forgets an offer; the slot stays taken (the caller leases it or releases it).
+    pub fn forget_offer(&mut self, key: LeaseKey6) {
+        self.remove_offer(key);
+    }
+
+    /// Frees the slots of expired offers.
+    pub fn expire_offers(&mut self, config: &Dhcp6Config, now: u64) {
+        while let Some(&(expire, key)) = self.offer_queue.front() {
+            if expire > now {
+                break;
+            }
+            self.offer_queue.pop_front();
+            let Some(offer) = self.offers.get(&key) else {
+                continue;
+            };
+            if offer.expire > now {
+                continue;
+            }
+            self.remove_offer(key);
+            if self.store.get(key).is_some_and(|l| holds(l, now)) {
+                continue;
+            }
+            let len = match key.0 {
+                LeaseType6::Pd => self
+                    .pd
+                    .values()
+                    .flatten()
+                    .find(|m| m.offset(key.1).is_some())
+                    .map_or(64, |m| m.prefix_len),
+                _ => 128,
+            };
+            let subnets: Vec<u32> = config.subnets.iter().map(|s| s.id).collect();
+            for id in subnets {
+                self.release(config, id, key.1, len);
+            }
+        }
+    }
+
+    /// Reclaims up to `limit` expired leases: an expired lease becomes expired-reclaimed, a
+    /// declined one is deleted. Returns the rows to write.
+    pub fn reclaim(&mut self, config: &Dhcp6Config, now: u64, limit: usize) -> Vec<Lease6> {
+        let mut rows = Vec::new();
+        for key in self.store.expired(now, limit) {
+            let Some(lease) = self.store.get(key) else {
+                continue;
+            };
+            let mut lease = lease.clone();
+            if lease.state == LeaseState::Declined {
+                self.store.remove(key);
+                lease.valid_lifetime = 0;
+            } else {
+                lease.state = LeaseState::ExpiredReclaimed;
+                self.store.upsert(lease.clone());
+            }
+            if !self.offers.contains_key(&key) {
+                self.release(config, lease.subnet_id, lease.address, lease.prefix_len);
+            }
+            rows.push(lease);
+        }
+        rows
+    }
+
+    /// Used and total slots of each pool of a subnet: (first, prefix length, used, total).
+    pub fn pool_usage(&self, subnet: u32) -> Vec<(Ipv6Addr, u8, u64, u128)> {
+        self.na
+            .get(&subnet)
+            .into_iter()
+            .chain(self.pd.get(&subnet))
+            .flatten()
+            .map(|m| {
+                let (used, total) = m.usage();
+                (m.at(0), m.prefix_len, used, total)
+            })
+            .collect()
+    }
+}
+
+/// Whether `addr`/`len` is reserved in `s`.
+pub fn reserved(s: &Subnet6, addr: Ipv6Addr, len: u8) -> bool {
+    if len == 128 {
+        s.is_reserved_address(addr)
+    } else {
+        Ipv6Net::new(addr, len).is_ok_and(|p| s.is_reserved_prefix(p))
+    }
+}
+
+/// The lease type of a slot of length `len`.
+pub fn lease_type(len: u8) -> LeaseType6 {
+    kind_of(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_allocator_is_next_fit_and_knows_when_full() {
+        let mut m = RangeAlloc::addresses(
+            "2001:db8::10".parse().expect("s"),
+            "2001:db8::12".parse().expect("e"),
+        );
+        m.take("2001:db8::11".parse().expect("a"));
+        assert_eq!(m.allocate(), Some("2001:db8::10".parse().expect("a")));
+        assert_eq!(m.allocate(), Some("2001:db8::12".parse().expect("a")));
+        assert_eq!(m.allocate(), None);
+        m.release("2001:db8::11".parse().expect("a"));
+        assert_eq!(m.allocate(), Some("2001:db8::11".parse().expect("a")));
+    }
+
+    #[test]
+    fn huge_pools_allocate_without_scanning() {
+        let mut m = RangeAlloc::addresses(
+            "2001:db8::".parse().expect("s"),
+            "2001:db8::ffff:ffff:ffff:ffff".parse().expect("e"),
+        );
+        for _ in 0..1000 {
+            assert!(m.allocate().is_some());
+        }
+        assert_eq!(m.usage().0, 1000);
+    }
+
+    #[test]
+    fn prefix_allocator_steps_by_the_delegated_length() {
+        let mut m = RangeAlloc::prefixes("2001:db8:100::/40".parse().expect("p"), 48);
+        assert_eq!(m.allocate(), Some("2001:db8:100::".parse().expect("a")));
+        assert_eq!(m.allocate(), Some("2001:db8:101::".parse().expect("a")));
+        assert!(m.contains("2001:db8:1ff::".parse().expect("a"), 48));
+        assert!(!m.contains("2001:db8:1ff::".parse().expect("a"), 56));
+        assert!(!m.contains("2001:db8:1ff:1::".parse().expect("a"), 48));
+        assert!(!m.contains("2001:db8:200::".parse().expect("a"), 48));
+        assert_eq!(m.usage().1, 256);
+    }
+}

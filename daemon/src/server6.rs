@@ -1,0 +1,603 @@
+//! The DHCPv6 engine thread: receives batches from the sockets, runs the policy on the current
+//! configuration snapshot, hands lease rows to its memfile writer and sends each reply once its
+//! leases are durable. It owns the v6 lease state; nothing else touches it.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use ipnet::Ipv6Net;
+
+use crate::config::{Durability, Ingress6, RuntimeConfig};
+use crate::dhcp6::packet::msg;
+use crate::dhcp6::{self, Arrival6, DecodeError, LeaseState6, Packet, Reply6, Silence6};
+use crate::lease::memfile::{self, csv6, MemfileWriter};
+use crate::net::iface6;
+use crate::net::socket6::{Socket6, SocketError6};
+use crate::northbound::commit::{Reservation, Subsystem};
+use crate::northbound::error::{error, AtPath};
+use netconf::error::{ErrorTag, ErrorType, RpcError};
+
+/// Datagrams taken from one socket per wake-up before the batch is committed.
+const BATCH: usize = 64;
+/// Expired leases reclaimed per pass.
+const RECLAIM_PER_PASS: usize = 10_000;
+/// File in the state directory holding the server DUID, as hex.
+pub const DUID_FILE: &str = "dhcp6-server-duid";
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// DHCPv6 counters. Relaxed atomics: each is an independent tally.
+#[derive(Debug, Default)]
+pub struct Counters6 {
+    /// Datagrams received.
+    pub received: AtomicU64,
+    /// Received, by innermost message type 1..=13.
+    pub received_by_type: [AtomicU64; 14],
+    /// Sent, by innermost message type 1..=13.
+    pub sent_by_type: [AtomicU64; 14],
+    /// Datagrams refused by the decoder.
+    pub malformed: AtomicU64,
+    /// Messages left unanswered because no subnet matched.
+    pub no_subnet: AtomicU64,
+    /// Messages dropped by the identifier rules or addressed to another server.
+    pub not_for_us: AtomicU64,
+    /// Other silences.
+    pub silent_other: AtomicU64,
+    /// Replies dropped because their leases could not be written.
+    pub lease_write_failed: AtomicU64,
+    /// Replies the socket refused.
+    pub send_failed: AtomicU64,
+    /// Leases reclaimed after expiry.
+    pub reclaimed: AtomicU64,
+}
+
+impl Counters6 {
+    fn by_type(table: &[AtomicU64; 14], kind: u8) {
+        if let Some(c) = table.get(usize::from(kind)) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn silence(&self, why: Silence6) {
+        let c = match why {
+            Silence6::NoSubnet => &self.no_subnet,
+            Silence6::NoClientId | Silence6::ServerIdRule | Silence6::OtherServer => {
+                &self.not_for_us
+            }
+            _ => &self.silent_other,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn malformed(&self, _why: &DecodeError) {
+        self.malformed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A one-line summary for logs.
+    pub fn summary(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "received={} solicit={} request={} renew={} advertise={} reply={} malformed={} no_subnet={} not_for_us={} write_failed={} send_failed={}",
+            get(&self.received),
+            get(&self.received_by_type[usize::from(msg::SOLICIT)]),
+            get(&self.received_by_type[usize::from(msg::REQUEST)]),
+            get(&self.received_by_type[usize::from(msg::RENEW)]),
+            get(&self.sent_by_type[usize::from(msg::ADVERTISE)]),
+            get(&self.sent_by_type[usize::from(msg::REPLY)]),
+            get(&self.malformed),
+            get(&self.no_subnet),
+            get(&self.not_for_us),
+            get(&self.lease_write_failed),
+            get(&self.send_failed),
+        )
+    }
+}
+
+/// Reads the server DUID from the state directory, creating a DUID-UUID (RFC 6355, type 4)
+/// the first time, so the server keeps one identity across restarts.
+pub fn load_or_create_duid(state_dir: &Path) -> std::io::Result<Vec<u8>> {
+    let path = state_dir.join(DUID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let digits: String = text.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+            let bytes: Option<Vec<u8>> = (0..digits.len() / 2)
+                .map(|i| u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).ok())
+                .collect();
+            match bytes {
+                Some(b) if (3..=130).contains(&b.len()) && digits.len().is_multiple_of(2) => {
+                    return Ok(b)
+                }
+                _ => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{} does not hold a DUID in hex", path.display()),
+                    ))
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut uuid = [0u8; 16];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| {
+        use std::io::Read;
+        f.read_exact(&mut uuid)
+    })?;
+    uuid[6] = (uuid[6] & 0x0f) | 0x40; // version 4
+    uuid[8] = (uuid[8] & 0x3f) | 0x80; // RFC 4122 variant
+    let mut duid = vec![0, 4];
+    duid.extend_from_slice(&uuid);
+    let hex: Vec<String> = duid.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = state_dir.join(format!("{DUID_FILE}.new"));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        writeln!(f, "{}", hex.join(":"))?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    std::fs::File::open(state_dir)?.sync_all()?;
+    tracing::info!(duid = %hex.join(":"), "DHCPv6 server DUID created");
+    Ok(duid)
+}
+
+/// The sockets the engine serves, and a new set waiting for the engine after a commit.
+#[derive(Default)]
+pub struct Sockets6 {
+    open: HashMap<String, Arc<Socket6>>,
+    pending: Option<Vec<Arc<Socket6>>>,
+}
+
+/// Shared between the engine and the commit pipeline.
+pub type SharedSockets6 = Arc<Mutex<Sockets6>>;
+
+/// Opens (or reuses) a socket on every interface `config` serves with DHCPv6.
+pub fn open_sockets(
+    config: &RuntimeConfig,
+    existing: &HashMap<String, Arc<Socket6>>,
+) -> Result<Vec<Arc<Socket6>>, SocketError6> {
+    if !config.dhcp6.enabled {
+        return Ok(Vec::new());
+    }
+    config
+        .dhcp6
+        .interfaces
+        .iter()
+        .map(|i| match existing.get(i) {
+            Some(s) => Ok(s.clone()),
+            None => Socket6::open(i).map(Arc::new),
+        })
+        .collect()
+}
+
+/// The DHCPv6 server as the commit pipeline sees it: prepare opens the sockets a new
+/// configuration needs, apply hands them to the engine.
+pub struct Dhcp6Subsystem {
+    /// The engine's sockets.
+    pub sockets: SharedSockets6,
+}
+
+impl Subsystem for Dhcp6Subsystem {
+    fn name(&self) -> &'static str {
+        "dhcpv6"
+    }
+
+    fn prepare(
+        &self,
+        current: &RuntimeConfig,
+        next: &RuntimeConfig,
+    ) -> Result<Reservation, RpcError> {
+        if next.lease_db.memfile_v6 != current.lease_db.memfile_v6 {
+            return Err(error(ErrorType::Application, ErrorTag::OperationFailed,
+                "the lease file cannot change while the server runs: copy the configuration to startup and restart",
+            )
+            .at(&format!("{}/memfile-v6", yang::paths::LEASE_DATABASE)));
+        }
+        let existing = self
+            .sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .open
+            .clone();
+        let list = open_sockets(next, &existing).map_err(|e| {
+            let path = match &e {
+                SocketError6::NoSuchInterface(i) | SocketError6::Open { iface: i, .. } => {
+                    format!("{}/interface[.='{i}']", yang::paths::DHCPV6)
+                }
+            };
+            error(
+                ErrorType::Application,
+                ErrorTag::OperationFailed,
+                e.to_string(),
+            )
+            .at(&path)
+        })?;
+        Ok(Box::new(list))
+    }
+
+    fn apply(&self, reservation: Reservation) {
+        let Ok(list) = reservation.downcast::<Vec<Arc<Socket6>>>() else {
+            return;
+        };
+        let mut s = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
+        s.open = list
+            .iter()
+            .map(|s| (s.iface().to_string(), s.clone()))
+            .collect();
+        s.pending = Some(*list);
+    }
+}
+
+/// A started DHCPv6 server: what shutdown needs.
+pub struct Started6 {
+    /// The engine thread.
+    pub engine: JoinHandle<()>,
+    /// The v6 memfile writer, flushed at shutdown.
+    pub writer: Arc<MemfileWriter>,
+    /// Counters.
+    pub counters: Arc<Counters6>,
+}
+
+impl Started6 {
+    /// Waits for the engine (after shutdown was set) and flushes the lease file.
+    pub fn stop(self) {
+        if self.engine.join().is_err() {
+            tracing::error!("the DHCPv6 engine panicked");
+        }
+        if let Err(e) = self.writer.flush_and_wait() {
+            tracing::error!(error = %e, "DHCPv6 lease file flush at shutdown failed");
+        }
+    }
+}
+
+fn lease_path(state_dir: &Path, configured: &Path) -> PathBuf {
+    if configured.is_absolute() {
+        configured.to_path_buf()
+    } else {
+        state_dir.join(configured)
+    }
+}
+
+/// Loads the v6 leases, opens the v6 memfile and sockets, reads (or creates) the server DUID
+/// and starts the engine thread. Errors are messages for the operator.
+pub fn start(
+    config: Arc<ArcSwap<RuntimeConfig>>,
+    state_dir: &Path,
+    shutdown: Arc<AtomicBool>,
+) -> Result<(Started6, Dhcp6Subsystem), String> {
+    let current = config.load_full();
+    let file = lease_path(state_dir, &current.lease_db.memfile_v6);
+    tracing::info!(file = %file.display(), "loading DHCPv6 leases");
+    let (store, _report) = memfile::load6(
+        &memfile::memfile_files(&file),
+        current.lease_db.max_bad_rows,
+    )
+    .map_err(|e| e.to_string())?;
+    let durability = match current.lease_db.durability {
+        Durability::Fsync => memfile::Durability::Fsync,
+        Durability::None => memfile::Durability::None,
+    };
+    let writer = Arc::new(MemfileWriter::open_v6(&file, durability).map_err(|e| e.to_string())?);
+    let duid = load_or_create_duid(state_dir)
+        .map_err(|e| format!("DHCPv6 server DUID in {}: {e}", state_dir.display()))?;
+    let list = open_sockets(&current, &HashMap::new()).map_err(|e| e.to_string())?;
+    let sockets = Arc::new(Mutex::new(Sockets6 {
+        open: list
+            .iter()
+            .map(|s| (s.iface().to_string(), s.clone()))
+            .collect(),
+        pending: Some(list),
+    }));
+    let counters = Arc::new(Counters6::default());
+    let engine = Engine6 {
+        config,
+        applied: None,
+        state: LeaseState6::new(store),
+        writer: writer.clone(),
+        shared_sockets: sockets.clone(),
+        sockets: Vec::new(),
+        addresses: HashMap::new(),
+        duid,
+        counters: counters.clone(),
+        shutdown,
+    };
+    let engine = std::thread::Builder::new()
+        .name("dhcp6".into())
+        .spawn(move || engine.run())
+        .map_err(|e| format!("cannot start the DHCPv6 engine: {e}"))?;
+    Ok((
+        Started6 {
+            engine,
+            writer,
+            counters,
+        },
+        Dhcp6Subsystem { sockets },
+    ))
+}
+
+/// The engine and what it owns.
+struct Engine6 {
+    config: Arc<ArcSwap<RuntimeConfig>>,
+    applied: Option<Arc<RuntimeConfig>>,
+    state: LeaseState6,
+    writer: Arc<MemfileWriter>,
+    shared_sockets: SharedSockets6,
+    sockets: Vec<Arc<Socket6>>,
+    addresses: HashMap<String, Vec<Ipv6Net>>,
+    duid: Vec<u8>,
+    counters: Arc<Counters6>,
+    shutdown: Arc<AtomicBool>,
+}
+
+/// A reply waiting for its batch's lease rows to be durable.
+struct Outgoing {
+    socket: Arc<Socket6>,
+    reply: Reply6,
+}
+
+impl Engine6 {
+    fn apply_if_changed(&mut self) {
+        let current = self.config.load_full();
+        if self
+            .applied
+            .as_ref()
+            .is_some_and(|a| Arc::ptr_eq(a, &current))
+        {
+            return;
+        }
+        let started = Instant::now();
+        let pending = self
+            .shared_sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pending
+            .take();
+        if let Some(sockets) = pending {
+            for s in sockets
+                .iter()
+                .filter(|s| !self.sockets.iter().any(|o| Arc::ptr_eq(o, s)))
+            {
+                tracing::info!(iface = s.iface(), "DHCPv6 listening");
+            }
+            self.sockets = sockets;
+        }
+        self.state.reconfigure(&current.dhcp6, unix_now());
+        self.refresh_addresses();
+        tracing::info!(
+            subnets = current.dhcp6.subnets.len(),
+            leases = self.state.store.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "DHCPv6 configuration applied"
+        );
+        self.applied = Some(current);
+    }
+
+    fn refresh_addresses(&mut self) {
+        match iface6::ipv6_addresses() {
+            Ok(a) => self.addresses = a,
+            Err(e) => tracing::warn!(error = %e, "cannot read interface addresses"),
+        }
+    }
+
+    fn run(mut self) {
+        let span = tracing::info_span!("dhcp6");
+        let _enter = span.enter();
+        let mut buf = vec![0u8; 65536];
+        let mut last_reclaim = Instant::now();
+        let mut last_compaction = Instant::now();
+        let mut last_address_refresh = Instant::now();
+        let mut pollfds: Vec<libc::pollfd> = Vec::new();
+        while !self.shutdown.load(Ordering::Relaxed) {
+            self.apply_if_changed();
+            let Some(config) = self.applied.clone() else {
+                break;
+            };
+            if pollfds.len() != self.sockets.len()
+                || pollfds
+                    .iter()
+                    .zip(&self.sockets)
+                    .any(|(p, s)| p.fd != s.fd())
+            {
+                pollfds = self
+                    .sockets
+                    .iter()
+                    .map(|s| libc::pollfd {
+                        fd: s.fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    })
+                    .collect();
+            }
+            // SAFETY: pollfds is a valid array of initialised pollfd for the call's duration.
+            let ready =
+                unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, 200) };
+            if ready > 0 {
+                // A commit that finished while we waited applies to what arrived meanwhile:
+                // its rpc-reply may already have been sent.
+                self.apply_if_changed();
+                let Some(config) = self.applied.clone() else {
+                    break;
+                };
+                let same_sockets = pollfds.len() == self.sockets.len()
+                    && pollfds
+                        .iter()
+                        .zip(&self.sockets)
+                        .all(|(p, s)| p.fd == s.fd());
+                if !same_sockets {
+                    continue; // the datagrams wait in their sockets for the next poll
+                }
+                for (p, socket) in pollfds.iter_mut().zip(self.sockets.clone()) {
+                    if p.revents != 0 {
+                        p.revents = 0;
+                        self.serve_batch(&config, &socket, &mut buf);
+                    }
+                }
+            }
+            let d6 = &config.dhcp6;
+            if last_reclaim.elapsed() >= Duration::from_secs(u64::from(d6.reclaim_interval)) {
+                last_reclaim = Instant::now();
+                self.reclaim(&config);
+            }
+            if let Some(every) = config.lease_db.compaction_interval {
+                if last_compaction.elapsed() >= every {
+                    last_compaction = Instant::now();
+                    start_compaction(&self.writer);
+                }
+            }
+            if last_address_refresh.elapsed() >= Duration::from_secs(5) {
+                last_address_refresh = Instant::now();
+                self.refresh_addresses();
+            }
+        }
+        tracing::info!(counters = %self.counters.summary(), "DHCPv6 engine stopped");
+    }
+
+    fn serve_batch(&mut self, config: &RuntimeConfig, socket: &Arc<Socket6>, buf: &mut [u8]) {
+        let mut rows = Vec::new();
+        let mut durable_replies: Vec<Outgoing> = Vec::new();
+        let addresses = self
+            .addresses
+            .get(socket.iface())
+            .cloned()
+            .unwrap_or_default();
+        for _ in 0..BATCH {
+            let received = match socket.recv(buf) {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(iface = socket.iface(), error = %e, "receive failed");
+                    break;
+                }
+            };
+            self.counters.received.fetch_add(1, Ordering::Relaxed);
+            let packet = match Packet::parse(&buf[..received.len]) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.counters.malformed(&e);
+                    tracing::debug!(iface = socket.iface(), from = %received.from, error = %e, "malformed message dropped");
+                    continue;
+                }
+            };
+            Counters6::by_type(&self.counters.received_by_type, packet.message.msg_type);
+            let arrival = Arrival6 {
+                ingress: Ingress6 {
+                    interface: socket.iface(),
+                    addresses: &addresses,
+                },
+                from: received.from,
+                multicast: received.multicast,
+                server_duid: &self.duid,
+                now: unix_now(),
+            };
+            let decision = dhcp6::handle(&config.dhcp6, &mut self.state, &packet, &arrival);
+            for lease in &decision.writes {
+                csv6::format_row(lease, &mut rows);
+            }
+            match decision.reply {
+                Ok(reply) if decision.writes.is_empty() => send(&self.counters, socket, &reply),
+                Ok(reply) => durable_replies.push(Outgoing {
+                    socket: socket.clone(),
+                    reply,
+                }),
+                Err(why) => {
+                    tracing::trace!(?why, "no reply");
+                    self.counters.silence(why);
+                }
+            }
+        }
+        if rows.is_empty() {
+            return;
+        }
+        let counters = self.counters.clone();
+        self.writer.submit(
+            rows,
+            Box::new(move |result| match result {
+                Ok(()) => {
+                    for o in durable_replies {
+                        send(&counters, &o.socket, &o.reply);
+                    }
+                }
+                Err(e) => {
+                    // No REPLY for a lease that is not on disk; the client will retry.
+                    counters.lease_write_failed.fetch_add(durable_replies.len() as u64, Ordering::Relaxed);
+                    tracing::error!(error = %e, replies = durable_replies.len(), "lease write failed; replies withheld");
+                }
+            }),
+        );
+    }
+
+    fn reclaim(&mut self, config: &RuntimeConfig) {
+        let rows = self
+            .state
+            .reclaim(&config.dhcp6, unix_now(), RECLAIM_PER_PASS);
+        if rows.is_empty() {
+            return;
+        }
+        self.counters
+            .reclaimed
+            .fetch_add(rows.len() as u64, Ordering::Relaxed);
+        tracing::debug!(count = rows.len(), "expired DHCPv6 leases reclaimed");
+        let mut bytes = Vec::new();
+        for lease in &rows {
+            csv6::format_row(lease, &mut bytes);
+        }
+        self.writer.submit(
+            bytes,
+            Box::new(|result| {
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "writing reclaimed DHCPv6 leases failed");
+                }
+            }),
+        );
+    }
+}
+
+fn send(counters: &Counters6, socket: &Socket6, reply: &Reply6) {
+    match socket.send(&reply.bytes, reply.destination) {
+        Ok(()) => Counters6::by_type(&counters.sent_by_type, reply.kind),
+        Err(e) => {
+            counters.send_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(iface = socket.iface(), error = %e, destination = %reply.destination, "send failed");
+        }
+    }
+}
+
+/// Starts a compaction off the packet thread.
+fn start_compaction(writer: &Arc<MemfileWriter>) {
+    let writer = writer.clone();
+    let spawned = std::thread::Builder::new()
+        .name("compaction6".into())
+        .spawn(move || match writer.compact() {
+            Ok(handle) => match handle.join() {
+                Ok(report) => tracing::info!(?report, "DHCPv6 lease file compacted"),
+                Err(e) => tracing::error!(error = %e, "DHCPv6 lease file compaction failed"),
+            },
+            Err(e) => tracing::error!(error = %e, "DHCPv6 lease file compaction failed to start"),
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start DHCPv6 lease file compaction");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn server_duid_is_created_once_and_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = super::load_or_create_duid(dir.path()).expect("create");
+        assert_eq!(first.len(), 18);
+        assert_eq!(&first[..2], &[0, 4]);
+        let again = super::load_or_create_duid(dir.path()).expect("read");
+        assert_eq!(first, again);
+    }
+}

@@ -1,0 +1,77 @@
+"""DHCPv6 configuration edited over NETCONF and committed live: the running DHCPv6 server
+answers with the new configuration at once; a commit whose prepare fails (a DHCPv6 interface
+that does not exist) changes nothing; an edit the semantic checks refuse names its path.
+"""
+
+from __future__ import annotations
+
+import pytest
+from scapy.layers import dhcp6 as d6
+
+from configs6 import DNS6, server6_xml, setup_ipv6, standard_dhcp6
+from dhcp6_client import V6Client, opt, opts
+from netconf_tools import d_path, nc_env_factory, ndhcp, resolve_path  # noqa: F401 (fixture)
+
+
+@pytest.fixture
+def env(nc_env_factory, topo):
+    setup_ipv6(topo)
+    return nc_env_factory(server6_xml(standard_dhcp6(topo.server_if)))
+
+
+@pytest.fixture
+def s(env):
+    return env.connect()
+
+
+@pytest.fixture
+def v6(topo):
+    return V6Client(topo.client, topo.client_if, topo.client_mac)
+
+
+def option98(reply):
+    found = [o for o in opts(reply, d6.DHCP6OptUnknown) if o.optcode == 98]
+    return found[0].data if found else None
+
+
+def info(v6):
+    r = v6.one(v6.base(d6.DHCP6_InfoRequest))
+    assert isinstance(r, d6.DHCP6_Reply), r
+    return r
+
+
+def test_live_commit_reaches_the_dhcpv6_server(s, v6):
+    before = info(v6)
+    assert option98(before) is None
+    assert opt(before, d6.DHCP6OptDNSServers).dnsservers == [DNS6]
+    s.edit(ndhcp(
+        "<dhcpv6><option><code>98</code><format>text</format><value>live</value>"
+        "<always-send>true</always-send></option></dhcpv6>"
+    )).assert_ok()  # fmt: skip
+    assert option98(info(v6)) is None, "a candidate edit changes nothing on the wire"
+    s.commit().assert_ok()
+    assert option98(info(v6)) == b"live"
+
+
+def test_commit_with_missing_v6_interface_fails_and_changes_nothing(s, v6):
+    s.edit(ndhcp(
+        "<dhcpv6><interface>nd-missing6</interface><option><code>98</code><format>text</format>"
+        "<value>never</value><always-send>true</always-send></option></dhcpv6>"
+    )).assert_ok()  # fmt: skip
+    e = s.commit().one_error()
+    assert (e.type, e.tag) == ("application", "operation-failed"), e
+    path = resolve_path(e)
+    assert path.startswith(d_path("server", "dhcpv6", "interface")) and "nd-missing6" in path, e
+    assert option98(info(v6)) is None, "nothing was applied"
+
+
+def test_pool_outside_subnet_is_refused_with_its_path(s, v6):
+    e = s.edit(ndhcp(
+        "<dhcpv6><subnet><id>1</id><pool><start>2001:db8:9::1</start><end>2001:db8:9::9</end></pool>"
+        "</subnet></dhcpv6>"
+    )).one_error()  # fmt: skip
+    assert e.tag == "invalid-value" and "not inside subnet" in (e.message or ""), e
+    assert resolve_path(e).startswith(d_path("server", "dhcpv6", "subnet")), e
+    s.commit().assert_ok()
+    adv = v6.one(v6.base(d6.DHCP6_Solicit) / V6Client.ia_na(1))
+    assert isinstance(adv, d6.DHCP6_Advertise)
