@@ -5,6 +5,7 @@
 pub const CONFIGS: &[(&str, &str)] = &[
     ("single-server.xml", include_str!("single-server.xml")),
     ("relay.xml", include_str!("relay.xml")),
+    ("dhcpv6-pd.xml", include_str!("dhcpv6-pd.xml")),
 ];
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ fn check(text: &str) -> (bool, String) {
 #[test]
 fn examples_pass_check() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
-    for name in ["single-server.xml", "relay.xml"] {
+    for name in ["single-server.xml", "relay.xml", "dhcpv6-pd.xml"] {
         let out = Command::new(binary())
             .arg("check")
             .arg(root.join(name))
