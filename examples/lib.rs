@@ -15,7 +15,7 @@ mod tests {
         let ctx = yang::context().expect("yang context");
         for (name, text) in super::CONFIGS {
             let result = netdhcpd::northbound::validate_document(ctx, text)
-                .map(|v| v.runtime.dhcp4.subnets.len());
+                .map(|v| v.runtime.dhcp4.subnets.len() + v.runtime.dhcp6.subnets.len());
             match result {
                 Ok(subnets) => assert!(subnets > 0, "{name} defines no subnet"),
                 Err(problems) => panic!("{name} is invalid: {problems:?}"),
