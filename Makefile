@@ -56,3 +56,8 @@ e2e:
 
 clean-state:
 	rm -rf $(STATE_DIR)
+
+# netdhcpd against Kea 2.2 in network namespaces (bench/README.md); not part of `make test`.
+.PHONY: bench
+bench:
+	bench/run.sh
