@@ -1,6 +1,9 @@
 //! Example configurations shipped with netdhcp, embedded so the test suite checks each one
 //! against the YANG model and the semantic checks.
 
+// Tests unwrap freely: a panic there is a failed test with its message.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 /// (file name, contents) of every example instance document.
 pub const CONFIGS: &[(&str, &str)] = &[
     ("single-server.xml", include_str!("single-server.xml")),

@@ -232,12 +232,14 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
     let shared = Arc::new(ArcSwap::from_pointee(config));
     let shutdown = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(Counters4::default());
+    let usage = Arc::new(ArcSwap::from_pointee(crate::stats::Usage4::default()));
     let engine = Engine4::new(
         shared.clone(),
         LeaseState4::new(store),
         writer.clone(),
         sockets.clone(),
         counters.clone(),
+        usage.clone(),
         shutdown.clone(),
     );
     let engine = std::thread::Builder::new()
@@ -263,7 +265,13 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
             running_persistent: settings.datastore.running_persistent,
         },
     );
-    let mut nb = Northbound::new(datastores, committer);
+    let sources = crate::northbound::state::Sources {
+        started: std::time::SystemTime::now(),
+        lease_file: lease_file.clone(),
+        counters4: counters.clone(),
+        usage4: usage,
+    };
+    let mut nb = Northbound::new(datastores, committer, sources);
     let (tx, rx) = tokio::sync::mpsc::channel(256);
     let netconf = crate::netconf_server::build(&settings, state_dir, nb.capabilities(), tx)?;
     if let Some(server) = &netconf {

@@ -1,5 +1,8 @@
 //! netdhcpd: the library half of the daemon, so unit tests and benchmarks reach the pure parts.
 
+// Tests unwrap freely: a panic there is a failed test with its message.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod app;
 pub mod config;
 pub mod dhcp4;

@@ -24,7 +24,11 @@ pub fn build(
         return Ok(None);
     }
     let n = &settings.netconf;
-    let host_key = if n.host_key.is_absolute() { n.host_key.clone() } else { state_dir.join(&n.host_key) };
+    let host_key = if n.host_key.is_absolute() {
+        n.host_key.clone()
+    } else {
+        state_dir.join(&n.host_key)
+    };
     let users = settings
         .users
         .iter()
@@ -37,18 +41,25 @@ pub fn build(
     let mut config = ServerConfig::new(n.listen, host_key, users);
     config.idle_timeout = Duration::from_secs(n.idle_timeout_secs);
     config.max_sessions = n.max_sessions;
-    let server = NetconfServer::new(config, capabilities, backend).map_err(|e| AppError::Netconf(e.to_string()))?;
+    let server = NetconfServer::new(config, capabilities, backend)
+        .map_err(|e| AppError::Netconf(e.to_string()))?;
     tracing::info!(addr = %server.local_addr(), host_key = server.host_public_key(), "NETCONF over SSH");
     Ok(Some(server))
 }
 
 /// Serves NETCONF (when enabled) until `stop` resolves; reports readiness (sd_notify
 /// READY=1) first, since everything is bound by now.
-pub async fn serve(server: Option<NetconfServer>, stop: impl Future<Output = ()>) -> Result<(), AppError> {
+pub async fn serve(
+    server: Option<NetconfServer>,
+    stop: impl Future<Output = ()>,
+) -> Result<(), AppError> {
     notify("READY=1");
     tracing::info!("netdhcpd ready");
     match server {
-        Some(server) => server.run(stop).await.map_err(|e| AppError::Netconf(e.to_string())),
+        Some(server) => server
+            .run(stop)
+            .await
+            .map_err(|e| AppError::Netconf(e.to_string())),
         None => {
             stop.await;
             Ok(())

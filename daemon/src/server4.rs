@@ -19,11 +19,13 @@ use crate::net::iface;
 use crate::net::socket4::{Socket4, SocketError};
 use crate::northbound::commit::{Reservation, Subsystem};
 use crate::northbound::error::{error, AtPath};
-use crate::stats::Counters4;
+use crate::stats::{Counters4, PoolUsage4, Usage4};
 use netconf::error::{ErrorTag, ErrorType, RpcError};
 
 /// Packets taken from one socket per wake-up before the batch is committed.
 const BATCH: usize = 64;
+/// How often address use is published for the operational state.
+const USAGE_PERIOD: Duration = Duration::from_secs(2);
 /// Expired leases reclaimed per pass, so a mass expiry does not stall the packet path.
 const RECLAIM_PER_PASS: usize = 10_000;
 
@@ -154,6 +156,7 @@ pub struct Engine4 {
     sockets: Vec<Arc<Socket4>>,
     addresses: HashMap<String, Vec<Ipv4Net>>,
     counters: Arc<Counters4>,
+    usage: Arc<ArcSwap<Usage4>>,
     shutdown: Arc<AtomicBool>,
 }
 
@@ -171,6 +174,7 @@ impl Engine4 {
         writer: Arc<MemfileWriter>,
         sockets: SharedSockets,
         counters: Arc<Counters4>,
+        usage: Arc<ArcSwap<Usage4>>,
         shutdown: Arc<AtomicBool>,
     ) -> Self {
         Engine4 {
@@ -180,17 +184,21 @@ impl Engine4 {
             writer,
             shared_sockets: sockets,
             sockets: Vec::new(),
-
             addresses: HashMap::new(),
             counters,
+            usage,
             shutdown,
         }
     }
 
-        /// Takes up a newly committed configuration (and sockets); true if there was one.
+    /// Takes up a newly committed configuration (and sockets); true if there was one.
     fn apply_if_changed(&mut self) -> bool {
         let current = self.config.load_full();
-        if self.applied.as_ref().is_some_and(|a| Arc::ptr_eq(a, &current)) {
+        if self
+            .applied
+            .as_ref()
+            .is_some_and(|a| Arc::ptr_eq(a, &current))
+        {
             return false;
         }
 
@@ -235,6 +243,7 @@ impl Engine4 {
         let mut last_reclaim = Instant::now();
         let mut last_compaction = Instant::now();
         let mut last_address_refresh = Instant::now();
+        let mut last_usage = Instant::now() - USAGE_PERIOD;
         let mut pollfds: Vec<libc::pollfd> = Vec::new();
         while !self.shutdown.load(Ordering::Relaxed) {
             self.apply_if_changed();
@@ -268,9 +277,9 @@ impl Engine4 {
                 continue;
             }
             if ready > 0 {
-                for i in 0..pollfds.len() {
-                    if pollfds[i].revents != 0 {
-                        pollfds[i].revents = 0;
+                for (i, pfd) in pollfds.iter_mut().enumerate() {
+                    if pfd.revents != 0 {
+                        pfd.revents = 0;
                         let socket = self.sockets[i].clone();
                         self.serve_batch(&config, &socket, &mut buf);
                     }
@@ -291,6 +300,10 @@ impl Engine4 {
             if last_address_refresh.elapsed() >= Duration::from_secs(5) {
                 last_address_refresh = Instant::now();
                 self.refresh_addresses();
+            }
+            if last_usage.elapsed() >= USAGE_PERIOD {
+                last_usage = Instant::now();
+                self.publish_usage(&config);
             }
         }
         tracing::info!(counters = %self.counters.summary(), "DHCPv4 engine stopped");
@@ -372,6 +385,34 @@ impl Engine4 {
                 }
             }),
         );
+    }
+
+    // Pool counters are kept by the free maps, so this costs a few words per pool, not a walk
+    // over the leases.
+    fn publish_usage(&self, config: &RuntimeConfig) {
+        let subnets = config
+            .dhcp4
+            .subnets
+            .iter()
+            .map(|s| {
+                let pools = self
+                    .state
+                    .pool_usage(s.id)
+                    .into_iter()
+                    .map(|(start, end, used)| PoolUsage4 {
+                        start,
+                        end,
+                        total: u64::from(u32::from(end)) - u64::from(u32::from(start)) + 1,
+                        in_use: u64::from(used),
+                    })
+                    .collect();
+                (s.id, pools)
+            })
+            .collect();
+        self.usage.store(Arc::new(Usage4 {
+            leases: self.state.store.len() as u64,
+            subnets,
+        }));
     }
 
     fn reclaim(&mut self, config: &RuntimeConfig) {

@@ -75,3 +75,26 @@ impl Counters4 {
         )
     }
 }
+
+/// Address use of one DHCPv4 pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolUsage4 {
+    /// First address.
+    pub start: std::net::Ipv4Addr,
+    /// Last address.
+    pub end: std::net::Ipv4Addr,
+    /// Addresses in the pool.
+    pub total: u64,
+    /// Addresses leased, offered, declined or reserved.
+    pub in_use: u64,
+}
+
+/// Address use of the DHCPv4 server, published by the engine every few seconds so readers
+/// never touch the lease state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage4 {
+    /// Lease records held.
+    pub leases: u64,
+    /// (subnet id, its pools), in subnet id order.
+    pub subnets: Vec<(u32, Vec<PoolUsage4>)>,
+}

@@ -4,6 +4,9 @@
 //! Modules are embedded so the daemon never depends on files beside it: what it advertises over
 //! NETCONF is exactly what it validates against.
 
+// Tests unwrap freely: a panic there is a failed test with its message.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 use std::sync::OnceLock;
 
 pub use yang5;

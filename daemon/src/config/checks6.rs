@@ -5,15 +5,15 @@ use std::net::Ipv6Addr;
 
 use ipnet::Ipv6Net;
 
+use super::checks_shared::{
+    check_interface_listed, check_no_host_bits, check_pools, check_relays_unique,
+    check_subnet_overlaps, overlaps,
+};
 use super::v6::{Dhcp6Config, Subnet6};
 use super::ConfigError;
 
 fn subnet_path(s: &Subnet6) -> String {
     format!("/netdhcp-server:server/dhcpv6/subnet[id='{}']", s.id)
-}
-
-fn overlaps(a: &Ipv6Net, b: &Ipv6Net) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
 }
 
 /// Checks the DHCPv6 configuration; every problem found is pushed to `errors`.
@@ -23,35 +23,16 @@ pub(super) fn check_v6(config: &Dhcp6Config, errors: &mut Vec<ConfigError>) {
     let mut all_pd: Vec<(u32, Ipv6Net)> = Vec::new();
     for (i, s) in config.subnets.iter().enumerate() {
         let path = subnet_path(s);
-        if s.prefix.network() != s.prefix.addr() {
-            errors.push(ConfigError::new(
-                format!("{path}/prefix"),
-                format!(
-                    "{} has host bits set; the subnet is {}",
-                    s.prefix,
-                    s.prefix.trunc()
-                ),
-            ));
-        }
-        for other in &config.subnets[i + 1..] {
-            if overlaps(&s.prefix, &other.prefix) {
-                errors.push(ConfigError::new(
-                    format!("{path}/prefix"),
-                    format!(
-                        "{} overlaps subnet {} ({})",
-                        s.prefix, other.id, other.prefix
-                    ),
-                ));
-            }
-        }
-        if let Some(iface) = &s.interface {
-            if !config.interfaces.contains(iface) {
-                errors.push(ConfigError::new(
-                    format!("{path}/interface"),
-                    format!("interface {iface} is not in /netdhcp-server:server/dhcpv6/interface"),
-                ));
-            }
-        }
+        check_no_host_bits(s.prefix, &path, errors);
+        let later = config.subnets[i + 1..].iter().map(|o| (o.id, o.prefix));
+        check_subnet_overlaps(s.prefix, later, &path, errors);
+        check_interface_listed(
+            s.interface.as_ref(),
+            &config.interfaces,
+            "/netdhcp-server:server/dhcpv6/interface",
+            &path,
+            errors,
+        );
         let l = s.lifetimes;
         if l.preferred > l.valid || l.renew > l.rebind || l.rebind > l.preferred {
             errors.push(ConfigError::new(
@@ -62,7 +43,7 @@ pub(super) fn check_v6(config: &Dhcp6Config, errors: &mut Vec<ConfigError>) {
                 ),
             ));
         }
-        check_pools(s, &path, errors);
+        check_pools(&s.pools, s.prefix, &path, |_| None, errors);
         for p in &s.pd_pools {
             let ppath = format!("{path}/pd-pool[prefix='{}']", p.prefix);
             if p.prefix.network() != p.prefix.addr() {
@@ -85,7 +66,7 @@ pub(super) fn check_v6(config: &Dhcp6Config, errors: &mut Vec<ConfigError>) {
                     ),
                 ));
             }
-            if overlaps(&p.prefix, &s.prefix) {
+            if overlaps(p.prefix, s.prefix) {
                 errors.push(ConfigError::new(
                     ppath.clone(),
                     format!(
@@ -95,7 +76,7 @@ pub(super) fn check_v6(config: &Dhcp6Config, errors: &mut Vec<ConfigError>) {
                 ));
             }
             for (owner, other) in &all_pd {
-                if overlaps(other, &p.prefix) {
+                if overlaps(*other, p.prefix) {
                     errors.push(ConfigError::new(
                         ppath.clone(),
                         format!(
@@ -124,7 +105,7 @@ pub(super) fn check_v6(config: &Dhcp6Config, errors: &mut Vec<ConfigError>) {
                         format!("{p} has host bits set"),
                     ));
                 }
-                if overlaps(&p, &s.prefix) {
+                if overlaps(p, s.prefix) {
                     errors.push(ConfigError::new(
                         format!("{rpath}/prefix"),
                         format!(
@@ -135,14 +116,7 @@ pub(super) fn check_v6(config: &Dhcp6Config, errors: &mut Vec<ConfigError>) {
                 }
             }
         }
-        for relay in &s.relay_addresses {
-            if let Some(owner) = relay_owner.insert(*relay, s.id) {
-                errors.push(ConfigError::new(
-                    format!("{path}/relay-address"),
-                    format!("relay address {relay} is also configured for subnet {owner}"),
-                ));
-            }
-        }
+        check_relays_unique(&s.relay_addresses, s.id, &mut relay_owner, &path, errors);
         for id in &s.interface_ids {
             if let Some(owner) = interface_id_owner.insert(id, s.id) {
                 errors.push(ConfigError::new(
@@ -163,42 +137,6 @@ fn hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(":")
-}
-
-fn check_pools(s: &Subnet6, path: &str, errors: &mut Vec<ConfigError>) {
-    let mut pools: Vec<_> = s.pools.iter().collect();
-    for p in &pools {
-        let ppath = format!("{path}/pool[start='{}']", p.start);
-        if p.start > p.end {
-            errors.push(ConfigError::new(
-                format!("{ppath}/end"),
-                format!("end {} is before start {}", p.end, p.start),
-            ));
-            continue;
-        }
-        if !s.prefix.contains(&p.start) || !s.prefix.contains(&p.end) {
-            errors.push(ConfigError::new(
-                ppath,
-                format!(
-                    "pool {}-{} is not inside subnet {}",
-                    p.start, p.end, s.prefix
-                ),
-            ));
-        }
-    }
-    pools.retain(|p| p.start <= p.end);
-    pools.sort_by_key(|p| p.start);
-    for pair in pools.windows(2) {
-        if pair[1].start <= pair[0].end {
-            errors.push(ConfigError::new(
-                format!("{path}/pool[start='{}']", pair[1].start),
-                format!(
-                    "pool {}-{} overlaps pool {}-{}",
-                    pair[1].start, pair[1].end, pair[0].start, pair[0].end
-                ),
-            ));
-        }
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 
 mod checks;
 mod checks6;
+mod checks_shared;
+mod common;
 mod options4;
 mod tree;
 mod v4;
@@ -12,7 +14,8 @@ mod v6;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use options4::{OptionFormat, OptionSet4, OptionValue};
+pub use common::{AddressRange, FamilyAddress};
+pub use options4::{OptionFormat, OptionSet, OptionSet4, OptionValue};
 pub use v4::{Dhcp4Config, HostId, Ingress, Lifetimes, Pool4, Reservation4, Subnet4};
 #[cfg(test)]
 pub(crate) use v6::test_support as v6_test_support;

@@ -1,7 +1,9 @@
-//! DHCPv4 option payloads, encoded once at commit time so the packet path only copies bytes.
+//! Option payloads, encoded once at commit time so the packet path only copies bytes. The
+//! codes are DHCPv4's; formats, helpers and option sets serve DHCPv6 too.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+
+use super::common::{encode_address_list, FamilyAddress};
 
 /// Option codes with dedicated leaves in the model (RFC 2132, RFC 3397).
 pub mod code {
@@ -17,15 +19,15 @@ pub mod code {
     pub const DOMAIN_SEARCH: u8 = 119;
 }
 
-/// How a configured custom option value is written on the wire.
+/// How a configured custom option value is written on the wire, in either family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OptionFormat {
     /// Hexadecimal digits, ':' or spaces allowed between bytes.
     Hex,
     /// UTF-8 text.
     Text,
-    /// Comma-separated IPv4 addresses.
-    Ipv4AddressList,
+    /// Comma-separated addresses of the server's family (IPv4 or IPv6).
+    AddressList,
     /// One byte.
     Uint8,
     /// Two bytes, network order.
@@ -37,36 +39,27 @@ pub enum OptionFormat {
 }
 
 impl OptionFormat {
-    /// The format named by the model's `option-format` enumeration.
-    pub fn from_yang(name: &str) -> Option<Self> {
+    /// The format named by the model's `option-format` enumeration of family `A`.
+    pub fn from_yang<A: FamilyAddress>(name: &str) -> Option<Self> {
         Some(match name {
             "hex" => OptionFormat::Hex,
             "text" => OptionFormat::Text,
-            "ipv4-address-list" => OptionFormat::Ipv4AddressList,
             "uint8" => OptionFormat::Uint8,
             "uint16" => OptionFormat::Uint16,
             "uint32" => OptionFormat::Uint32,
             "boolean" => OptionFormat::Boolean,
+            list if list == A::LIST_FORMAT => OptionFormat::AddressList,
             _ => return None,
         })
     }
 
-    /// Encodes `value`; the error says what is wrong with it.
-    pub fn encode(self, value: &str) -> Result<Vec<u8>, String> {
+    /// Encodes `value`, addresses being of family `A`; the error says what is wrong with it.
+    pub fn encode<A: FamilyAddress>(self, value: &str) -> Result<Vec<u8>, String> {
         let value = value.trim();
         match self {
             OptionFormat::Hex => decode_hex(value),
             OptionFormat::Text => Ok(value.as_bytes().to_vec()),
-            OptionFormat::Ipv4AddressList => value
-                .split(',')
-                .map(|a| {
-                    a.trim()
-                        .parse::<Ipv4Addr>()
-                        .map(|ip| ip.octets())
-                        .map_err(|_| format!("{:?} is not an IPv4 address", a.trim()))
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(|v| v.concat()),
+            OptionFormat::AddressList => encode_address_list::<A>(value),
             OptionFormat::Uint8 => value
                 .parse::<u8>()
                 .map(|v| vec![v])
@@ -94,7 +87,7 @@ pub fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
         .bytes()
         .filter(|b| !matches!(b, b':' | b'-' | b'.' | b' '))
         .collect();
-    if digits.len() % 2 != 0 {
+    if digits.len() % 2 == 1 {
         return Err(format!("{text:?} has an odd number of hex digits"));
     }
     digits
@@ -135,15 +128,28 @@ pub struct OptionValue {
     pub always_send: bool,
 }
 
-/// Options by code. Later layers (subnet, reservation) override earlier ones code by code.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OptionSet4 {
-    options: BTreeMap<u8, OptionValue>,
+/// Options by code `C` (u8 for DHCPv4, u16 for DHCPv6). Later layers (subnet, reservation)
+/// override earlier ones code by code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionSet<C> {
+    options: BTreeMap<C, OptionValue>,
 }
 
-impl OptionSet4 {
+/// DHCPv4 options by code.
+pub type OptionSet4 = OptionSet<u8>;
+
+// Derived Default would needlessly ask for `C: Default`.
+impl<C> Default for OptionSet<C> {
+    fn default() -> Self {
+        OptionSet {
+            options: BTreeMap::new(),
+        }
+    }
+}
+
+impl<C: Ord + Copy> OptionSet<C> {
     /// Sets (or replaces) an option.
-    pub fn set(&mut self, code: u8, data: Vec<u8>, always_send: bool) {
+    pub fn set(&mut self, code: C, data: Vec<u8>, always_send: bool) {
         self.options.insert(
             code,
             OptionValue {
@@ -154,12 +160,12 @@ impl OptionSet4 {
     }
 
     /// The option with `code`, if configured.
-    pub fn get(&self, code: u8) -> Option<&OptionValue> {
+    pub fn get(&self, code: C) -> Option<&OptionValue> {
         self.options.get(&code)
     }
 
     /// Options of `self` overridden by those of `over`.
-    pub fn overlaid(&self, over: &OptionSet4) -> OptionSet4 {
+    pub fn overlaid(&self, over: &OptionSet<C>) -> OptionSet<C> {
         let mut merged = self.clone();
         for (code, value) in &over.options {
             merged.options.insert(*code, value.clone());
@@ -168,7 +174,7 @@ impl OptionSet4 {
     }
 
     /// All options in code order.
-    pub fn iter(&self) -> impl Iterator<Item = (u8, &OptionValue)> {
+    pub fn iter(&self) -> impl Iterator<Item = (C, &OptionValue)> {
         self.options.iter().map(|(c, v)| (*c, v))
     }
 }
@@ -176,26 +182,33 @@ impl OptionSet4 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn formats_encode() {
         assert_eq!(
-            OptionFormat::Hex.encode("0a:0B:ff").unwrap(),
+            OptionFormat::Hex.encode::<Ipv4Addr>("0a:0B:ff").unwrap(),
             vec![10, 11, 255]
         );
-        assert!(OptionFormat::Hex.encode("abc").is_err());
+        assert!(OptionFormat::Hex.encode::<Ipv4Addr>("abc").is_err());
         assert_eq!(
-            OptionFormat::Ipv4AddressList
-                .encode("100.64.0.1, 100.64.0.2")
+            OptionFormat::AddressList
+                .encode::<Ipv4Addr>("100.64.0.1, 100.64.0.2")
                 .unwrap(),
             vec![100, 64, 0, 1, 100, 64, 0, 2]
         );
-        assert!(OptionFormat::Ipv4AddressList
-            .encode("100.64.0.300")
+        assert!(OptionFormat::AddressList
+            .encode::<Ipv4Addr>("100.64.0.300")
             .is_err());
-        assert_eq!(OptionFormat::Uint16.encode("1500").unwrap(), vec![5, 220]);
-        assert_eq!(OptionFormat::Boolean.encode("true").unwrap(), vec![1]);
-        assert!(OptionFormat::Uint8.encode("256").is_err());
+        assert_eq!(
+            OptionFormat::Uint16.encode::<Ipv4Addr>("1500").unwrap(),
+            vec![5, 220]
+        );
+        assert_eq!(
+            OptionFormat::Boolean.encode::<Ipv4Addr>("true").unwrap(),
+            vec![1]
+        );
+        assert!(OptionFormat::Uint8.encode::<Ipv4Addr>("256").is_err());
     }
 
     #[test]

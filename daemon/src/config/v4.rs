@@ -6,6 +6,10 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use yang::paths;
 
+use super::common::{
+    index_subnets, read_address_list, read_custom_options, read_pools, read_renew_rebind,
+    read_subnets, read_valid_lifetime, select_on_interface, AddressRange,
+};
 use super::options4::{code, decode_hex, encode_domain_list, OptionFormat, OptionSet4};
 use super::tree::{Node, Root};
 use super::ConfigError;
@@ -21,21 +25,10 @@ pub struct Lifetimes {
     pub rebind: u32,
 }
 
-/// An inclusive range of addresses given out dynamically.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pool4 {
-    /// First address.
-    pub start: Ipv4Addr,
-    /// Last address (inclusive).
-    pub end: Ipv4Addr,
-}
+/// An inclusive range of IPv4 addresses given out dynamically.
+pub type Pool4 = AddressRange<Ipv4Addr>;
 
 impl Pool4 {
-    /// Whether `addr` is in the range.
-    pub fn contains(&self, addr: Ipv4Addr) -> bool {
-        self.start <= addr && addr <= self.end
-    }
-
     /// Number of addresses in the range.
     pub fn size(&self) -> u64 {
         u64::from(u32::from(self.end)) - u64::from(u32::from(self.start)) + 1
@@ -194,18 +187,9 @@ impl Dhcp4Config {
                 return Some(s);
             }
         }
-        self.subnets
-            .iter()
-            .find(|s| s.interface.as_deref() == Some(ingress.interface))
-            .or_else(|| {
-                self.subnets.iter().find(|s| {
-                    s.interface.is_none()
-                        && ingress
-                            .addresses
-                            .iter()
-                            .any(|a| s.prefix.contains(&a.addr()))
-                })
-            })
+        select_on_interface(&self.subnets, ingress.interface, ingress.addresses, |s| {
+            (s.interface.as_deref(), s.prefix)
+        })
     }
 }
 
@@ -214,20 +198,16 @@ fn read_lifetimes(
     inherited: Option<Lifetimes>,
     errors: &mut Vec<ConfigError>,
 ) -> Lifetimes {
-    let valid = node
-        .parsed::<u32>("valid-lifetime", errors)
-        .or(inherited.map(|l| l.valid))
-        .unwrap_or(3600);
+    let valid = read_valid_lifetime(node, inherited.map(|l| l.valid), 3600, errors);
     // Explicit timers win; otherwise inherit explicit global timers only when they still fit
     // under this level's valid lifetime, else derive from it (RFC 2131 4.4.5 defaults).
-    let renew = node
-        .parsed::<u32>("renew-timer", errors)
-        .or(inherited.map(|l| l.renew).filter(|r| *r < valid))
-        .unwrap_or(valid / 2);
-    let rebind = node
-        .parsed::<u32>("rebind-timer", errors)
-        .or(inherited.map(|l| l.rebind).filter(|r| *r < valid))
-        .unwrap_or((valid as u64 * 7 / 8) as u32);
+    let (renew, rebind) = read_renew_rebind(
+        node,
+        inherited.map(|l| (l.renew, l.rebind)),
+        |t| t < valid,
+        (valid / 2, (valid as u64 * 7 / 8) as u32),
+        errors,
+    );
     Lifetimes {
         valid,
         renew,
@@ -239,27 +219,10 @@ fn read_lifetimes(
 // clients commonly rely on them; other options follow the parameter request list.
 fn read_options(node: &Node<'_>, errors: &mut Vec<ConfigError>) -> OptionSet4 {
     let mut set = OptionSet4::default();
-    let addresses = |name: &str, errors: &mut Vec<ConfigError>| -> Option<Vec<u8>> {
-        let values = node.leaf_list(name);
-        if values.is_empty() {
-            return None;
-        }
-        let mut out = Vec::with_capacity(values.len() * 4);
-        for v in values {
-            match v.parse::<Ipv4Addr>() {
-                Ok(a) => out.extend_from_slice(&a.octets()),
-                Err(_) => errors.push(ConfigError::new(
-                    format!("{}/{name}", node.path()),
-                    format!("{v:?} is not an IPv4 address"),
-                )),
-            }
-        }
-        Some(out)
-    };
-    if let Some(data) = addresses("router", errors) {
+    if let Some(data) = read_address_list::<Ipv4Addr>(node, "router", errors) {
         set.set(code::ROUTER, data, true);
     }
-    if let Some(data) = addresses("dns-server", errors) {
+    if let Some(data) = read_address_list::<Ipv4Addr>(node, "dns-server", errors) {
         set.set(code::DNS_SERVER, data, true);
     }
     if let Some(name) = node.leaf("domain-name") {
@@ -273,26 +236,13 @@ fn read_options(node: &Node<'_>, errors: &mut Vec<ConfigError>) -> OptionSet4 {
     if !search.is_empty() {
         set.set(code::DOMAIN_SEARCH, encode_domain_list(&search), false);
     }
-    for opt in node.list("option") {
-        let Some(code) = opt.parsed::<u8>("code", errors) else {
-            continue;
-        };
-        let format = opt
-            .leaf("format")
-            .and_then(|f| OptionFormat::from_yang(&f))
-            .unwrap_or(OptionFormat::Hex);
-        let value = opt.leaf("value").unwrap_or_default();
-        let always_send = opt.leaf("always-send").as_deref() == Some("true");
-        match format.encode(&value) {
-            Ok(data) if data.is_empty() && format != OptionFormat::Text => {
-                errors.push(ConfigError::new(
-                    format!("{}/value", opt.path()),
-                    "an option value must not be empty",
-                ))
-            }
-            Ok(data) => set.set(code, data, always_send),
-            Err(why) => errors.push(ConfigError::new(format!("{}/value", opt.path()), why)),
-        }
+    // An empty payload means nothing for most formats; empty text is a valid string.
+    let refuse_empty = |format, data: &[u8]| {
+        (data.is_empty() && format != OptionFormat::Text)
+            .then_some("an option value must not be empty")
+    };
+    for opt in read_custom_options::<Ipv4Addr, u8>(node, refuse_empty, errors) {
+        set.set(opt.code, opt.data, opt.always_send);
     }
     set
 }
@@ -346,16 +296,7 @@ fn read_subnet(
     let id = node.parsed::<u32>("id", errors)?;
     let prefix = node.parsed::<Ipv4Net>("prefix", errors)?;
     let options = global_options.overlaid(&read_options(node, errors));
-    let pools = node
-        .list("pool")
-        .iter()
-        .filter_map(|p| {
-            Some(Pool4 {
-                start: p.parsed("start", errors)?,
-                end: p.parsed("end", errors)?,
-            })
-        })
-        .collect();
+    let pools = read_pools(node, errors);
     let reservations: Vec<Reservation4> = node
         .list("reservation")
         .iter()
@@ -396,12 +337,11 @@ pub(super) fn read(root: &Root<'_, '_>, errors: &mut Vec<ConfigError>) -> Dhcp4C
     let defaults = Dhcp4Config::default();
     let lifetimes = read_lifetimes(&node, None, errors);
     let options = read_options(&node, errors);
-    let mut subnets: Vec<Subnet4> = node
-        .list("subnet")
-        .iter()
-        .filter_map(|s| read_subnet(s, lifetimes, &options, errors))
-        .collect();
-    subnets.sort_by_key(|s| s.id);
+    let subnets = read_subnets(
+        &node,
+        |s| read_subnet(s, lifetimes, &options, errors),
+        |s| s.id,
+    );
     let mut config = Dhcp4Config {
         enabled: node.leaf("enabled").as_deref() != Some("false"),
         interfaces: node.leaf_list("interface"),
@@ -420,11 +360,7 @@ pub(super) fn read(root: &Root<'_, '_>, errors: &mut Vec<ConfigError>) -> Dhcp4C
         subnet_by_relay: HashMap::new(),
         subnet_by_id: HashMap::new(),
     };
-    for (i, s) in config.subnets.iter().enumerate() {
-        config.subnet_by_id.insert(s.id, i);
-        for relay in &s.relay_addresses {
-            config.subnet_by_relay.insert(*relay, i);
-        }
-    }
+    (config.subnet_by_id, config.subnet_by_relay) =
+        index_subnets(&config.subnets, |s| (s.id, &s.relay_addresses));
     config
 }

@@ -1,13 +1,17 @@
 //! Typed DHCPv6 configuration: subnets, address pools, prefix pools, reservations by DUID,
 //! options, lifetimes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::Ipv6Addr;
 
 use ipnet::Ipv6Net;
 use yang::paths;
 
-use super::options4::{decode_hex, encode_domain_list, OptionValue};
+use super::common::{
+    index_subnets, inherited_u32, read_address_list, read_custom_options, read_pools,
+    read_renew_rebind, read_subnets, read_valid_lifetime, select_on_interface, AddressRange,
+};
+use super::options4::{decode_hex, encode_domain_list, OptionSet};
 use super::tree::{Node, Root};
 use super::ConfigError;
 
@@ -32,127 +36,11 @@ pub struct Lifetimes6 {
     pub rebind: u32,
 }
 
-/// How the value of a custom DHCPv6 option is encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OptionFormat6 {
-    /// Hex digits.
-    Hex,
-    /// UTF-8 text.
-    Text,
-    /// Comma-separated IPv6 addresses.
-    Ipv6AddressList,
-    /// One byte.
-    Uint8,
-    /// Two bytes, network order.
-    Uint16,
-    /// Four bytes, network order.
-    Uint32,
-    /// One byte, 0 or 1.
-    Boolean,
-}
-
-impl OptionFormat6 {
-    fn from_yang(name: &str) -> Option<Self> {
-        Some(match name {
-            "hex" => OptionFormat6::Hex,
-            "text" => OptionFormat6::Text,
-            "ipv6-address-list" => OptionFormat6::Ipv6AddressList,
-            "uint8" => OptionFormat6::Uint8,
-            "uint16" => OptionFormat6::Uint16,
-            "uint32" => OptionFormat6::Uint32,
-            "boolean" => OptionFormat6::Boolean,
-            _ => return None,
-        })
-    }
-
-    /// Encodes `value` as the option payload.
-    pub fn encode(self, value: &str) -> Result<Vec<u8>, String> {
-        let value = value.trim();
-        let num = |e: std::num::ParseIntError| e.to_string();
-        match self {
-            OptionFormat6::Hex => decode_hex(value),
-            OptionFormat6::Text => Ok(value.as_bytes().to_vec()),
-            OptionFormat6::Ipv6AddressList => value
-                .split(',')
-                .map(|a| {
-                    a.trim()
-                        .parse::<Ipv6Addr>()
-                        .map(|ip| ip.octets())
-                        .map_err(|_| format!("{:?} is not an IPv6 address", a.trim()))
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(|v| v.concat()),
-            OptionFormat6::Uint8 => value.parse::<u8>().map(|v| vec![v]).map_err(num),
-            OptionFormat6::Uint16 => value
-                .parse::<u16>()
-                .map(|v| v.to_be_bytes().to_vec())
-                .map_err(num),
-            OptionFormat6::Uint32 => value
-                .parse::<u32>()
-                .map(|v| v.to_be_bytes().to_vec())
-                .map_err(num),
-            OptionFormat6::Boolean => match value {
-                "true" | "1" => Ok(vec![1]),
-                "false" | "0" => Ok(vec![0]),
-                _ => Err(format!("{value:?} is not a boolean (true or false)")),
-            },
-        }
-    }
-}
-
 /// DHCPv6 options by code.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OptionSet6 {
-    options: BTreeMap<u16, OptionValue>,
-}
-
-impl OptionSet6 {
-    /// Sets (or replaces) option `code`.
-    pub fn set(&mut self, code: u16, data: Vec<u8>, always_send: bool) {
-        self.options.insert(
-            code,
-            OptionValue {
-                data: data.into_boxed_slice(),
-                always_send,
-            },
-        );
-    }
-
-    /// Option `code`, if set.
-    pub fn get(&self, code: u16) -> Option<&OptionValue> {
-        self.options.get(&code)
-    }
-
-    /// `self` with every option of `over` replacing ours.
-    pub fn overlaid(&self, over: &OptionSet6) -> OptionSet6 {
-        let mut merged = self.clone();
-        for (code, value) in &over.options {
-            merged.options.insert(*code, value.clone());
-        }
-        merged
-    }
-
-    /// Options in code order.
-    pub fn iter(&self) -> impl Iterator<Item = (u16, &OptionValue)> {
-        self.options.iter().map(|(c, v)| (*c, v))
-    }
-}
+pub type OptionSet6 = OptionSet<u16>;
 
 /// An inclusive range of addresses given in IA_NA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pool6 {
-    /// First address.
-    pub start: Ipv6Addr,
-    /// Last address (inclusive).
-    pub end: Ipv6Addr,
-}
-
-impl Pool6 {
-    /// Whether `addr` is in the range.
-    pub fn contains(&self, addr: Ipv6Addr) -> bool {
-        self.start <= addr && addr <= self.end
-    }
-}
+pub type Pool6 = AddressRange<Ipv6Addr>;
 
 /// Prefixes of `delegated_len` carved out of `prefix`, given in IA_PD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,6 +176,18 @@ impl Default for Dhcp6Config {
 }
 
 impl Dhcp6Config {
+    /// Fills the selection maps from `subnets`.
+    fn index_subnets(&mut self) {
+        (self.subnet_by_id, self.subnet_by_relay) =
+            index_subnets(&self.subnets, |s| (s.id, &s.relay_addresses));
+        self.subnet_by_interface_id.clear();
+        for (i, s) in self.subnets.iter().enumerate() {
+            for id in &s.interface_ids {
+                self.subnet_by_interface_id.insert(id.clone(), i);
+            }
+        }
+    }
+
     /// The subnet with identifier `id`.
     pub fn subnet(&self, id: u32) -> Option<&Subnet6> {
         self.subnet_by_id.get(&id).map(|i| &self.subnets[*i])
@@ -314,18 +214,9 @@ impl Dhcp6Config {
             }
             return self.subnets.iter().find(|s| s.prefix.contains(&link));
         }
-        self.subnets
-            .iter()
-            .find(|s| s.interface.as_deref() == Some(ingress.interface))
-            .or_else(|| {
-                self.subnets.iter().find(|s| {
-                    s.interface.is_none()
-                        && ingress
-                            .addresses
-                            .iter()
-                            .any(|a| s.prefix.contains(&a.addr()))
-                })
-            })
+        select_on_interface(&self.subnets, ingress.interface, ingress.addresses, |s| {
+            (s.interface.as_deref(), s.prefix)
+        })
     }
 }
 
@@ -334,23 +225,23 @@ fn read_lifetimes(
     inherited: Option<Lifetimes6>,
     errors: &mut Vec<ConfigError>,
 ) -> Lifetimes6 {
-    let valid = node
-        .parsed::<u32>("valid-lifetime", errors)
-        .or(inherited.map(|l| l.valid))
-        .unwrap_or(4000);
-    let preferred = node
-        .parsed::<u32>("preferred-lifetime", errors)
-        .or(inherited.map(|l| l.preferred).filter(|p| *p <= valid))
-        .unwrap_or(valid.saturating_mul(3) / 4);
+    let valid = read_valid_lifetime(node, inherited.map(|l| l.valid), 4000, errors);
+    let preferred = inherited_u32(
+        node,
+        "preferred-lifetime",
+        inherited.map(|l| l.preferred),
+        |p| p <= valid,
+        valid.saturating_mul(3) / 4,
+        errors,
+    );
     // RFC 8415 section 21.4: T1 0.5 and T2 0.8 times the shortest preferred lifetime.
-    let renew = node
-        .parsed::<u32>("renew-timer", errors)
-        .or(inherited.map(|l| l.renew).filter(|r| *r <= preferred))
-        .unwrap_or(preferred / 2);
-    let rebind = node
-        .parsed::<u32>("rebind-timer", errors)
-        .or(inherited.map(|l| l.rebind).filter(|r| *r <= preferred))
-        .unwrap_or((u64::from(preferred) * 4 / 5) as u32);
+    let (renew, rebind) = read_renew_rebind(
+        node,
+        inherited.map(|l| (l.renew, l.rebind)),
+        |t| t <= preferred,
+        (preferred / 2, (u64::from(preferred) * 4 / 5) as u32),
+        errors,
+    );
     Lifetimes6 {
         preferred,
         valid,
@@ -361,43 +252,20 @@ fn read_lifetimes(
 
 fn read_options(node: &Node<'_>, errors: &mut Vec<ConfigError>) -> OptionSet6 {
     let mut set = OptionSet6::default();
-    let dns = node.leaf_list("dns-server");
-    if !dns.is_empty() {
-        let mut out = Vec::with_capacity(dns.len() * 16);
-        for v in dns {
-            match v.parse::<Ipv6Addr>() {
-                Ok(a) => out.extend_from_slice(&a.octets()),
-                Err(_) => errors.push(ConfigError::new(
-                    format!("{}/dns-server", node.path()),
-                    format!("{v:?} is not an IPv6 address"),
-                )),
-            }
-        }
+    if let Some(dns) = read_address_list::<Ipv6Addr>(node, "dns-server", errors) {
         // Clients rely on DNS servers; send them even when not asked for.
-        set.set(code6::DNS_SERVERS, out, true);
+        set.set(code6::DNS_SERVERS, dns, true);
     }
     let search = node.leaf_list("domain-search");
     if !search.is_empty() {
         set.set(code6::DOMAIN_LIST, encode_domain_list(&search), true);
     }
-    for opt in node.list("option") {
-        let Some(code) = opt.parsed::<u16>("code", errors) else {
-            continue;
-        };
-        let format = opt
-            .leaf("format")
-            .and_then(|f| OptionFormat6::from_yang(&f))
-            .unwrap_or(OptionFormat6::Hex);
-        let value = opt.leaf("value").unwrap_or_default();
-        let always_send = opt.leaf("always-send").as_deref() == Some("true");
-        match format.encode(&value) {
-            Ok(data) if data.len() > usize::from(u16::MAX) => errors.push(ConfigError::new(
-                format!("{}/value", opt.path()),
-                "an option value must fit in 65535 bytes",
-            )),
-            Ok(data) => set.set(code, data, always_send),
-            Err(why) => errors.push(ConfigError::new(format!("{}/value", opt.path()), why)),
-        }
+    // The option header's length field is 16 bits.
+    let refuse_oversized = |_, data: &[u8]| {
+        (data.len() > usize::from(u16::MAX)).then_some("an option value must fit in 65535 bytes")
+    };
+    for opt in read_custom_options::<Ipv6Addr, u16>(node, refuse_oversized, errors) {
+        set.set(opt.code, opt.data, opt.always_send);
     }
     set
 }
@@ -435,16 +303,7 @@ fn read_subnet(
     let id = node.parsed::<u32>("id", errors)?;
     let prefix = node.parsed::<Ipv6Net>("prefix", errors)?;
     let options = global_options.overlaid(&read_options(node, errors));
-    let pools = node
-        .list("pool")
-        .iter()
-        .filter_map(|p| {
-            Some(Pool6 {
-                start: p.parsed("start", errors)?,
-                end: p.parsed("end", errors)?,
-            })
-        })
-        .collect();
+    let pools = read_pools(node, errors);
     let pd_pools = node
         .list("pd-pool")
         .iter()
@@ -504,12 +363,11 @@ pub(super) fn read(root: &Root<'_, '_>, errors: &mut Vec<ConfigError>) -> Dhcp6C
     let defaults = Dhcp6Config::default();
     let lifetimes = read_lifetimes(&node, None, errors);
     let options = read_options(&node, errors);
-    let mut subnets: Vec<Subnet6> = node
-        .list("subnet")
-        .iter()
-        .filter_map(|s| read_subnet(s, lifetimes, &options, errors))
-        .collect();
-    subnets.sort_by_key(|s| s.id);
+    let subnets = read_subnets(
+        &node,
+        |s| read_subnet(s, lifetimes, &options, errors),
+        |s| s.id,
+    );
     let mut config = Dhcp6Config {
         enabled: node.leaf("enabled").as_deref() != Some("false"),
         interfaces: node.leaf_list("interface"),
@@ -523,15 +381,7 @@ pub(super) fn read(root: &Root<'_, '_>, errors: &mut Vec<ConfigError>) -> Dhcp6C
         subnets,
         ..defaults
     };
-    for (i, s) in config.subnets.iter().enumerate() {
-        config.subnet_by_id.insert(s.id, i);
-        for relay in &s.relay_addresses {
-            config.subnet_by_relay.insert(*relay, i);
-        }
-        for id in &s.interface_ids {
-            config.subnet_by_interface_id.insert(id.clone(), i);
-        }
-    }
+    config.index_subnets();
     config
 }
 
@@ -609,15 +459,7 @@ pub(crate) mod test_support {
             subnets,
             ..Dhcp6Config::default()
         };
-        for (i, s) in c.subnets.iter().enumerate() {
-            c.subnet_by_id.insert(s.id, i);
-            for relay in &s.relay_addresses {
-                c.subnet_by_relay.insert(*relay, i);
-            }
-            for id in &s.interface_ids {
-                c.subnet_by_interface_id.insert(id.clone(), i);
-            }
-        }
+        c.index_subnets();
         c
     }
 }

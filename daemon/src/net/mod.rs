@@ -2,6 +2,8 @@
 
 pub mod iface;
 pub mod iface6;
+mod ifaddrs;
 pub mod notify;
 pub mod socket4;
 pub mod socket6;
+mod udp;

@@ -6,7 +6,9 @@ use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Socket};
+
+use super::udp::{device_udp_socket, step, FailedStep};
 
 use crate::dhcp4::Destination;
 
@@ -46,33 +48,21 @@ impl Socket4 {
         if !super::iface::exists(iface) {
             return Err(SocketError::NoSuchInterface(iface.to_string()));
         }
-        let err = |step: &'static str| {
-            move |source| SocketError::Open {
-                iface: iface.to_string(),
-                step,
-                source,
-            }
-        };
-        let socket =
-            Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(err("socket"))?;
-        // Several interfaces each bind port 67; SO_BINDTODEVICE keeps their traffic apart.
-        socket
-            .set_reuse_address(true)
-            .map_err(err("SO_REUSEADDR"))?;
-        socket.set_broadcast(true).map_err(err("SO_BROADCAST"))?;
-        socket
-            .bind_device(Some(iface.as_bytes()))
-            .map_err(err("SO_BINDTODEVICE"))?;
-        socket
-            .set_recv_buffer_size(4 << 20)
-            .map_err(err("SO_RCVBUF"))?;
-        socket
-            .set_send_buffer_size(4 << 20)
-            .map_err(err("SO_SNDBUF"))?;
-        socket.set_nonblocking(true).map_err(err("O_NONBLOCK"))?;
-        socket
-            .bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, SERVER_PORT).into())
-            .map_err(err("bind 0.0.0.0:67"))?;
+        let opened = device_udp_socket(Domain::IPV4, iface, |socket| {
+            step(socket.set_broadcast(true), "SO_BROADCAST")
+        })
+        .and_then(|socket| {
+            step(
+                socket.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, SERVER_PORT).into()),
+                "bind 0.0.0.0:67",
+            )?;
+            Ok(socket)
+        });
+        let socket = opened.map_err(|FailedStep { step, source }| SocketError::Open {
+            iface: iface.to_string(),
+            step,
+            source,
+        })?;
         Ok(Socket4 {
             socket,
             iface: iface.to_string(),

@@ -7,7 +7,9 @@ use std::mem::{size_of, zeroed};
 use std::net::{Ipv6Addr, SocketAddrV6};
 use std::os::fd::AsRawFd;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Socket};
+
+use super::udp::{device_udp_socket, step, FailedStep};
 
 /// DHCPv6 server (and relay) port.
 pub const SERVER_PORT: u16 = 547;
@@ -58,53 +60,27 @@ impl Socket6 {
         if index == 0 {
             return Err(SocketError6::NoSuchInterface(iface.to_string()));
         }
-        let err = |step: &'static str| {
-            move |source| SocketError6::Open {
-                iface: iface.to_string(),
-                step,
-                source,
-            }
-        };
-        let socket =
-            Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP)).map_err(err("socket"))?;
-        socket.set_only_v6(true).map_err(err("IPV6_V6ONLY"))?;
-        // Several interfaces each bind port 547; SO_BINDTODEVICE keeps their traffic apart.
-        socket
-            .set_reuse_address(true)
-            .map_err(err("SO_REUSEADDR"))?;
-        socket
-            .bind_device(Some(iface.as_bytes()))
-            .map_err(err("SO_BINDTODEVICE"))?;
-        socket
-            .set_recv_buffer_size(4 << 20)
-            .map_err(err("SO_RCVBUF"))?;
-        socket
-            .set_send_buffer_size(4 << 20)
-            .map_err(err("SO_SNDBUF"))?;
-        socket.set_nonblocking(true).map_err(err("O_NONBLOCK"))?;
-        let on: libc::c_int = 1;
-        // SAFETY: setsockopt reads an int from a valid pointer for the call's duration.
-        let rc = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::IPPROTO_IPV6,
-                libc::IPV6_RECVPKTINFO,
-                &on as *const libc::c_int as *const libc::c_void,
-                size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(err("IPV6_RECVPKTINFO")(io::Error::last_os_error()));
-        }
-        socket
-            .bind(&SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, SERVER_PORT, 0, 0).into())
-            .map_err(err("bind [::]:547"))?;
-        socket
-            .join_multicast_v6(&ALL_DHCP_RELAY_AGENTS_AND_SERVERS, index)
-            .map_err(err("join ff02::1:2"))?;
-        socket
-            .set_multicast_loop_v6(false)
-            .map_err(err("IPV6_MULTICAST_LOOP"))?;
+        let opened = device_udp_socket(Domain::IPV6, iface, |socket| {
+            step(socket.set_only_v6(true), "IPV6_V6ONLY")
+        })
+        .and_then(|socket| {
+            step(receive_packet_info(&socket), "IPV6_RECVPKTINFO")?;
+            step(
+                socket.bind(&SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, SERVER_PORT, 0, 0).into()),
+                "bind [::]:547",
+            )?;
+            step(
+                socket.join_multicast_v6(&ALL_DHCP_RELAY_AGENTS_AND_SERVERS, index),
+                "join ff02::1:2",
+            )?;
+            step(socket.set_multicast_loop_v6(false), "IPV6_MULTICAST_LOOP")?;
+            Ok(socket)
+        });
+        let socket = opened.map_err(|FailedStep { step, source }| SocketError6::Open {
+            iface: iface.to_string(),
+            step,
+            source,
+        })?;
         Ok(Socket6 {
             socket,
             iface: iface.to_string(),
@@ -182,5 +158,25 @@ impl Socket6 {
             to.set_scope_id(self.index);
         }
         self.socket.send_to(bytes, &to.into()).map(|_| ())
+    }
+}
+
+/// Asks the kernel for each datagram's destination (IPV6_PKTINFO), which socket2 cannot set.
+fn receive_packet_info(socket: &Socket) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt reads an int from a valid pointer for the call's duration.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_RECVPKTINFO,
+            &on as *const libc::c_int as *const libc::c_void,
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }

@@ -22,20 +22,27 @@ pub struct Northbound {
     pending: Option<PendingConfirm>,
     modules: Vec<ModuleInfo>,
     sessions: Option<netconf::Sessions>,
+    state: super::state::Sources,
 }
 
 impl Northbound {
     /// A northbound over `ds`, installing configurations through `committer`.
-    pub fn new(ds: Datastores, committer: Committer) -> Self {
+    pub fn new(ds: Datastores, committer: Committer, state: super::state::Sources) -> Self {
         let modules = library::modules(ds.ctx);
-                Northbound { ds, committer, pending: None, modules, sessions: None }
+        Northbound {
+            ds,
+            committer,
+            pending: None,
+            modules,
+            sessions: None,
+            state,
+        }
     }
 
     /// Where the monitoring state finds the live NETCONF sessions.
     pub fn set_sessions(&mut self, sessions: netconf::Sessions) {
         self.sessions = Some(sessions);
     }
-
 
     /// The capabilities the hello advertises beyond base.
     pub fn capabilities(&self) -> Vec<String> {
@@ -203,7 +210,8 @@ impl Northbound {
         }
     }
 
-    /// get: running configuration plus state data (NETCONF monitoring, YANG library).
+    /// get: running configuration plus state data (server state, NETCONF monitoring, YANG
+    /// library).
     fn get(
         &self,
         filter: Option<&netconf::rpc::Filter>,
@@ -218,6 +226,7 @@ impl Northbound {
         for xml in [
             library::yang_library_xml(&self.modules),
             self.monitoring_xml(),
+            super::state::state_xml(&self.state),
         ] {
             match DataTree::parse_string(
                 ctx,
@@ -272,7 +281,11 @@ impl Northbound {
         }
         x.push_str("</schemas><sessions>");
         for s in self.sessions.as_ref().map(|s| s.list()).unwrap_or_default() {
-            let login = s.login_time.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let login = s
+                .login_time
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
             x.push_str(&format!(
                 "<session><session-id>{}</session-id><transport xmlns:ncm=\"urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring\">ncm:netconf-ssh</transport><username>{}</username><source-host>{}</source-host><login-time>{}</login-time><in-rpcs>{}</in-rpcs><in-bad-rpcs>{}</in-bad-rpcs><out-rpc-errors>{}</out-rpc-errors><out-notifications>0</out-notifications></session>",
                 s.id,

@@ -91,6 +91,12 @@ impl Fixture {
             &format!("<server {NS}>{body}</server>"),
         )
     }
+    /// Edits the global valid-lifetime in the candidate.
+    fn set_lifetime(&mut self, session: u32, secs: u32) {
+        let body = format!("<dhcpv4><valid-lifetime>{secs}</valid-lifetime></dhcpv4>");
+        self.edit(session, &body).expect("edit");
+    }
+
     /// The global valid-lifetime in running, as a client of get-config reads it.
     fn lifetime(&self) -> u32 {
         let xml = self
@@ -120,6 +126,14 @@ impl Fixture {
             )
             .map(|_| ())
     }
+}
+
+/// A confirmed commit with a 60 s timeout, persistent under `persist` if given.
+fn confirmed(persist: Option<&str>) -> Option<Confirm> {
+    Some(Confirm {
+        timeout: 60,
+        persist: persist.map(Into::into),
+    })
 }
 
 fn subnet(id: u32, prefix: &str) -> String {
@@ -197,32 +211,14 @@ fn semantic_error_fails_the_commit_with_a_path() {
 #[test]
 fn confirmed_commit_rolls_back_unless_confirmed() {
     let mut f = fixture();
-    f.edit(1, "<dhcpv4><valid-lifetime>200</valid-lifetime></dhcpv4>")
-        .unwrap();
-    f.commit(
-        1,
-        Some(Confirm {
-            timeout: 60,
-            persist: None,
-        }),
-        None,
-    )
-    .unwrap();
+    f.set_lifetime(1, 200);
+    f.commit(1, confirmed(None), None).unwrap();
     assert_eq!(f.lifetime(), 200);
     f.ds.roll_back(&f.committer, &mut f.pending).unwrap();
     assert_eq!(f.lifetime(), 100);
     // Confirmed this time.
-    f.edit(1, "<dhcpv4><valid-lifetime>300</valid-lifetime></dhcpv4>")
-        .unwrap();
-    f.commit(
-        1,
-        Some(Confirm {
-            timeout: 60,
-            persist: None,
-        }),
-        None,
-    )
-    .unwrap();
+    f.set_lifetime(1, 300);
+    f.commit(1, confirmed(None), None).unwrap();
     f.commit(1, None, None).unwrap();
     assert!(f.pending.is_none());
     assert_eq!(f.lifetime(), 300);
@@ -231,17 +227,8 @@ fn confirmed_commit_rolls_back_unless_confirmed() {
 #[test]
 fn persistent_confirmed_commit_needs_its_persist_id() {
     let mut f = fixture();
-    f.edit(1, "<dhcpv4><valid-lifetime>200</valid-lifetime></dhcpv4>")
-        .unwrap();
-    f.commit(
-        1,
-        Some(Confirm {
-            timeout: 60,
-            persist: Some("tok".into()),
-        }),
-        None,
-    )
-    .unwrap();
+    f.set_lifetime(1, 200);
+    f.commit(1, confirmed(Some("tok")), None).unwrap();
     assert!(
         !Datastores::pending_owned_by(&f.pending, 1),
         "persistent: survives its session"

@@ -10,6 +10,7 @@ pub mod error;
 pub mod filter;
 pub mod library;
 pub mod startup;
+pub mod state;
 pub mod time;
 pub mod validate;
 pub mod xpath;

@@ -187,9 +187,7 @@ pub fn merge_previous(path: &Path) -> Result<CompactReport, MemfileError> {
     let mut last: HashMap<u32, u32, BuildHasherDefault<AddrHasher>> = HashMap::default();
     let mut position: u32 = 0;
     for file in &sources {
-        let Some(mut reader) =
-            RowReader::open(file).map_err(|e| MemfileError::from_open(file.clone(), e))?
-        else {
+        let Some(mut reader) = open_source(file)? else {
             continue;
         };
         let schema = reader.schema();
@@ -225,9 +223,7 @@ pub fn merge_previous(path: &Path) -> Result<CompactReport, MemfileError> {
     let rows_pass1 = position;
     position = 0;
     for file in &sources {
-        let Some(mut reader) =
-            RowReader::open(file).map_err(|e| MemfileError::from_open(file.clone(), e))?
-        else {
+        let Some(mut reader) = open_source(file)? else {
             continue;
         };
         let schema = reader.schema();
@@ -257,6 +253,18 @@ pub fn merge_previous(path: &Path) -> Result<CompactReport, MemfileError> {
         return Err(MemfileError::io("merge", &input)(why));
     }
     let out = out.into_inner().map_err(|e| write_err(e.into_error()))?;
+    install_merge_output(path, out)?;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// Ends a merge of active file `path` (either family): makes the written `X.output` durable,
+/// renames it to `X.1`, then deletes the merged `X.2`. Each step leaves files that replay to
+/// the same leases, so a crash anywhere is safe.
+pub(super) fn install_merge_output(path: &Path, out: File) -> Result<(), MemfileError> {
+    let previous = with_suffix(path, PREVIOUS_SUFFIX);
+    let input = with_suffix(path, INPUT_SUFFIX);
+    let output = with_suffix(path, OUTPUT_SUFFIX);
     out.sync_all().map_err(MemfileError::io("fsync", &output))?;
     drop(out);
 
@@ -267,9 +275,12 @@ pub fn merge_previous(path: &Path) -> Result<CompactReport, MemfileError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(MemfileError::io("remove", &input)(e)),
     }
-    sync_dir(path).map_err(MemfileError::io("fsync directory of", path))?;
-    report.elapsed = started.elapsed();
-    Ok(report)
+    sync_dir(path).map_err(MemfileError::io("fsync directory of", path))
+}
+
+/// Opens one merge source; `None` when it does not exist.
+fn open_source(file: &Path) -> Result<Option<RowReader<File>>, MemfileError> {
+    RowReader::open(file).map_err(|e| MemfileError::from_open(file.to_path_buf(), e))
 }
 
 /// Hasher for the merge's address map: addresses come from our own files,

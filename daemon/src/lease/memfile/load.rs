@@ -5,7 +5,8 @@
 //! Files are streamed (one line buffer, no per-row allocation besides the
 //! lease's own boxed fields) and parsed by hand.
 
-use std::path::PathBuf;
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::error::LoadError;
@@ -27,6 +28,37 @@ pub struct LoadReport {
     pub bad_rows: u64,
     /// Wall time.
     pub elapsed: Duration,
+}
+
+impl LoadReport {
+    /// Counts and logs a rejected row of either family; `true` once more than `max_bad_rows`
+    /// rows were rejected in all, which fails the load.
+    pub(super) fn count_bad_row(
+        &mut self,
+        path: &Path,
+        line: u64,
+        error: &dyn Display,
+        max_bad_rows: u32,
+    ) -> bool {
+        self.bad_rows += 1;
+        tracing::warn!(file = %path.display(), line, %error, "skipping bad lease row");
+        self.bad_rows > u64::from(max_bad_rows)
+    }
+
+    /// Completes the report of a load that ended with `leases` leases and logs it;
+    /// `family` ("DHCPv4") names the server in the log.
+    pub(super) fn finish(&mut self, leases: usize, started: Instant, family: &str) {
+        self.leases_loaded = leases;
+        self.elapsed = started.elapsed();
+        tracing::info!(
+            files = self.files_read,
+            rows = self.rows_read,
+            leases = self.leases_loaded,
+            bad_rows = self.bad_rows,
+            elapsed_ms = self.elapsed.as_millis() as u64,
+            "{family} leases loaded"
+        );
+    }
 }
 
 /// Loads the DHCPv4 lease files `files`, in order (normally
@@ -82,9 +114,7 @@ pub fn load4(files: &[PathBuf], max_bad_rows: u32) -> Result<(LeaseStore4, LoadR
                     }
                 }
                 Err(error) => {
-                    report.bad_rows += 1;
-                    tracing::warn!(file = %path.display(), line = row.line, %error, "skipping bad lease row");
-                    if report.bad_rows > u64::from(max_bad_rows) {
+                    if report.count_bad_row(path, row.line, &error, max_bad_rows) {
                         return Err(LoadError::TooManyBadRows {
                             path: path.clone(),
                             line: row.line,
@@ -106,15 +136,6 @@ pub fn load4(files: &[PathBuf], max_bad_rows: u32) -> Result<(LeaseStore4, LoadR
         tracing::debug!(file = %path.display(), rows = report.rows_read - rows_before, "lease file read");
     }
     store.finish_bulk_load();
-    report.leases_loaded = store.len();
-    report.elapsed = started.elapsed();
-    tracing::info!(
-        files = report.files_read,
-        rows = report.rows_read,
-        leases = report.leases_loaded,
-        bad_rows = report.bad_rows,
-        elapsed_ms = report.elapsed.as_millis() as u64,
-        "DHCPv4 leases loaded"
-    );
+    report.finish(store.len(), started, "DHCPv4");
     Ok((store, report))
 }

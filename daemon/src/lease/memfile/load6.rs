@@ -10,11 +10,11 @@ use std::time::Instant;
 
 use thiserror::Error;
 
-use super::compact::CompactReport;
+use super::compact::{install_merge_output, CompactReport};
 use super::csv6::{self, RowError6, Schema6};
 use super::error::MemfileError;
 use super::load::LoadReport;
-use super::{sync_dir, with_suffix, INPUT_SUFFIX, OUTPUT_SUFFIX, PREVIOUS_SUFFIX};
+use super::{with_suffix, INPUT_SUFFIX, OUTPUT_SUFFIX, PREVIOUS_SUFFIX};
 use crate::lease::store6::LeaseStore6;
 
 /// Why the DHCPv6 lease files could not be loaded.
@@ -125,9 +125,7 @@ pub fn load6(
                     store.upsert(lease);
                 }
                 Err(error) => {
-                    report.bad_rows += 1;
-                    tracing::warn!(file = %path.display(), line, %error, "skipping bad lease row");
-                    if report.bad_rows > u64::from(max_bad_rows) {
+                    if report.count_bad_row(path, line, &error, max_bad_rows) {
                         return Err(Load6Error::TooManyBadRows {
                             path: path.clone(),
                             line,
@@ -144,16 +142,7 @@ pub fn load6(
             report.files_read += 1;
         }
     }
-    report.leases_loaded = store.len();
-    report.elapsed = started.elapsed();
-    tracing::info!(
-        files = report.files_read,
-        rows = report.rows_read,
-        leases = report.leases_loaded,
-        bad_rows = report.bad_rows,
-        elapsed_ms = report.elapsed.as_millis() as u64,
-        "DHCPv6 leases loaded"
-    );
+    report.finish(store.len(), started, "DHCPv6");
     Ok((store, report))
 }
 
@@ -191,16 +180,7 @@ pub fn merge_previous6(path: &Path) -> Result<CompactReport, MemfileError> {
     let out = out
         .into_inner()
         .map_err(|e| MemfileError::io("write", &output)(e.into_error()))?;
-    out.sync_all().map_err(MemfileError::io("fsync", &output))?;
-    drop(out);
-    std::fs::rename(&output, &previous).map_err(MemfileError::io("rename to .1", &output))?;
-    sync_dir(path).map_err(MemfileError::io("fsync directory of", path))?;
-    match std::fs::remove_file(&input) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(MemfileError::io("remove", &input)(e)),
-    }
-    sync_dir(path).map_err(MemfileError::io("fsync directory of", path))?;
+    install_merge_output(path, out)?;
     report.elapsed = started.elapsed();
     Ok(report)
 }

@@ -233,66 +233,59 @@ fn call_done(done: Done, result: Result<(), Arc<io::Error>>) {
 /// Opens the active file for appending, creating it with the header when it
 /// is missing, empty or holds only a torn header.
 fn open_active(path: &Path) -> Result<ActiveFile, MemfileError> {
-    let fresh = match std::fs::metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => true,
-        Err(e) => return Err(MemfileError::io("stat", path)(e)),
-        Ok(m) if m.len() == 0 => true,
-        Ok(_) => match reader::read_header(path) {
-            Ok(HeaderState::Empty) => true,
-            Ok(HeaderState::Valid(schema)) => {
-                if schema.needs_conversion() {
-                    tracing::warn!(file = %path.display(), "lease file has another Kea schema's header; appending rows of ours (Kea reads both)");
-                }
-                false
+    open_or_create(path, HEADER, || match reader::read_header(path) {
+        Ok(HeaderState::Empty) => Ok(true),
+        Ok(HeaderState::Valid(schema)) => {
+            if schema.needs_conversion() {
+                tracing::warn!(file = %path.display(), "lease file has another Kea schema's header; appending rows of ours (Kea reads both)");
             }
-            Err(e) => return Err(MemfileError::from_open(path.to_path_buf(), e)),
-        },
-    };
-    if fresh {
-        let file = create_with_header(&with_suffix(path, NEW_SUFFIX), HEADER)?;
-        std::fs::rename(with_suffix(path, NEW_SUFFIX), path)
-            .map_err(MemfileError::io("rename into place", path))?;
-        sync_dir(path).map_err(MemfileError::io("fsync directory of", path))?;
-        return Ok(ActiveFile {
-            path: path.to_path_buf(),
-            file,
-            len: header_len(HEADER),
-            header: HEADER,
-            needs_newline: false,
-            poisoned: None,
-        });
-    }
-    open_existing(path, HEADER)
+            Ok(false)
+        }
+        Err(e) => Err(MemfileError::from_open(path.to_path_buf(), e)),
+    })
 }
 
 /// Opens the DHCPv6 active file: like [`open_active`], with the v6 header.
 fn open_active_v6(path: &Path) -> Result<ActiveFile, MemfileError> {
-    let header = super::csv6::HEADER;
+    open_or_create(
+        path,
+        super::csv6::HEADER,
+        || match super::csv6::read_header(path) {
+            Ok(header) => Ok(header.is_none()),
+            Err(e) => Err(MemfileError::io("read header of", path)(e)),
+        },
+    )
+}
+
+/// Opens active file `path` for appending, or creates it with `header` when it is missing,
+/// empty, or `lacks_header` (run only on a non-empty file) finds only a torn header.
+fn open_or_create(
+    path: &Path,
+    header: &'static str,
+    lacks_header: impl FnOnce() -> Result<bool, MemfileError>,
+) -> Result<ActiveFile, MemfileError> {
     let fresh = match std::fs::metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => true,
         Err(e) => return Err(MemfileError::io("stat", path)(e)),
         Ok(m) if m.len() == 0 => true,
-        Ok(_) => match super::csv6::read_header(path) {
-            Ok(None) => true,
-            Ok(Some(_)) => false,
-            Err(e) => return Err(MemfileError::io("read header of", path)(e)),
-        },
+        Ok(_) => lacks_header()?,
     };
-    if fresh {
-        let file = create_with_header(&with_suffix(path, NEW_SUFFIX), header)?;
-        std::fs::rename(with_suffix(path, NEW_SUFFIX), path)
-            .map_err(MemfileError::io("rename into place", path))?;
-        sync_dir(path).map_err(MemfileError::io("fsync directory of", path))?;
-        return Ok(ActiveFile {
-            path: path.to_path_buf(),
-            file,
-            len: header_len(header),
-            header,
-            needs_newline: false,
-            poisoned: None,
-        });
+    if !fresh {
+        return open_existing(path, header);
     }
-    open_existing(path, header)
+    // Created aside and renamed in, so a crash never leaves a file without its header.
+    let file = create_with_header(&with_suffix(path, NEW_SUFFIX), header)?;
+    std::fs::rename(with_suffix(path, NEW_SUFFIX), path)
+        .map_err(MemfileError::io("rename into place", path))?;
+    sync_dir(path).map_err(MemfileError::io("fsync directory of", path))?;
+    Ok(ActiveFile {
+        path: path.to_path_buf(),
+        file,
+        len: header_len(header),
+        header,
+        needs_newline: false,
+        poisoned: None,
+    })
 }
 
 fn open_existing(path: &Path, header: &'static str) -> Result<ActiveFile, MemfileError> {

@@ -1,0 +1,136 @@
+//! Operational state of the netdhcp-server module (`/server/state`): version, start time,
+//! lease file, DHCPv4 counters and address use. Read from shared counters and the snapshot the
+//! engine publishes, never from the lease state itself.
+
+use std::fmt::Write;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+
+use crate::stats::{Counters4, Usage4};
+
+/// Where the state comes from.
+pub struct Sources {
+    /// When the daemon started.
+    pub started: SystemTime,
+    /// The DHCPv4 lease file.
+    pub lease_file: PathBuf,
+    /// DHCPv4 counters.
+    pub counters4: Arc<Counters4>,
+    /// DHCPv4 address use, published by the engine.
+    pub usage4: Arc<ArcSwap<Usage4>>,
+}
+
+/// `/server/state` as XML.
+pub fn state_xml(src: &Sources) -> String {
+    let mut x = String::with_capacity(2048);
+    let started = src
+        .started
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let _ = write!(
+        x,
+        "<server xmlns=\"{}\"><state><version>{}</version><start-time>{}</start-time>",
+        yang::paths::NAMESPACE,
+        env!("CARGO_PKG_VERSION"),
+        super::time::rfc3339(started)
+    );
+    let size = std::fs::metadata(&src.lease_file)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let _ = write!(
+        x,
+        "<lease-file><path>{}</path><size>{size}</size></lease-file>",
+        netconf::xml::escape_text(&src.lease_file.display().to_string())
+    );
+    let c = &src.counters4;
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let usage = src.usage4.load();
+    let _ = write!(x, "<dhcpv4><leases>{}</leases><counters>", usage.leases);
+    for (name, value) in [
+        ("received", get(&c.received)),
+        ("malformed", get(&c.malformed)),
+        ("discover", get(&c.received_by_type[1])),
+        ("request", get(&c.received_by_type[3])),
+        ("decline", get(&c.received_by_type[4])),
+        ("release", get(&c.received_by_type[7])),
+        ("inform", get(&c.received_by_type[8])),
+        ("offer", get(&c.sent_by_type[2])),
+        ("ack", get(&c.sent_by_type[5])),
+        ("nak", get(&c.sent_by_type[6])),
+        ("no-subnet", get(&c.no_subnet)),
+        ("pool-exhausted", get(&c.pool_exhausted)),
+        ("lease-write-failed", get(&c.lease_write_failed)),
+        ("send-failed", get(&c.send_failed)),
+        ("reclaimed", get(&c.reclaimed)),
+    ] {
+        let _ = write!(x, "<{name}>{value}</{name}>");
+    }
+    x.push_str("</counters>");
+    for (id, pools) in &usage.subnets {
+        let _ = write!(x, "<subnet><id>{id}</id>");
+        for p in pools {
+            let _ = write!(
+                x,
+                "<pool><start>{}</start><end>{}</end><total>{}</total><in-use>{}</in-use><free>{}</free></pool>",
+                p.start,
+                p.end,
+                p.total,
+                p.in_use,
+                p.total.saturating_sub(p.in_use)
+            );
+        }
+        x.push_str("</subnet>");
+    }
+    x.push_str("</dhcpv4></state></server>");
+    x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::PoolUsage4;
+
+    #[test]
+    fn state_fits_the_model() {
+        let counters = Arc::new(Counters4::default());
+        counters.received.fetch_add(7, Ordering::Relaxed);
+        let usage = Usage4 {
+            leases: 3,
+            subnets: vec![(
+                1,
+                vec![PoolUsage4 {
+                    start: "100.64.0.10".parse().unwrap(),
+                    end: "100.64.0.19".parse().unwrap(),
+                    total: 10,
+                    in_use: 3,
+                }],
+            )],
+        };
+        let src = Sources {
+            started: UNIX_EPOCH,
+            lease_file: "/nonexistent/leases4.csv".into(),
+            counters4: counters,
+            usage4: Arc::new(ArcSwap::from_pointee(usage)),
+        };
+        let xml = state_xml(&src);
+        assert!(
+            xml.contains("<received>7</received>") && xml.contains("<free>7</free>"),
+            "{xml}"
+        );
+        let ctx = yang::context().unwrap();
+        let parsed = yang::yang5::data::DataTree::parse_string(
+            ctx,
+            &xml,
+            yang::yang5::data::DataFormat::XML,
+            yang::yang5::data::DataParserFlags::NO_VALIDATION
+                | yang::yang5::data::DataParserFlags::STRICT,
+            yang::yang5::data::DataValidationFlags::empty(),
+        );
+        assert!(parsed.is_ok(), "{:?}", parsed.err());
+    }
+}
