@@ -10,3 +10,5 @@ pub const DHCPV4: &str = "/netdhcp-server:server/dhcpv4";
 pub const NAMESPACE: &str = "urn:netdhcp:yang:netdhcp-server";
 /// The DHCPv6 server.
 pub const DHCPV6: &str = "/netdhcp-server:server/dhcpv6";
+/// Failover (HA) settings.
+pub const HA: &str = "/netdhcp-server:server/ha";

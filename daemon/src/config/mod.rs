@@ -6,6 +6,7 @@ mod checks;
 mod checks6;
 mod checks_shared;
 mod common;
+mod ha;
 mod options4;
 mod tree;
 mod v4;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use common::{AddressRange, FamilyAddress};
+pub use ha::{HaBasicAuth, HaConfig, HaMode, HaPeer, HaTimers, HaTls, PeerRole};
 pub use options4::{OptionFormat, OptionSet, OptionSet4, OptionValue};
 pub use v4::{Dhcp4Config, HostId, Ingress, Lifetimes, Pool4, Reservation4, Subnet4};
 #[cfg(test)]
@@ -77,6 +79,8 @@ pub struct RuntimeConfig {
     pub dhcp4: Dhcp4Config,
     /// The DHCPv6 server.
     pub dhcp6: Dhcp6Config,
+    /// Failover, when this server is one of a pair.
+    pub ha: Option<HaConfig>,
 }
 
 impl TryFrom<&DataTree<'_>> for RuntimeConfig {
@@ -91,11 +95,13 @@ impl TryFrom<&DataTree<'_>> for RuntimeConfig {
         checks::check_v4(&dhcp4, &mut errors);
         let dhcp6 = v6::read(&root, &mut errors);
         checks6::check_v6(&dhcp6, &mut errors);
+        let ha = ha::read(&root, &mut errors);
         if errors.is_empty() {
             Ok(RuntimeConfig {
                 lease_db,
                 dhcp4,
                 dhcp6,
+                ha,
             })
         } else {
             Err(errors)
