@@ -226,6 +226,8 @@ impl Engine4 {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "DHCPv4 configuration applied"
         );
+        // Readers see the new pools at once, not at the next periodic refresh.
+        self.publish_usage(&current);
         self.applied = Some(current);
         true
     }

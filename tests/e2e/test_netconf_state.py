@@ -19,10 +19,12 @@ def state(sess):
 def test_counters_and_pool_use_follow_the_wire(nc_env_factory, topo):
     env = nc_env_factory(nc_config(topo.server_if))
     s = env.connect()
+    pool = "d:server/d:state/d:dhcpv4/d:subnet[d:id='1']/d:pool[d:start='100.64.1.0']"
+    # The engine publishes address use when it takes up a configuration.
+    wait_for(lambda: leaf(state(s), f"{pool}/d:total") is not None, timeout=10, what="pool use published")
     before = state(s)
     assert leaf(before, "d:server/d:state/d:version")
     assert leaf(before, "d:server/d:state/d:lease-file/d:path").endswith("leases4.csv")
-    pool = "d:server/d:state/d:dhcpv4/d:subnet[d:id='1']/d:pool[d:start='100.64.1.0']"
     assert leaf(before, f"{pool}/d:end") == "100.64.1.99"
     assert leaf(before, f"{pool}/d:total") == "100"
     assert leaf(before, f"{pool}/d:in-use") == "0"
