@@ -215,6 +215,11 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
     let ctx = yang::context()?;
     let (startup_cfg, running_cfg) = initial_configuration(opts, &settings)?;
     let config = running_cfg.runtime.clone();
+    if config.ha.is_some() {
+        return Err(AppError::Runtime(
+            "failover (/server/ha) is not available in this version: remove it to run this server alone".into(),
+        ));
+    }
 
     let lease_file = lease_path(state_dir, &config.lease_db.memfile_v4);
     tracing::info!(file = %lease_file.display(), "loading DHCPv4 leases");

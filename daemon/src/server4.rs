@@ -98,6 +98,9 @@ impl Subsystem for Dhcp4Subsystem {
         current: &RuntimeConfig,
         next: &RuntimeConfig,
     ) -> Result<Reservation, RpcError> {
+        if next.ha.is_some() {
+            return Err(not_yet_failover());
+        }
         let db = yang::paths::LEASE_DATABASE;
         if next.lease_db.memfile_v4 != current.lease_db.memfile_v4 {
             return Err(error(ErrorType::Application, ErrorTag::OperationFailed,
@@ -468,5 +471,48 @@ fn start_compaction(writer: &Arc<MemfileWriter>) {
         });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "cannot start lease file compaction");
+    }
+}
+
+/// Failover is modelled and validated but has no peer link yet: refuse it rather than run a
+/// server the operator believes is paired.
+pub fn not_yet_failover() -> RpcError {
+    error(
+        ErrorType::Application,
+        ErrorTag::OperationFailed,
+        "failover (ha) is not available in this version: remove /server/ha to run this server alone",
+    )
+    .at(yang::paths::HA)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_with_failover_is_refused_until_failover_exists() {
+        let ctx = yang::context().unwrap();
+        let runtime = |ha: &str| {
+            crate::northbound::validate_document(
+                ctx,
+                &format!(r#"<server xmlns="urn:netdhcp:yang:netdhcp-server">{ha}</server>"#),
+            )
+            .map(|v| v.runtime)
+            .map_err(|p| format!("{p:?}"))
+            .unwrap()
+        };
+        let alone = runtime("");
+        let paired = runtime(
+            r#"<ha><this-server-name>a</this-server-name><mode>hot-standby</mode>
+            <peer><name>a</name><url>http://100.64.0.1:8001/</url><role>primary</role></peer>
+            <peer><name>b</name><url>http://100.64.0.3:8001/</url><role>standby</role></peer></ha>"#,
+        );
+        let subsystem = Dhcp4Subsystem {
+            sockets: Arc::new(Mutex::new(Sockets::default())),
+        };
+        let err = subsystem.prepare(&alone, &paired).err().unwrap();
+        assert_eq!(err.tag, ErrorTag::OperationFailed);
+        assert_eq!(err.path.as_deref(), Some("/ndhcp:server/ndhcp:ha"));
+        assert!(subsystem.prepare(&alone, &alone).is_ok());
     }
 }
