@@ -23,10 +23,10 @@ esac
 # clang for bindgen.
 build_pkgs=(build-essential cmake libpcre2-dev pkg-config clang libclang-dev)
 # iproute2: namespaces and veth pairs; iputils-ping: reachability inside test namespaces; isc-dhcp-client, udhcpc: real clients;
-# kea-admin (perfdhcp), kea-common (kea-lfc), kea-dhcp4-server: interoperability checks;
+# kea-admin (perfdhcp), kea-common (kea-lfc), kea-dhcp4-server, kea-dhcp6-server: interoperability checks;
 # libyang2-tools: yanglint; python3-venv: the test venv; tcpdump: debugging captures.
 test_pkgs=(iproute2 iputils-ping isc-dhcp-client udhcpc kea-admin kea-common kea-dhcp4-server
-    libyang2-tools python3-venv tcpdump)
+    kea-dhcp6-server libyang2-tools python3-venv tcpdump)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$mode" = all ]; then
@@ -47,9 +47,10 @@ done
 
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup.sh: installing ${missing[*]}"
-    # Installing kea-dhcp4-server must not leave a DHCP server running on this machine: the
-    # tests start their own servers inside network namespaces. Without systemd, Debian's
-    # maintainer scripts ask policy-rc.d whether they may start a service; 101 means no.
+    # Installing kea-dhcp4-server or kea-dhcp6-server must not leave a DHCP server running on
+    # this machine: the tests start their own servers inside network namespaces. Without
+    # systemd, Debian's maintainer scripts ask policy-rc.d whether they may start a service;
+    # 101 means no.
     made_policy=""
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
@@ -71,16 +72,18 @@ if [ "$mode" = all ]; then
     # On a machine that runs systemd, policy-rc.d is not consulted: stop and disable the
     # service the package enabled.
     if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-        for unit in kea-dhcp4-server.service kea-ctrl-agent.service; do
+        for unit in kea-dhcp4-server.service kea-dhcp6-server.service kea-ctrl-agent.service; do
             if systemctl list-unit-files "$unit" >/dev/null 2>&1; then
                 systemctl disable --now "$unit" >/dev/null 2>&1 || true
             fi
         done
     fi
     # Without systemd, also keep it from starting at boot (sysv links).
-    if [ -x /etc/init.d/kea-dhcp4-server ] && command -v update-rc.d >/dev/null 2>&1; then
-        update-rc.d kea-dhcp4-server disable >/dev/null 2>&1 || true
-    fi
+    for svc in kea-dhcp4-server kea-dhcp6-server; do
+        if [ -x "/etc/init.d/$svc" ] && command -v update-rc.d >/dev/null 2>&1; then
+            update-rc.d "$svc" disable >/dev/null 2>&1 || true
+        fi
+    done
 fi
 
 if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
