@@ -7,6 +7,7 @@ pub mod app;
 pub mod config;
 pub mod dhcp4;
 pub mod dhcp6;
+pub mod engine;
 pub mod ha;
 pub mod lease;
 pub mod net;

@@ -5,14 +5,15 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use ipnet::Ipv4Net;
 
 use crate::config::{Ingress, RuntimeConfig};
 use crate::dhcp4::{self, Arrival, LeaseState4, Packet, Reply};
+use crate::engine::{self, unix_now, DurableBatch};
 use crate::lease::memfile::csv4;
 use crate::lease::memfile::MemfileWriter;
 use crate::net::iface;
@@ -29,23 +30,14 @@ const USAGE_PERIOD: Duration = Duration::from_secs(2);
 /// Expired leases reclaimed per pass, so a mass expiry does not stall the packet path.
 const RECLAIM_PER_PASS: usize = 10_000;
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+crate::engine_socket!(Socket4, SocketError);
 
 /// The sockets the engine serves, and a new set waiting for the engine to take it after a
 /// commit.
-#[derive(Default)]
-pub struct Sockets {
-    open: HashMap<String, Arc<Socket4>>,
-    pending: Option<Vec<Arc<Socket4>>>,
-}
+pub type Sockets = engine::SocketSet<Socket4>;
 
 /// Shared between the engine and the commit pipeline.
-pub type SharedSockets = Arc<Mutex<Sockets>>;
+pub type SharedSockets = engine::Shared<Socket4>;
 
 /// Opens (or reuses, from `existing`) a socket on every interface `config` serves. Fails on the
 /// first interface that cannot be served, naming it.
@@ -53,31 +45,15 @@ pub fn open_sockets(
     config: &RuntimeConfig,
     existing: &HashMap<String, Arc<Socket4>>,
 ) -> Result<Vec<Arc<Socket4>>, SocketError> {
-    if !config.dhcp4.enabled {
-        return Ok(Vec::new());
-    }
-    config
-        .dhcp4
-        .interfaces
-        .iter()
-        .map(|i| match existing.get(i) {
-            Some(s) => Ok(s.clone()),
-            None => Socket4::open(i).map(Arc::new),
-        })
-        .collect()
+    engine::open_sockets(config.dhcp4.enabled, &config.dhcp4.interfaces, existing)
 }
 
 /// A socket set for the engine's first configuration.
 pub fn initial_sockets(config: &RuntimeConfig) -> Result<SharedSockets, SocketError> {
-    let list = open_sockets(config, &HashMap::new())?;
-    let open = list
-        .iter()
-        .map(|s| (s.iface().to_string(), s.clone()))
-        .collect();
-    Ok(Arc::new(Mutex::new(Sockets {
-        open,
-        pending: Some(list),
-    })))
+    Ok(engine::initial_sockets(open_sockets(
+        config,
+        &HashMap::new(),
+    )?))
 }
 
 /// The DHCPv4 server as the commit pipeline sees it: prepare opens the sockets a new
@@ -101,51 +77,26 @@ impl Subsystem for Dhcp4Subsystem {
         if next.ha.is_some() {
             return Err(not_yet_failover());
         }
-        let db = yang::paths::LEASE_DATABASE;
-        if next.lease_db.memfile_v4 != current.lease_db.memfile_v4 {
-            return Err(error(ErrorType::Application, ErrorTag::OperationFailed,
-                "the lease file cannot change while the server runs: copy the configuration to startup and restart",
-            )
-            .at(&format!("{db}/memfile-v4")));
-        }
-        if next.lease_db.durability != current.lease_db.durability {
-            return Err(error(ErrorType::Application, ErrorTag::OperationFailed,
-                "durability cannot change while the server runs: copy the configuration to startup and restart",
-            )
-            .at(&format!("{db}/durability")));
-        }
-        let existing = self
-            .sockets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .open
-            .clone();
-        let list = open_sockets(next, &existing).map_err(|e| {
-            let path = match &e {
-                SocketError::NoSuchInterface(i) | SocketError::Open { iface: i, .. } => {
-                    format!("{}/interface[.='{i}']", yang::paths::DHCPV4)
-                }
-            };
-            error(
-                ErrorType::Application,
-                ErrorTag::OperationFailed,
-                e.to_string(),
-            )
-            .at(&path)
-        })?;
-        Ok(Box::new(list))
+        let (now, then) = (&current.lease_db, &next.lease_db);
+        engine::unchanged(
+            &now.memfile_v4,
+            &then.memfile_v4,
+            "memfile-v4",
+            "the lease file",
+        )?;
+        engine::unchanged(
+            &now.durability,
+            &then.durability,
+            "durability",
+            "durability",
+        )?;
+        engine::prepare_sockets(&self.sockets, yang::paths::DHCPV4, |existing| {
+            open_sockets(next, existing)
+        })
     }
 
     fn apply(&self, reservation: Reservation) {
-        let Ok(list) = reservation.downcast::<Vec<Arc<Socket4>>>() else {
-            return;
-        };
-        let mut s = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
-        s.open = list
-            .iter()
-            .map(|s| (s.iface().to_string(), s.clone()))
-            .collect();
-        s.pending = Some(*list);
+        engine::apply_sockets(&self.sockets, reservation);
     }
 }
 
@@ -161,12 +112,6 @@ pub struct Engine4 {
     counters: Arc<Counters4>,
     usage: Arc<ArcSwap<Usage4>>,
     shutdown: Arc<AtomicBool>,
-}
-
-/// A reply waiting for its batch's lease rows to be durable.
-struct Outgoing {
-    socket: Arc<Socket4>,
-    reply: Reply,
 }
 
 impl Engine4 {
@@ -206,21 +151,7 @@ impl Engine4 {
         }
 
         let started = Instant::now();
-        let pending = self
-            .shared_sockets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pending
-            .take();
-        if let Some(sockets) = pending {
-            for s in sockets
-                .iter()
-                .filter(|s| !self.sockets.iter().any(|o| Arc::ptr_eq(o, s)))
-            {
-                tracing::info!(iface = s.iface(), "DHCPv4 listening");
-            }
-            self.sockets = sockets;
-        }
+        engine::adopt_pending(&self.shared_sockets, &mut self.sockets, "DHCPv4");
         self.state.reconfigure(&current.dhcp4, unix_now());
         self.refresh_addresses();
         tracing::info!(
@@ -245,9 +176,7 @@ impl Engine4 {
     /// Runs until shutdown is requested.
     pub fn run(mut self) {
         let mut buf = vec![0u8; 65536];
-        let mut last_reclaim = Instant::now();
-        let mut last_compaction = Instant::now();
-        let mut last_address_refresh = Instant::now();
+        let mut housekeeping = engine::Housekeeping::new();
         let mut last_usage = Instant::now() - USAGE_PERIOD;
         let mut pollfds: Vec<libc::pollfd> = Vec::new();
         while !self.shutdown.load(Ordering::Relaxed) {
@@ -256,22 +185,7 @@ impl Engine4 {
                 break;
             };
             // A commit may have changed the interfaces served.
-            if pollfds.len() != self.sockets.len()
-                || pollfds
-                    .iter()
-                    .zip(&self.sockets)
-                    .any(|(p, s)| p.fd != s.fd())
-            {
-                pollfds = self
-                    .sockets
-                    .iter()
-                    .map(|s| libc::pollfd {
-                        fd: s.fd(),
-                        events: libc::POLLIN,
-                        revents: 0,
-                    })
-                    .collect();
-            }
+            engine::sync_pollfds(&mut pollfds, &self.sockets);
 
             // SAFETY: pollfds is a valid array of initialised pollfd for the call's duration.
             let ready =
@@ -290,20 +204,13 @@ impl Engine4 {
                     }
                 }
             }
-            let d4 = &config.dhcp4;
-            if last_reclaim.elapsed() >= Duration::from_secs(u64::from(d4.reclaim_interval)) {
-                last_reclaim = Instant::now();
+            if housekeeping.reclaim_due(config.dhcp4.reclaim_interval) {
                 self.reclaim(&config);
             }
-            if let Some(every) = config.lease_db.compaction_interval {
-                if last_compaction.elapsed() >= every {
-                    last_compaction = Instant::now();
-                    start_compaction(&self.writer);
-                }
+            if housekeeping.compaction_due(config.lease_db.compaction_interval) {
+                engine::start_compaction(&self.writer, "compaction", "");
             }
-            // Interface addresses can change under us (DHCP on the uplink, operator action).
-            if last_address_refresh.elapsed() >= Duration::from_secs(5) {
-                last_address_refresh = Instant::now();
+            if housekeeping.address_refresh_due() {
                 self.refresh_addresses();
             }
             if last_usage.elapsed() >= USAGE_PERIOD {
@@ -315,8 +222,7 @@ impl Engine4 {
     }
 
     fn serve_batch(&mut self, config: &RuntimeConfig, socket: &Arc<Socket4>, buf: &mut [u8]) {
-        let mut rows = Vec::new();
-        let mut durable_replies: Vec<Outgoing> = Vec::new();
+        let mut batch: DurableBatch<Socket4, Reply> = DurableBatch::default();
         let no_addresses = Vec::new();
         let addresses = self
             .addresses
@@ -356,40 +262,21 @@ impl Engine4 {
                 now: unix_now(),
             };
             let decision = dhcp4::handle(&config.dhcp4, &mut self.state, &packet, &arrival);
-            for lease in &decision.writes {
-                csv4::format_row(lease, &mut rows);
-            }
-            match decision.reply {
-                Ok(reply) if decision.writes.is_empty() => send(&self.counters, socket, &reply),
-                Ok(reply) => durable_replies.push(Outgoing {
-                    socket: socket.clone(),
-                    reply,
-                }),
-                Err(why) => {
-                    tracing::trace!(?why, "no reply");
-                    self.counters.silence(why);
-                }
+            let silence = batch.add(
+                &decision.writes,
+                csv4::format_row,
+                socket,
+                decision.reply,
+                |s, r| send(&self.counters, s, r),
+            );
+            if let Err(why) = silence {
+                tracing::trace!(?why, "no reply");
+                self.counters.silence(why);
             }
         }
-        if rows.is_empty() {
-            return;
-        }
-        let counters = self.counters.clone();
-        self.writer.submit(
-            rows,
-            Box::new(move |result| match result {
-                Ok(()) => {
-                    for o in durable_replies {
-                        send(&counters, &o.socket, &o.reply);
-                    }
-                }
-                Err(e) => {
-                    // No ACK for a lease that is not on disk; the client will retry.
-                    counters.lease_write_failed.fetch_add(durable_replies.len() as u64, Ordering::Relaxed);
-                    tracing::error!(error = %e, replies = durable_replies.len(), "lease write failed; replies withheld");
-                }
-            }),
-        );
+        batch.submit(&self.writer, &self.counters, send, |c| {
+            &c.lease_write_failed
+        });
     }
 
     // Pool counters are kept by the free maps, so this costs a few words per pool, not a walk
@@ -424,24 +311,12 @@ impl Engine4 {
         let rows = self
             .state
             .reclaim(&config.dhcp4, unix_now(), RECLAIM_PER_PASS);
-        if rows.is_empty() {
-            return;
-        }
-        self.counters
-            .reclaimed
-            .fetch_add(rows.len() as u64, Ordering::Relaxed);
-        tracing::debug!(count = rows.len(), "expired leases reclaimed");
-        let mut bytes = Vec::new();
-        for lease in &rows {
-            csv4::format_row(lease, &mut bytes);
-        }
-        self.writer.submit(
-            bytes,
-            Box::new(|result| {
-                if let Err(e) = result {
-                    tracing::error!(error = %e, "writing reclaimed leases failed");
-                }
-            }),
+        engine::submit_reclaimed(
+            &self.writer,
+            &rows,
+            csv4::format_row,
+            &self.counters.reclaimed,
+            "",
         );
     }
 }
@@ -453,24 +328,6 @@ fn send(counters: &Counters4, socket: &Socket4, reply: &Reply) {
             counters.send_failed.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(iface = socket.iface(), error = %e, destination = ?reply.destination, "send failed");
         }
-    }
-}
-
-/// Starts a compaction off the packet thread: rotating the file waits for the writer's fsync,
-/// which the packet path must not.
-fn start_compaction(writer: &Arc<MemfileWriter>) {
-    let writer = writer.clone();
-    let spawned = std::thread::Builder::new()
-        .name("compaction".into())
-        .spawn(move || match writer.compact() {
-            Ok(handle) => match handle.join() {
-                Ok(report) => tracing::info!(?report, "lease file compacted"),
-                Err(e) => tracing::error!(error = %e, "lease file compaction failed"),
-            },
-            Err(e) => tracing::error!(error = %e, "lease file compaction failed to start"),
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start lease file compaction");
     }
 }
 
@@ -488,6 +345,7 @@ pub fn not_yet_failover() -> RpcError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     #[test]
     fn a_commit_with_failover_is_refused_until_failover_exists() {

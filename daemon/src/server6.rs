@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use ipnet::Ipv6Net;
@@ -16,12 +16,12 @@ use ipnet::Ipv6Net;
 use crate::config::{Durability, Ingress6, RuntimeConfig};
 use crate::dhcp6::packet::msg;
 use crate::dhcp6::{self, Arrival6, DecodeError, LeaseState6, Packet, Reply6, Silence6};
+use crate::engine::{self, unix_now, DurableBatch};
 use crate::lease::memfile::{self, csv6, MemfileWriter};
 use crate::net::iface6;
 use crate::net::socket6::{Socket6, SocketError6};
 use crate::northbound::commit::{Reservation, Subsystem};
-use crate::northbound::error::{error, AtPath};
-use netconf::error::{ErrorTag, ErrorType, RpcError};
+use netconf::error::RpcError;
 
 /// Datagrams taken from one socket per wake-up before the batch is committed.
 const BATCH: usize = 64;
@@ -29,13 +29,6 @@ const BATCH: usize = 64;
 const RECLAIM_PER_PASS: usize = 10_000;
 /// File in the state directory holding the server DUID, as hex.
 pub const DUID_FILE: &str = "dhcp6-server-duid";
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// DHCPv6 counters. Relaxed atomics: each is an independent tally.
 #[derive(Debug, Default)]
@@ -151,33 +144,20 @@ pub fn load_or_create_duid(state_dir: &Path) -> std::io::Result<Vec<u8>> {
     Ok(duid)
 }
 
+crate::engine_socket!(Socket6, SocketError6);
+
 /// The sockets the engine serves, and a new set waiting for the engine after a commit.
-#[derive(Default)]
-pub struct Sockets6 {
-    open: HashMap<String, Arc<Socket6>>,
-    pending: Option<Vec<Arc<Socket6>>>,
-}
+pub type Sockets6 = engine::SocketSet<Socket6>;
 
 /// Shared between the engine and the commit pipeline.
-pub type SharedSockets6 = Arc<Mutex<Sockets6>>;
+pub type SharedSockets6 = engine::Shared<Socket6>;
 
 /// Opens (or reuses) a socket on every interface `config` serves with DHCPv6.
 pub fn open_sockets(
     config: &RuntimeConfig,
     existing: &HashMap<String, Arc<Socket6>>,
 ) -> Result<Vec<Arc<Socket6>>, SocketError6> {
-    if !config.dhcp6.enabled {
-        return Ok(Vec::new());
-    }
-    config
-        .dhcp6
-        .interfaces
-        .iter()
-        .map(|i| match existing.get(i) {
-            Some(s) => Ok(s.clone()),
-            None => Socket6::open(i).map(Arc::new),
-        })
-        .collect()
+    engine::open_sockets(config.dhcp6.enabled, &config.dhcp6.interfaces, existing)
 }
 
 /// The DHCPv6 server as the commit pipeline sees it: prepare opens the sockets a new
@@ -197,44 +177,20 @@ impl Subsystem for Dhcp6Subsystem {
         current: &RuntimeConfig,
         next: &RuntimeConfig,
     ) -> Result<Reservation, RpcError> {
-        if next.lease_db.memfile_v6 != current.lease_db.memfile_v6 {
-            return Err(error(ErrorType::Application, ErrorTag::OperationFailed,
-                "the lease file cannot change while the server runs: copy the configuration to startup and restart",
-            )
-            .at(&format!("{}/memfile-v6", yang::paths::LEASE_DATABASE)));
-        }
-        let existing = self
-            .sockets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .open
-            .clone();
-        let list = open_sockets(next, &existing).map_err(|e| {
-            let path = match &e {
-                SocketError6::NoSuchInterface(i) | SocketError6::Open { iface: i, .. } => {
-                    format!("{}/interface[.='{i}']", yang::paths::DHCPV6)
-                }
-            };
-            error(
-                ErrorType::Application,
-                ErrorTag::OperationFailed,
-                e.to_string(),
-            )
-            .at(&path)
-        })?;
-        Ok(Box::new(list))
+        let (now, then) = (&current.lease_db, &next.lease_db);
+        engine::unchanged(
+            &now.memfile_v6,
+            &then.memfile_v6,
+            "memfile-v6",
+            "the lease file",
+        )?;
+        engine::prepare_sockets(&self.sockets, yang::paths::DHCPV6, |existing| {
+            open_sockets(next, existing)
+        })
     }
 
     fn apply(&self, reservation: Reservation) {
-        let Ok(list) = reservation.downcast::<Vec<Arc<Socket6>>>() else {
-            return;
-        };
-        let mut s = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
-        s.open = list
-            .iter()
-            .map(|s| (s.iface().to_string(), s.clone()))
-            .collect();
-        s.pending = Some(*list);
+        engine::apply_sockets(&self.sockets, reservation);
     }
 }
 
@@ -291,13 +247,7 @@ pub fn start(
     let duid = load_or_create_duid(state_dir)
         .map_err(|e| format!("DHCPv6 server DUID in {}: {e}", state_dir.display()))?;
     let list = open_sockets(&current, &HashMap::new()).map_err(|e| e.to_string())?;
-    let sockets = Arc::new(Mutex::new(Sockets6 {
-        open: list
-            .iter()
-            .map(|s| (s.iface().to_string(), s.clone()))
-            .collect(),
-        pending: Some(list),
-    }));
+    let sockets = engine::initial_sockets(list);
     let counters = Arc::new(Counters6::default());
     let engine = Engine6 {
         config,
@@ -339,12 +289,6 @@ struct Engine6 {
     shutdown: Arc<AtomicBool>,
 }
 
-/// A reply waiting for its batch's lease rows to be durable.
-struct Outgoing {
-    socket: Arc<Socket6>,
-    reply: Reply6,
-}
-
 impl Engine6 {
     fn apply_if_changed(&mut self) {
         let current = self.config.load_full();
@@ -356,21 +300,7 @@ impl Engine6 {
             return;
         }
         let started = Instant::now();
-        let pending = self
-            .shared_sockets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pending
-            .take();
-        if let Some(sockets) = pending {
-            for s in sockets
-                .iter()
-                .filter(|s| !self.sockets.iter().any(|o| Arc::ptr_eq(o, s)))
-            {
-                tracing::info!(iface = s.iface(), "DHCPv6 listening");
-            }
-            self.sockets = sockets;
-        }
+        engine::adopt_pending(&self.shared_sockets, &mut self.sockets, "DHCPv6");
         self.state.reconfigure(&current.dhcp6, unix_now());
         self.refresh_addresses();
         tracing::info!(
@@ -393,31 +323,14 @@ impl Engine6 {
         let span = tracing::info_span!("dhcp6");
         let _enter = span.enter();
         let mut buf = vec![0u8; 65536];
-        let mut last_reclaim = Instant::now();
-        let mut last_compaction = Instant::now();
-        let mut last_address_refresh = Instant::now();
+        let mut housekeeping = engine::Housekeeping::new();
         let mut pollfds: Vec<libc::pollfd> = Vec::new();
         while !self.shutdown.load(Ordering::Relaxed) {
             self.apply_if_changed();
             let Some(config) = self.applied.clone() else {
                 break;
             };
-            if pollfds.len() != self.sockets.len()
-                || pollfds
-                    .iter()
-                    .zip(&self.sockets)
-                    .any(|(p, s)| p.fd != s.fd())
-            {
-                pollfds = self
-                    .sockets
-                    .iter()
-                    .map(|s| libc::pollfd {
-                        fd: s.fd(),
-                        events: libc::POLLIN,
-                        revents: 0,
-                    })
-                    .collect();
-            }
+            engine::sync_pollfds(&mut pollfds, &self.sockets);
             // SAFETY: pollfds is a valid array of initialised pollfd for the call's duration.
             let ready =
                 unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, 200) };
@@ -428,12 +341,7 @@ impl Engine6 {
                 let Some(config) = self.applied.clone() else {
                     break;
                 };
-                let same_sockets = pollfds.len() == self.sockets.len()
-                    && pollfds
-                        .iter()
-                        .zip(&self.sockets)
-                        .all(|(p, s)| p.fd == s.fd());
-                if !same_sockets {
+                if !engine::polls(&pollfds, &self.sockets) {
                     continue; // the datagrams wait in their sockets for the next poll
                 }
                 for (p, socket) in pollfds.iter_mut().zip(self.sockets.clone()) {
@@ -443,19 +351,13 @@ impl Engine6 {
                     }
                 }
             }
-            let d6 = &config.dhcp6;
-            if last_reclaim.elapsed() >= Duration::from_secs(u64::from(d6.reclaim_interval)) {
-                last_reclaim = Instant::now();
+            if housekeeping.reclaim_due(config.dhcp6.reclaim_interval) {
                 self.reclaim(&config);
             }
-            if let Some(every) = config.lease_db.compaction_interval {
-                if last_compaction.elapsed() >= every {
-                    last_compaction = Instant::now();
-                    start_compaction(&self.writer);
-                }
+            if housekeeping.compaction_due(config.lease_db.compaction_interval) {
+                engine::start_compaction(&self.writer, "compaction6", "DHCPv6 ");
             }
-            if last_address_refresh.elapsed() >= Duration::from_secs(5) {
-                last_address_refresh = Instant::now();
+            if housekeeping.address_refresh_due() {
                 self.refresh_addresses();
             }
         }
@@ -463,8 +365,7 @@ impl Engine6 {
     }
 
     fn serve_batch(&mut self, config: &RuntimeConfig, socket: &Arc<Socket6>, buf: &mut [u8]) {
-        let mut rows = Vec::new();
-        let mut durable_replies: Vec<Outgoing> = Vec::new();
+        let mut batch: DurableBatch<Socket6, Reply6> = DurableBatch::default();
         let addresses = self
             .addresses
             .get(socket.iface())
@@ -500,64 +401,33 @@ impl Engine6 {
                 now: unix_now(),
             };
             let decision = dhcp6::handle(&config.dhcp6, &mut self.state, &packet, &arrival);
-            for lease in &decision.writes {
-                csv6::format_row(lease, &mut rows);
-            }
-            match decision.reply {
-                Ok(reply) if decision.writes.is_empty() => send(&self.counters, socket, &reply),
-                Ok(reply) => durable_replies.push(Outgoing {
-                    socket: socket.clone(),
-                    reply,
-                }),
-                Err(why) => {
-                    tracing::trace!(?why, "no reply");
-                    self.counters.silence(why);
-                }
+            let silence = batch.add(
+                &decision.writes,
+                csv6::format_row,
+                socket,
+                decision.reply,
+                |s, r| send(&self.counters, s, r),
+            );
+            if let Err(why) = silence {
+                tracing::trace!(?why, "no reply");
+                self.counters.silence(why);
             }
         }
-        if rows.is_empty() {
-            return;
-        }
-        let counters = self.counters.clone();
-        self.writer.submit(
-            rows,
-            Box::new(move |result| match result {
-                Ok(()) => {
-                    for o in durable_replies {
-                        send(&counters, &o.socket, &o.reply);
-                    }
-                }
-                Err(e) => {
-                    // No REPLY for a lease that is not on disk; the client will retry.
-                    counters.lease_write_failed.fetch_add(durable_replies.len() as u64, Ordering::Relaxed);
-                    tracing::error!(error = %e, replies = durable_replies.len(), "lease write failed; replies withheld");
-                }
-            }),
-        );
+        batch.submit(&self.writer, &self.counters, send, |c| {
+            &c.lease_write_failed
+        });
     }
 
     fn reclaim(&mut self, config: &RuntimeConfig) {
         let rows = self
             .state
             .reclaim(&config.dhcp6, unix_now(), RECLAIM_PER_PASS);
-        if rows.is_empty() {
-            return;
-        }
-        self.counters
-            .reclaimed
-            .fetch_add(rows.len() as u64, Ordering::Relaxed);
-        tracing::debug!(count = rows.len(), "expired DHCPv6 leases reclaimed");
-        let mut bytes = Vec::new();
-        for lease in &rows {
-            csv6::format_row(lease, &mut bytes);
-        }
-        self.writer.submit(
-            bytes,
-            Box::new(|result| {
-                if let Err(e) = result {
-                    tracing::error!(error = %e, "writing reclaimed DHCPv6 leases failed");
-                }
-            }),
+        engine::submit_reclaimed(
+            &self.writer,
+            &rows,
+            csv6::format_row,
+            &self.counters.reclaimed,
+            "DHCPv6 ",
         );
     }
 }
@@ -569,23 +439,6 @@ fn send(counters: &Counters6, socket: &Socket6, reply: &Reply6) {
             counters.send_failed.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(iface = socket.iface(), error = %e, destination = %reply.destination, "send failed");
         }
-    }
-}
-
-/// Starts a compaction off the packet thread.
-fn start_compaction(writer: &Arc<MemfileWriter>) {
-    let writer = writer.clone();
-    let spawned = std::thread::Builder::new()
-        .name("compaction6".into())
-        .spawn(move || match writer.compact() {
-            Ok(handle) => match handle.join() {
-                Ok(report) => tracing::info!(?report, "DHCPv6 lease file compacted"),
-                Err(e) => tracing::error!(error = %e, "DHCPv6 lease file compaction failed"),
-            },
-            Err(e) => tracing::error!(error = %e, "DHCPv6 lease file compaction failed to start"),
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start DHCPv6 lease file compaction");
     }
 }
 

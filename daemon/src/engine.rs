@@ -1,0 +1,390 @@
+//! What the DHCPv4 and DHCPv6 engines share: the socket set handed between the commit pipeline
+//! and the engine thread, the subsystem prepare/apply steps, the durable-reply and reclaim
+//! submissions to the memfile writer, and compaction off the packet thread.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::lease::memfile::MemfileWriter;
+use crate::northbound::commit::Reservation;
+use crate::northbound::error::{error, AtPath};
+use netconf::error::{ErrorTag, ErrorType, RpcError};
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// How often the engines re-read interface addresses.
+const ADDRESS_REFRESH: Duration = Duration::from_secs(5);
+
+/// When an engine last did its periodic work; each `*_due` call restarts its clock when it
+/// answers true.
+pub struct Housekeeping {
+    last_reclaim: Instant,
+    last_compaction: Instant,
+    last_address_refresh: Instant,
+}
+
+impl Housekeeping {
+    /// Clocks starting now.
+    pub fn new() -> Self {
+        let now = Instant::now();
+        Housekeeping {
+            last_reclaim: now,
+            last_compaction: now,
+            last_address_refresh: now,
+        }
+    }
+
+    /// Whether `reclaim_interval` seconds have passed since the last reclaim pass.
+    pub fn reclaim_due(&mut self, reclaim_interval: u32) -> bool {
+        due(
+            &mut self.last_reclaim,
+            Duration::from_secs(u64::from(reclaim_interval)),
+        )
+    }
+
+    /// Whether a compaction is configured and due.
+    pub fn compaction_due(&mut self, interval: Option<Duration>) -> bool {
+        interval.is_some_and(|every| due(&mut self.last_compaction, every))
+    }
+
+    /// Whether interface addresses should be re-read: they can change under us (DHCP on the
+    /// uplink, operator action).
+    pub fn address_refresh_due(&mut self) -> bool {
+        due(&mut self.last_address_refresh, ADDRESS_REFRESH)
+    }
+}
+
+impl Default for Housekeeping {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn due(last: &mut Instant, every: Duration) -> bool {
+    if last.elapsed() >= every {
+        *last = Instant::now();
+        true
+    } else {
+        false
+    }
+}
+
+/// A per-interface socket an engine serves.
+pub trait EngineSocket: Send + Sync + Sized + 'static {
+    /// Why a socket could not be opened.
+    type Error: std::fmt::Display;
+    /// Opens a socket on `iface`.
+    fn open(iface: &str) -> Result<Self, Self::Error>;
+    /// The interface served.
+    fn iface(&self) -> &str;
+    /// The file descriptor, for poll.
+    fn fd(&self) -> i32;
+    /// The interface an open error concerns.
+    fn error_iface(e: &Self::Error) -> &str;
+}
+
+/// Implements [`EngineSocket`] for a socket type whose `open`, `iface` and `fd` are inherent
+/// and whose error names the interface in `NoSuchInterface(iface)` or `Open { iface, .. }`.
+#[macro_export]
+macro_rules! engine_socket {
+    ($socket:ty, $error:ident) => {
+        impl $crate::engine::EngineSocket for $socket {
+            type Error = $error;
+            fn open(iface: &str) -> Result<Self, $error> {
+                <$socket>::open(iface)
+            }
+            fn iface(&self) -> &str {
+                <$socket>::iface(self)
+            }
+            fn fd(&self) -> i32 {
+                <$socket>::fd(self)
+            }
+            fn error_iface(e: &$error) -> &str {
+                match e {
+                    $error::NoSuchInterface(i) | $error::Open { iface: i, .. } => i,
+                }
+            }
+        }
+    };
+}
+
+/// The sockets an engine serves, and a new set waiting for the engine to take it after a
+/// commit.
+pub struct SocketSet<S> {
+    open: HashMap<String, Arc<S>>,
+    pending: Option<Vec<Arc<S>>>,
+}
+
+impl<S> Default for SocketSet<S> {
+    fn default() -> Self {
+        SocketSet {
+            open: HashMap::new(),
+            pending: None,
+        }
+    }
+}
+
+/// Shared between an engine and the commit pipeline.
+pub type Shared<S> = Arc<Mutex<SocketSet<S>>>;
+
+fn by_iface<S: EngineSocket>(list: &[Arc<S>]) -> HashMap<String, Arc<S>> {
+    list.iter()
+        .map(|s| (s.iface().to_string(), s.clone()))
+        .collect()
+}
+
+/// Opens (or reuses, from `existing`) a socket on every interface in `interfaces` if the family
+/// is `enabled`. Fails on the first interface that cannot be served, naming it.
+pub fn open_sockets<S: EngineSocket>(
+    enabled: bool,
+    interfaces: &[String],
+    existing: &HashMap<String, Arc<S>>,
+) -> Result<Vec<Arc<S>>, S::Error> {
+    if !enabled {
+        return Ok(Vec::new());
+    }
+    interfaces
+        .iter()
+        .map(|i| match existing.get(i) {
+            Some(s) => Ok(s.clone()),
+            None => S::open(i).map(Arc::new),
+        })
+        .collect()
+}
+
+/// A socket set for an engine's first configuration.
+pub fn initial_sockets<S: EngineSocket>(list: Vec<Arc<S>>) -> Shared<S> {
+    Arc::new(Mutex::new(SocketSet {
+        open: by_iface(&list),
+        pending: Some(list),
+    }))
+}
+
+/// Refuses a commit that changes a lease database leaf only read at start.
+pub fn unchanged<T: PartialEq>(
+    current: &T,
+    next: &T,
+    leaf: &str,
+    what: &str,
+) -> Result<(), RpcError> {
+    if next == current {
+        return Ok(());
+    }
+    Err(error(
+        ErrorType::Application,
+        ErrorTag::OperationFailed,
+        format!(
+            "{what} cannot change while the server runs: copy the configuration to startup and restart"
+        ),
+    )
+    .at(&format!("{}/{leaf}", yang::paths::LEASE_DATABASE)))
+}
+
+/// The prepare step of a subsystem: opens the sockets the next configuration needs (reusing the
+/// open ones), failing with the interface's path under `family_path`.
+pub fn prepare_sockets<S: EngineSocket>(
+    shared: &Shared<S>,
+    family_path: &str,
+    open: impl FnOnce(&HashMap<String, Arc<S>>) -> Result<Vec<Arc<S>>, S::Error>,
+) -> Result<Reservation, RpcError> {
+    let existing = shared
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .open
+        .clone();
+    let list = open(&existing).map_err(|e| {
+        let path = format!("{family_path}/interface[.='{}']", S::error_iface(&e));
+        error(
+            ErrorType::Application,
+            ErrorTag::OperationFailed,
+            e.to_string(),
+        )
+        .at(&path)
+    })?;
+    Ok(Box::new(list))
+}
+
+/// The apply step of a subsystem: hands the prepared sockets to the engine.
+pub fn apply_sockets<S: EngineSocket>(shared: &Shared<S>, reservation: Reservation) {
+    let Ok(list) = reservation.downcast::<Vec<Arc<S>>>() else {
+        return;
+    };
+    let mut s = shared.lock().unwrap_or_else(PoisonError::into_inner);
+    s.open = by_iface(&list);
+    s.pending = Some(*list);
+}
+
+/// Takes up a socket set a commit left for the engine, logging each newly served interface.
+pub fn adopt_pending<S: EngineSocket>(shared: &Shared<S>, sockets: &mut Vec<Arc<S>>, family: &str) {
+    let pending = shared
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pending
+        .take();
+    if let Some(new) = pending {
+        for s in new
+            .iter()
+            .filter(|s| !sockets.iter().any(|o| Arc::ptr_eq(o, s)))
+        {
+            tracing::info!(iface = s.iface(), "{family} listening");
+        }
+        *sockets = new;
+    }
+}
+
+/// Whether `pollfds` watches exactly `sockets`, in order.
+pub fn polls<S: EngineSocket>(pollfds: &[libc::pollfd], sockets: &[Arc<S>]) -> bool {
+    pollfds.len() == sockets.len() && pollfds.iter().zip(sockets).all(|(p, s)| p.fd == s.fd())
+}
+
+/// Rebuilds `pollfds` if the sockets served changed (a commit may change the interfaces).
+pub fn sync_pollfds<S: EngineSocket>(pollfds: &mut Vec<libc::pollfd>, sockets: &[Arc<S>]) {
+    if polls(pollfds, sockets) {
+        return;
+    }
+    *pollfds = sockets
+        .iter()
+        .map(|s| libc::pollfd {
+            fd: s.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+}
+
+/// A reply waiting for its batch's lease rows to be durable.
+struct Outgoing<S, R> {
+    socket: Arc<S>,
+    reply: R,
+}
+
+/// One wake-up's lease rows, and the replies that must wait until those rows are durable.
+pub struct DurableBatch<S, R> {
+    rows: Vec<u8>,
+    replies: Vec<Outgoing<S, R>>,
+}
+
+impl<S, R> Default for DurableBatch<S, R> {
+    fn default() -> Self {
+        DurableBatch {
+            rows: Vec::new(),
+            replies: Vec::new(),
+        }
+    }
+}
+
+impl<S, R> DurableBatch<S, R>
+where
+    S: Send + Sync + 'static,
+    R: Send + 'static,
+{
+    /// Takes one decision: its lease rows join the batch; its reply leaves at once (through
+    /// `send_now`) if it wrote no lease, else waits for the batch's write. A silence is
+    /// handed back.
+    pub fn add<L, W>(
+        &mut self,
+        writes: &[L],
+        format_row: fn(&L, &mut Vec<u8>),
+        socket: &Arc<S>,
+        reply: Result<R, W>,
+        send_now: impl FnOnce(&S, &R),
+    ) -> Result<(), W> {
+        for lease in writes {
+            format_row(lease, &mut self.rows);
+        }
+        match reply {
+            Ok(reply) if writes.is_empty() => send_now(socket, &reply),
+            Ok(reply) => self.replies.push(Outgoing {
+                socket: socket.clone(),
+                reply,
+            }),
+            Err(why) => return Err(why),
+        }
+        Ok(())
+    }
+
+    /// Hands the batch's rows to the writer, if any; the waiting replies leave once the rows
+    /// are written (and fsynced), and are withheld and counted in `write_failed` if they are not.
+    pub fn submit<C: Send + Sync + 'static>(
+        self,
+        writer: &MemfileWriter,
+        counters: &Arc<C>,
+        send: fn(&C, &S, &R),
+        write_failed: fn(&C) -> &AtomicU64,
+    ) {
+        let DurableBatch { rows, replies } = self;
+        if rows.is_empty() {
+            return;
+        }
+        let counters = counters.clone();
+        writer.submit(
+            rows,
+            Box::new(move |result| match result {
+                Ok(()) => {
+                    for o in replies {
+                        send(&counters, &o.socket, &o.reply);
+                    }
+                }
+                Err(e) => {
+                    // No reply for a lease that is not on disk; the client will retry.
+                    write_failed(&counters).fetch_add(replies.len() as u64, Ordering::Relaxed);
+                    tracing::error!(error = %e, replies = replies.len(), "lease write failed; replies withheld");
+                }
+            }),
+        );
+    }
+}
+
+/// Writes reclaimed leases, counting them in `reclaimed`. `family` prefixes the log messages
+/// ("" or "DHCPv6 ").
+pub fn submit_reclaimed<L>(
+    writer: &MemfileWriter,
+    leases: &[L],
+    format_row: fn(&L, &mut Vec<u8>),
+    reclaimed: &AtomicU64,
+    family: &'static str,
+) {
+    if leases.is_empty() {
+        return;
+    }
+    reclaimed.fetch_add(leases.len() as u64, Ordering::Relaxed);
+    tracing::debug!(count = leases.len(), "expired {family}leases reclaimed");
+    let mut bytes = Vec::new();
+    for lease in leases {
+        format_row(lease, &mut bytes);
+    }
+    writer.submit(
+        bytes,
+        Box::new(move |result| {
+            if let Err(e) = result {
+                tracing::error!(error = %e, "writing reclaimed {family}leases failed");
+            }
+        }),
+    );
+}
+
+/// Starts a compaction off the packet thread: rotating the file waits for the writer's fsync,
+/// which the packet path must not. `family` prefixes the log messages ("" or "DHCPv6 ").
+pub fn start_compaction(writer: &Arc<MemfileWriter>, thread: &str, family: &'static str) {
+    let writer = writer.clone();
+    let spawned = std::thread::Builder::new()
+        .name(thread.into())
+        .spawn(move || match writer.compact() {
+            Ok(handle) => match handle.join() {
+                Ok(report) => tracing::info!(?report, "{family}lease file compacted"),
+                Err(e) => tracing::error!(error = %e, "{family}lease file compaction failed"),
+            },
+            Err(e) => tracing::error!(error = %e, "{family}lease file compaction failed to start"),
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start {family}lease file compaction");
+    }
+}
