@@ -276,36 +276,29 @@ def pcap_acks(path: Path | str) -> list[WireAck]:
 # ---------------------------------------------------------------- ISC Kea 2.2
 
 
-class KeaDhcp4:
-    """ISC Kea's kea-dhcp4 in a test namespace, with its own work folder: configuration,
-    memfile, log, PID and lock files. Readiness is Kea's own log message DHCP4_STARTED."""
+class KeaServer:
+    """An ISC Kea DHCP server (kea-dhcp4 or kea-dhcp6) in a test namespace, with its own work
+    folder: configuration, memfile, log, PID and lock files. Readiness is Kea's own log message
+    (DHCP4_STARTED / DHCP6_STARTED)."""
+
+    program = ""
+    started = ""
 
     def __init__(self, ns, workdir: Path, config: dict):
         self.ns = ns
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path = self.workdir / "kea-dhcp4.json"
+        self.config_path = self.workdir / f"{self.program}.json"
         self.config_path.write_text(json.dumps(config, indent=2))
-        self.log_path = self.workdir / "kea-dhcp4.log"
+        self.log_path = self.workdir / f"{self.program}.log"
         self.proc: subprocess.Popen | None = None
-
-    @staticmethod
-    def config(iface: str, lease_file: Path, subnets: list[dict], **globals_) -> dict:
-        cfg = {
-            "interfaces-config": {"interfaces": [iface], "dhcp-socket-type": "raw"},
-            "lease-database": {"type": "memfile", "persist": True, "name": str(lease_file), "lfc-interval": 0},
-            "subnet4": subnets,
-            "loggers": [{"name": "kea-dhcp4", "output_options": [{"output": "stdout"}], "severity": "INFO"}],
-        }
-        cfg.update(globals_)
-        return {"Dhcp4": cfg}
 
     def start(self, timeout: float = 30.0):
         env = dict(os.environ, KEA_PIDFILE_DIR=str(self.workdir), KEA_LOCKFILE_DIR=str(self.workdir))
         log = open(self.log_path, "ab")
         try:
             self.proc = self.ns.popen(
-                "kea-dhcp4", "-c", str(self.config_path),
+                self.program, "-c", str(self.config_path),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
             )  # fmt: skip
         finally:
@@ -313,13 +306,13 @@ class KeaDhcp4:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.log_text()
-            if "DHCP4_STARTED" in text:
+            if self.started in text:
                 return self
             if self.proc.poll() is not None:
-                raise AssertionError(f"kea-dhcp4 exited {self.proc.returncode} before DHCP4_STARTED:\n{text}")
+                raise AssertionError(f"{self.program} exited {self.proc.returncode} before {self.started}:\n{text}")
             time.sleep(0.05)
         self.stop()
-        raise AssertionError(f"kea-dhcp4 logged no DHCP4_STARTED within {timeout}s:\n{self.log_text()}")
+        raise AssertionError(f"{self.program} logged no {self.started} within {timeout}s:\n{self.log_text()}")
 
     def stop(self, timeout: float = 15.0) -> int | None:
         p = self.proc
@@ -339,6 +332,24 @@ class KeaDhcp4:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+
+class KeaDhcp4(KeaServer):
+    """kea-dhcp4 (see KeaServer)."""
+
+    program = "kea-dhcp4"
+    started = "DHCP4_STARTED"
+
+    @staticmethod
+    def config(iface: str, lease_file: Path, subnets: list[dict], **globals_) -> dict:
+        cfg = {
+            "interfaces-config": {"interfaces": [iface], "dhcp-socket-type": "raw"},
+            "lease-database": {"type": "memfile", "persist": True, "name": str(lease_file), "lfc-interval": 0},
+            "subnet4": subnets,
+            "loggers": [{"name": "kea-dhcp4", "output_options": [{"output": "stdout"}], "severity": "INFO"}],
+        }
+        cfg.update(globals_)
+        return {"Dhcp4": cfg}
 
 
 def run_kea_lfc(base: Path, timeout: float = 60.0) -> subprocess.CompletedProcess:

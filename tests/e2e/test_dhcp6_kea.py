@@ -15,20 +15,16 @@ from __future__ import annotations
 
 import csv
 import ipaddress
-import json
-import os
 import random
 import re
 import shutil
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 from scapy.layers import dhcp6 as d6
 
 from configs6 import server6_xml, setup_ipv6, standard_dhcp6
 from dhcp6_client import V6Client, ia_addresses, ia_prefixes, server_duid_of, status_of, with_ias_msg
+from loadtools import KeaServer
 from test_dhcp6_protocol import LEASE6_HEADER
 
 SUBNET_ID = 23
@@ -39,58 +35,11 @@ LIFETIMES = {"preferred-lifetime": 3000, "valid-lifetime": 4000, "renew-timer": 
 N = 10
 
 
-class KeaDhcp6:
-    """kea-dhcp6 in a test namespace with its own work folder (configuration, memfile, log,
-    server DUID, PID and lock files). Readiness is Kea's log message DHCP6_STARTED."""
+class KeaDhcp6(KeaServer):
+    """kea-dhcp6 (see loadtools.KeaServer); its server DUID goes to the work folder too."""
 
-    def __init__(self, ns, workdir: Path, config: dict):
-        self.ns = ns
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path = self.workdir / "kea-dhcp6.json"
-        self.config_path.write_text(json.dumps(config, indent=2))
-        self.log_path = self.workdir / "kea-dhcp6.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 30.0):
-        env = dict(os.environ, KEA_PIDFILE_DIR=str(self.workdir), KEA_LOCKFILE_DIR=str(self.workdir))
-        log = open(self.log_path, "ab")
-        try:
-            self.proc = self.ns.popen(
-                "kea-dhcp6", "-c", str(self.config_path),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-            )  # fmt: skip
-        finally:
-            log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.log_text()
-            if "DHCP6_STARTED" in text:
-                return self
-            if self.proc.poll() is not None:
-                raise AssertionError(f"kea-dhcp6 exited {self.proc.returncode} before DHCP6_STARTED:\n{text}")
-            time.sleep(0.05)
-        self.stop()
-        raise AssertionError(f"kea-dhcp6 logged no DHCP6_STARTED within {timeout}s:\n{self.log_text()}")
-
-    def stop(self, timeout: float = 15.0) -> int | None:
-        p = self.proc
-        if p is None:
-            return None
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGTERM)
-            try:
-                p.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait(timeout=10)
-        return p.returncode
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+    program = "kea-dhcp6"
+    started = "DHCP6_STARTED"
 
 
 def kea6_config(iface: str, workdir: Path, lease_file: Path) -> dict:
