@@ -23,7 +23,6 @@ import json
 import os
 import random
 import select
-import signal
 import socket
 import struct
 import subprocess
@@ -74,6 +73,8 @@ if __name__ == "__main__":
 # ---------------------------------------------------------------- test half
 
 from scapy.layers import dhcp6 as d6  # noqa: E402
+
+from loadtools import Capture  # noqa: E402
 
 
 def parse(data: bytes):
@@ -225,38 +226,11 @@ def struct_u16(v: int) -> bytes:
     return struct.pack("!H", v)
 
 
-class Capture6:
-    """tcpdump writing DHCPv6 traffic (UDP 546/547) on one interface to a pcap file,
-    packet-buffered, started before the traffic and stopped by its PID."""
+class Capture6(Capture):
+    """loadtools.Capture for DHCPv6 traffic (UDP 546/547), with a marker sent from a client."""
 
     def __init__(self, ns, iface: str, path):
-        self.ns = ns
-        self.iface = iface
-        self.path = path
-        self.proc = None
-        self.report = ""
-
-    def start(self, timeout: float = 10.0):
-        self.proc = self.ns.popen(
-            "tcpdump", "-i", self.iface, "-n", "-U", "-s", "2000", "-w", str(self.path),
-            "udp port 546 or udp port 547",
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        seen = b""
-        while time.monotonic() < deadline:
-            r, _, _ = select.select([self.proc.stderr], [], [], 0.1)
-            if r:
-                line = self.proc.stderr.readline()
-                seen += line
-                if b"listening on" in line:
-                    return self
-                if not line:
-                    break
-            elif self.proc.poll() is not None:
-                break
-        self.stop()
-        raise AssertionError(f"tcpdump did not start on {self.iface}: {seen.decode(errors='replace')}")
+        super().__init__(ns, iface, path, bpf="udp port 546 or udp port 547", snaplen=2000)
 
     def flush(self, client: "V6Client", timeout: float = 10.0):
         """Sends a marker datagram (to ff02::1, port 546, which no server listens on) and waits
@@ -272,22 +246,6 @@ class Capture6:
                 return
             time.sleep(0.05)
         raise AssertionError(f"tcpdump did not write the marker to {self.path} within {timeout}s")
-
-    def stop(self) -> str:
-        p = self.proc
-        if p is None:
-            return self.report
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGINT)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait(timeout=10)
-        self.report = p.stderr.read().decode(errors="replace") if p.stderr else ""
-        p.stderr.close()
-        self.proc = None
-        return self.report
 
 
 def pcap_replies(path) -> list[tuple[str, bytes, int]]:

@@ -178,17 +178,19 @@ class Capture:
     a capture stopped at any moment holds everything it saw. Started before the traffic
     (start() returns once tcpdump says it is listening) and stopped by its PID."""
 
-    def __init__(self, ns, iface: str, path: Path | str):
+    def __init__(self, ns, iface: str, path: Path | str, bpf: str = "udp port 67 or udp port 68", snaplen: int = 1500):
         self.ns = ns
         self.iface = iface
         self.path = Path(path)
+        self.bpf = bpf
+        self.snaplen = snaplen
         self.proc: subprocess.Popen | None = None
         self.report = ""
 
     def start(self, timeout: float = 10.0):
         self.proc = self.ns.popen(
-            "tcpdump", "-i", self.iface, "-n", "-U", "-s", "1500", "-w", str(self.path),
-            "udp port 67 or udp port 68",
+            "tcpdump", "-i", self.iface, "-n", "-U", "-s", str(self.snaplen), "-w", str(self.path),
+            self.bpf,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         deadline = time.monotonic() + timeout
