@@ -9,6 +9,9 @@ use arc_swap::ArcSwap;
 
 use crate::config::Durability;
 use crate::dhcp4::LeaseState4;
+use crate::ha::driver::HaService;
+use crate::ha::port::HaPort4;
+use crate::ha::subsystem::HaSubsystem;
 use crate::lease::memfile::{self, MemfileWriter};
 use crate::net::notify::notify;
 use crate::northbound::actor::Northbound;
@@ -215,10 +218,14 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
     let ctx = yang::context()?;
     let (startup_cfg, running_cfg) = initial_configuration(opts, &settings)?;
     let config = running_cfg.runtime.clone();
-    if config.ha.is_some() {
-        return Err(AppError::Runtime(
-            "failover (/server/ha) is not available in this version: remove it to run this server alone".into(),
-        ));
+    if let Some(ha) = &config.ha {
+        crate::ha::subsystem::check(None, ha).map_err(|e| {
+            AppError::Runtime(format!(
+                "failover: {} ({})",
+                e.message.as_deref().unwrap_or("cannot start"),
+                e.path.as_deref().unwrap_or(yang::paths::HA)
+            ))
+        })?;
     }
 
     let lease_file = lease_path(state_dir, &config.lease_db.memfile_v4);
@@ -234,10 +241,13 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
     };
     let writer = Arc::new(MemfileWriter::open(&lease_file, durability)?);
     let sockets = server4::initial_sockets(&config)?;
+    let (ha_config, ha_config_rx) = tokio::sync::watch::channel(config.ha.clone().map(Arc::new));
     let shared = Arc::new(ArcSwap::from_pointee(config));
     let shutdown = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(Counters4::default());
     let usage = Arc::new(ArcSwap::from_pointee(crate::stats::Usage4::default()));
+    let (ha_port, ha_outbound) =
+        HaPort4::new().map_err(|e| AppError::Runtime(format!("failover port: {e}")))?;
     let engine = Engine4::new(
         shared.clone(),
         LeaseState4::new(store),
@@ -246,6 +256,7 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
         counters.clone(),
         usage.clone(),
         shutdown.clone(),
+        ha_port.clone(),
     );
     let engine = std::thread::Builder::new()
         .name("dhcp4".into())
@@ -259,6 +270,7 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
         subsystems: vec![
             Box::new(server4::Dhcp4Subsystem { sockets }),
             Box::new(v6_subsystem),
+            Box::new(HaSubsystem { config: ha_config }),
         ],
     };
     let datastores = Datastores::new(
@@ -275,6 +287,7 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
         lease_file: lease_file.clone(),
         counters4: counters.clone(),
         usage4: usage,
+        ha: ha_port.clone(),
     };
     let mut nb = Northbound::new(datastores, committer, sources);
     let (tx, rx) = tokio::sync::mpsc::channel(256);
@@ -300,6 +313,9 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
         .enable_all()
         .build()
         .map_err(|e| AppError::Runtime(format!("cannot start the runtime: {e}")))?;
+    let (ha_stop, ha_stop_rx) = tokio::sync::watch::channel(false);
+    let ha_service =
+        runtime.spawn(HaService::new(ha_port, ha_outbound, ha_config_rx).run(ha_stop_rx));
     let result = runtime.block_on(async {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term =
@@ -315,6 +331,10 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
         crate::netconf_server::serve(netconf, stop).await
     });
     notify("STOPPING=1");
+    let _ = ha_stop.send(true);
+    if runtime.block_on(ha_service).is_err() {
+        tracing::error!("the failover service panicked");
+    }
     shutdown.store(true, Ordering::Relaxed);
     if engine.join().is_err() {
         tracing::error!("the DHCPv4 engine panicked");

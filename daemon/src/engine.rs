@@ -312,34 +312,95 @@ where
     }
 
     /// Hands the batch's rows to the writer, if any; the waiting replies leave once the rows
-    /// are written (and fsynced), and are withheld and counted in `write_failed` if they are not.
+    /// are written (and fsynced) and, when `partner` is given, once the failover partner has
+    /// acknowledged the batch's lease changes too. Both run at once; a reply whose lease is not
+    /// on disk, or not on the partner, is withheld and counted (`failed`), and the client
+    /// retries.
     pub fn submit<C: Send + Sync + 'static>(
         self,
         writer: &MemfileWriter,
         counters: &Arc<C>,
         send: fn(&C, &S, &R),
-        write_failed: fn(&C) -> &AtomicU64,
+        failed: fn(&C, Leg) -> &AtomicU64,
+        partner: Option<PartnerLeg>,
     ) {
         let DurableBatch { rows, replies } = self;
         if rows.is_empty() {
             return;
         }
-        let counters = counters.clone();
+        let legs = 1 + u8::from(partner.is_some());
+        let gate = Arc::new(Mutex::new(Gate {
+            legs_left: legs,
+            failed: None,
+            replies,
+            counters: counters.clone(),
+            send,
+            failed_counter: failed,
+        }));
+        if let Some(partner) = partner {
+            let gate = gate.clone();
+            partner(Box::new(move |ok| {
+                Gate::complete(&gate, if ok { None } else { Some(Leg::Partner) })
+            }));
+        }
         writer.submit(
             rows,
-            Box::new(move |result| match result {
-                Ok(()) => {
-                    for o in replies {
-                        send(&counters, &o.socket, &o.reply);
-                    }
-                }
-                Err(e) => {
-                    // No reply for a lease that is not on disk; the client will retry.
-                    write_failed(&counters).fetch_add(replies.len() as u64, Ordering::Relaxed);
-                    tracing::error!(error = %e, replies = replies.len(), "lease write failed; replies withheld");
-                }
+            Box::new(move |result| {
+                let failure = result.err().map(|e| {
+                    tracing::error!(error = %e, "lease write failed; replies withheld");
+                    Leg::Disk
+                });
+                Gate::complete(&gate, failure)
             }),
         );
+    }
+}
+
+/// What a reply waits for besides its lease being on disk.
+pub type PartnerLeg = Box<dyn FnOnce(Completion)>;
+
+/// Called once with whether the leg succeeded.
+pub type Completion = Box<dyn FnOnce(bool) + Send>;
+
+/// A leg a reply waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leg {
+    /// The lease file write (and fsync).
+    Disk,
+    /// The failover partner's acknowledgement.
+    Partner,
+}
+
+/// Replies waiting for their legs to complete.
+struct Gate<S, R, C> {
+    legs_left: u8,
+    failed: Option<Leg>,
+    replies: Vec<Outgoing<S, R>>,
+    counters: Arc<C>,
+    send: fn(&C, &S, &R),
+    failed_counter: fn(&C, Leg) -> &AtomicU64,
+}
+
+impl<S, R, C> Gate<S, R, C> {
+    fn complete(gate: &Mutex<Self>, failure: Option<Leg>) {
+        let mut g = gate.lock().unwrap_or_else(PoisonError::into_inner);
+        g.legs_left -= 1;
+        g.failed = g.failed.or(failure);
+        if g.legs_left > 0 {
+            return;
+        }
+        let replies = std::mem::take(&mut g.replies);
+        match g.failed {
+            None => {
+                for o in &replies {
+                    (g.send)(&g.counters, &o.socket, &o.reply);
+                }
+            }
+            Some(leg) => {
+                (g.failed_counter)(&g.counters, leg)
+                    .fetch_add(replies.len() as u64, Ordering::Relaxed);
+            }
+        }
     }
 }
 

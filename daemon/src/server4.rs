@@ -13,15 +13,18 @@ use ipnet::Ipv4Net;
 
 use crate::config::{Ingress, RuntimeConfig};
 use crate::dhcp4::{self, Arrival, LeaseState4, Packet, Reply};
-use crate::engine::{self, unix_now, DurableBatch};
+use crate::engine::{self, unix_now, DurableBatch, Leg, PartnerLeg};
+use crate::ha::inbox::{ApplyMode, ApplyReport, InboxError, PeerRequest4};
+use crate::ha::port::{HaPort4, Outbound4, Pager};
+use crate::ha::LeaseUpdates;
 use crate::lease::memfile::csv4;
 use crate::lease::memfile::MemfileWriter;
+use crate::lease::Lease4;
 use crate::net::iface;
 use crate::net::socket4::{Socket4, SocketError};
 use crate::northbound::commit::{Reservation, Subsystem};
-use crate::northbound::error::{error, AtPath};
 use crate::stats::{Counters4, PoolUsage4, Usage4};
-use netconf::error::{ErrorTag, ErrorType, RpcError};
+use netconf::error::RpcError;
 
 /// Packets taken from one socket per wake-up before the batch is committed.
 const BATCH: usize = 64;
@@ -74,9 +77,6 @@ impl Subsystem for Dhcp4Subsystem {
         current: &RuntimeConfig,
         next: &RuntimeConfig,
     ) -> Result<Reservation, RpcError> {
-        if next.ha.is_some() {
-            return Err(not_yet_failover());
-        }
         let (now, then) = (&current.lease_db, &next.lease_db);
         engine::unchanged(
             &now.memfile_v4,
@@ -112,10 +112,14 @@ pub struct Engine4 {
     counters: Arc<Counters4>,
     usage: Arc<ArcSwap<Usage4>>,
     shutdown: Arc<AtomicBool>,
+    ha: Arc<HaPort4>,
+    pager: Pager,
 }
 
 impl Engine4 {
     /// An engine over loaded leases and opened sockets.
+    // Each argument is a separate handle start-up shares with another part of the daemon.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Arc<ArcSwap<RuntimeConfig>>,
         state: LeaseState4,
@@ -124,6 +128,7 @@ impl Engine4 {
         counters: Arc<Counters4>,
         usage: Arc<ArcSwap<Usage4>>,
         shutdown: Arc<AtomicBool>,
+        ha: Arc<HaPort4>,
     ) -> Self {
         Engine4 {
             config,
@@ -136,6 +141,8 @@ impl Engine4 {
             counters,
             usage,
             shutdown,
+            ha,
+            pager: Pager::default(),
         }
     }
 
@@ -184,8 +191,18 @@ impl Engine4 {
             let Some(config) = self.applied.clone() else {
                 break;
             };
-            // A commit may have changed the interfaces served.
-            engine::sync_pollfds(&mut pollfds, &self.sockets);
+            // A commit may have changed the interfaces served. The peer link's inbox is
+            // polled after the sockets.
+            if !engine::polls(&pollfds[..pollfds.len().saturating_sub(1)], &self.sockets)
+                || pollfds.len() != self.sockets.len() + 1
+            {
+                engine::sync_pollfds(&mut pollfds, &self.sockets);
+                pollfds.push(libc::pollfd {
+                    fd: self.ha.inbox.fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
 
             // SAFETY: pollfds is a valid array of initialised pollfd for the call's duration.
             let ready =
@@ -196,11 +213,17 @@ impl Engine4 {
                 continue;
             }
             if ready > 0 {
+                let sockets = self.sockets.len();
                 for (i, pfd) in pollfds.iter_mut().enumerate() {
-                    if pfd.revents != 0 {
-                        pfd.revents = 0;
+                    if pfd.revents == 0 {
+                        continue;
+                    }
+                    pfd.revents = 0;
+                    if i < sockets {
                         let socket = self.sockets[i].clone();
                         self.serve_batch(&config, &socket, &mut buf);
+                    } else {
+                        self.serve_peer_requests(&config);
                     }
                 }
             }
@@ -234,6 +257,11 @@ impl Engine4 {
             .server_identifier
             .or_else(|| addresses.first().map(|n| n.addr()))
             .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let ha = self.ha.shared.load_full();
+        let updates = ha.as_ref().map_or(LeaseUpdates::Off, |h| h.lease_updates());
+        self.state
+            .set_address_split(ha.as_ref().and_then(|h| h.address_split()));
+        let mut for_partner: Vec<Lease4> = Vec::new();
         for _ in 0..BATCH {
             let (len, from) = match socket.recv(buf) {
                 Ok(Some(r)) => r,
@@ -253,6 +281,12 @@ impl Engine4 {
                 }
             };
             self.counters.received(packet.message_type());
+            if let Some(ha) = &ha {
+                let waited_ms = u64::from(packet.secs()) * 1000;
+                if !ha.admits(packet.client_id(), packet.chaddr(), waited_ms) {
+                    continue;
+                }
+            }
             let arrival = Arrival {
                 ingress: Ingress {
                     interface: socket.iface(),
@@ -262,6 +296,19 @@ impl Engine4 {
                 now: unix_now(),
             };
             let decision = dhcp4::handle(&config.dhcp4, &mut self.state, &packet, &arrival);
+            match (&ha, updates) {
+                (Some(_), LeaseUpdates::Send | LeaseUpdates::Queue) => {
+                    for_partner.extend(decision.writes.iter().cloned());
+                }
+                // Changes the partner will not hear of: its next heartbeat shows the count
+                // grew, and it resyncs before serving again.
+                (Some(ha), LeaseUpdates::Off) if !decision.writes.is_empty() => {
+                    ha.counters
+                        .unsent_updates
+                        .fetch_add(decision.writes.len() as u64, Ordering::Relaxed);
+                }
+                _ => {}
+            }
             let silence = batch.add(
                 &decision.writes,
                 csv4::format_row,
@@ -274,9 +321,117 @@ impl Engine4 {
                 self.counters.silence(why);
             }
         }
-        batch.submit(&self.writer, &self.counters, send, |c| {
-            &c.lease_write_failed
-        });
+        let partner = self.partner_leg(updates, for_partner);
+        batch.submit(
+            &self.writer,
+            &self.counters,
+            send,
+            |c, leg| match leg {
+                Leg::Disk => &c.lease_write_failed,
+                Leg::Partner => &c.partner_update_failed,
+            },
+            partner,
+        );
+    }
+
+    /// The partner's part in a batch: with updates on, the replies wait for its
+    /// acknowledgement; queued (partner unreachable in communication-recovery), the changes
+    /// wait for the link to return and the replies do not.
+    fn partner_leg(&self, updates: LeaseUpdates, leases: Vec<Lease4>) -> Option<PartnerLeg> {
+        if leases.is_empty() {
+            return None;
+        }
+        match updates {
+            LeaseUpdates::Off => None,
+            LeaseUpdates::Queue => {
+                // A closed queue means the peer link stopped with the process.
+                let _ = self.ha.outbound.send(Outbound4 { leases, done: None });
+                None
+            }
+            LeaseUpdates::Send => {
+                let outbound = self.ha.outbound.clone();
+                Some(Box::new(move |done| {
+                    if let Err(unsent) = outbound.send(Outbound4 {
+                        leases,
+                        done: Some(done),
+                    }) {
+                        if let Some(done) = unsent.0.done {
+                            done(false);
+                        }
+                    }
+                }))
+            }
+        }
+    }
+
+    /// Carries out what the peer link asked: apply the partner's lease changes (answered once
+    /// durable) or list a page of ours.
+    fn serve_peer_requests(&mut self, config: &RuntimeConfig) {
+        for request in self.ha.inbox.drain() {
+            match request {
+                PeerRequest4::Apply {
+                    leases,
+                    deleted,
+                    mode,
+                    done,
+                } => self.apply_partner_leases(config, leases, &deleted, mode, done),
+                PeerRequest4::GetPage { from, limit, done } => {
+                    let page = self.pager.page(&self.state.store, from, limit);
+                    // The requester may have given up (timeout); nothing to undo.
+                    let _ = done.send(page);
+                }
+            }
+        }
+    }
+
+    fn apply_partner_leases(
+        &mut self,
+        config: &RuntimeConfig,
+        leases: Vec<Lease4>,
+        deleted: &[Ipv4Addr],
+        mode: ApplyMode,
+        done: tokio::sync::oneshot::Sender<Result<ApplyReport, InboxError>>,
+    ) {
+        let now = unix_now();
+        let mut report = ApplyReport::default();
+        let mut rows = Vec::new();
+        for lease in leases {
+            let only_if_newer = mode == ApplyMode::Sync;
+            match self
+                .state
+                .apply_partner_lease(&config.dhcp4, lease, only_if_newer, now)
+            {
+                Some((written, conflict)) => {
+                    if conflict {
+                        report.conflicts += 1;
+                        tracing::warn!(address = %written.address, "the partner's lease replaces another client's lease");
+                    }
+                    report.applied += 1;
+                    csv4::format_row(&written, &mut rows);
+                }
+                None => report.kept_newer += 1,
+            }
+        }
+        for addr in deleted {
+            if let Some(gone) = self.state.delete_partner_lease(&config.dhcp4, *addr) {
+                report.deleted += 1;
+                csv4::format_row(&gone, &mut rows);
+            }
+        }
+        if rows.is_empty() {
+            let _ = done.send(Ok(report));
+            return;
+        }
+        self.writer.submit(
+            rows,
+            Box::new(move |result| {
+                let _ = done.send(
+                    result
+                        .map(|()| report)
+                        .map_err(|e| InboxError::Write(e.to_string())),
+                );
+            }),
+        );
     }
 
     // Pool counters are kept by the free maps, so this costs a few words per pool, not a walk
@@ -328,49 +483,5 @@ fn send(counters: &Counters4, socket: &Socket4, reply: &Reply) {
             counters.send_failed.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(iface = socket.iface(), error = %e, destination = ?reply.destination, "send failed");
         }
-    }
-}
-
-/// Failover is modelled and validated but has no peer link yet: refuse it rather than run a
-/// server the operator believes is paired.
-pub fn not_yet_failover() -> RpcError {
-    error(
-        ErrorType::Application,
-        ErrorTag::OperationFailed,
-        "failover (ha) is not available in this version: remove /server/ha to run this server alone",
-    )
-    .at(yang::paths::HA)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Mutex;
-
-    #[test]
-    fn a_commit_with_failover_is_refused_until_failover_exists() {
-        let ctx = yang::context().unwrap();
-        let runtime = |ha: &str| {
-            crate::northbound::validate_document(
-                ctx,
-                &format!(r#"<server xmlns="urn:netdhcp:yang:netdhcp-server">{ha}</server>"#),
-            )
-            .map(|v| v.runtime)
-            .map_err(|p| format!("{p:?}"))
-            .unwrap()
-        };
-        let alone = runtime("");
-        let paired = runtime(
-            r#"<ha><this-server-name>a</this-server-name><mode>hot-standby</mode>
-            <peer><name>a</name><url>http://100.64.0.1:8001/</url><role>primary</role></peer>
-            <peer><name>b</name><url>http://100.64.0.3:8001/</url><role>standby</role></peer></ha>"#,
-        );
-        let subsystem = Dhcp4Subsystem {
-            sockets: Arc::new(Mutex::new(Sockets::default())),
-        };
-        let err = subsystem.prepare(&alone, &paired).err().unwrap();
-        assert_eq!(err.tag, ErrorTag::OperationFailed);
-        assert_eq!(err.path.as_deref(), Some("/ndhcp:server/ndhcp:ha"));
-        assert!(subsystem.prepare(&alone, &alone).is_ok());
     }
 }

@@ -413,9 +413,13 @@ impl Engine6 {
                 self.counters.silence(why);
             }
         }
-        batch.submit(&self.writer, &self.counters, send, |c| {
-            &c.lease_write_failed
-        });
+        batch.submit(
+            &self.writer,
+            &self.counters,
+            send,
+            |c, _| &c.lease_write_failed,
+            None,
+        );
     }
 
     fn reclaim(&mut self, config: &RuntimeConfig) {

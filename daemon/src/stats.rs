@@ -25,6 +25,8 @@ pub struct Counters4 {
     pub lease_write_failed: AtomicU64,
     /// Replies the socket refused.
     pub send_failed: AtomicU64,
+    /// Replies withheld because the failover partner did not acknowledge their lease.
+    pub partner_update_failed: AtomicU64,
     /// Leases reclaimed after expiry.
     pub reclaimed: AtomicU64,
 }

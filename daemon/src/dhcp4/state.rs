@@ -34,6 +34,7 @@ pub struct LeaseState4 {
     offer_by_client: HashMap<ClientKey, Ipv4Addr>,
     // Offers all live `offer_lifetime` seconds, so insertion order is expiry order.
     offer_queue: VecDeque<(u64, Ipv4Addr)>,
+    split: Option<u32>,
 }
 
 /// Whether a lease keeps its address out of use at `now`.
@@ -50,7 +51,16 @@ impl LeaseState4 {
             offers: HashMap::new(),
             offer_by_client: HashMap::new(),
             offer_queue: VecDeque::new(),
+            split: None,
         }
+    }
+
+    /// Restricts new allocations to addresses of parity `half` (`None`: every address). A
+    /// load-balancing pair shares its pools; each server takes new addresses from its own half
+    /// so the two never give one address to two clients, and from both halves only while it
+    /// stands in for its partner.
+    pub fn set_address_split(&mut self, half: Option<u32>) {
+        self.split = half;
     }
 
     /// Rebuilds the free maps for a new configuration: reserved addresses and addresses held
@@ -135,13 +145,15 @@ impl LeaseState4 {
             .is_some_and(|v| v.iter().any(|m| m.contains(a)))
     }
 
-    /// Whether `addr` is a pool address nobody holds (no lease, offer or reservation).
+    /// Whether `addr` is a pool address nobody holds (no lease, offer or reservation) and, in a
+    /// load-balancing pair, in this server's half.
     pub fn is_free(&self, subnet: u32, addr: Ipv4Addr) -> bool {
         let a = u32::from(addr);
         self.pools
             .get(&subnet)
             .and_then(|v| v.iter().find(|m| m.contains(a)))
             .is_some_and(|m| !m.is_used(a))
+            && self.split.is_none_or(|half| a % 2 == half)
     }
 
     /// Takes a free address from the subnet's pools.
@@ -149,7 +161,7 @@ impl LeaseState4 {
         self.pools
             .get_mut(&subnet)?
             .iter_mut()
-            .find_map(|m| m.allocate())
+            .find_map(|m| m.allocate_parity(self.split))
             .map(Ipv4Addr::from)
     }
 
@@ -266,6 +278,67 @@ impl LeaseState4 {
         rows
     }
 
+    /// Takes in a lease from the failover partner. `only_if_newer` (a sync) keeps our lease
+    /// when its client last transaction time is later. Returns the lease to write (None when
+    /// ours was kept) and whether it replaced a different client's unexpired lease.
+    pub fn apply_partner_lease(
+        &mut self,
+        config: &Dhcp4Config,
+        lease: Lease4,
+        only_if_newer: bool,
+        now: u64,
+    ) -> Option<(Lease4, bool)> {
+        let addr = lease.address;
+        let mut conflict = false;
+        if let Some(ours) = self.store.get(addr) {
+            if only_if_newer && ours.cltt() >= lease.cltt() {
+                return None;
+            }
+            conflict = holds_address(ours, now)
+                && (ours.hwaddr != lease.hwaddr || ours.client_id != lease.client_id);
+        }
+        if let Some(offer) = self.offers.get(&addr) {
+            // The partner's lease wins over an offer we made: the address is no longer ours
+            // to give.
+            if offer.client != client_key_of(&lease) {
+                self.forget_offer(addr);
+            }
+        }
+        let subnet = self.subnet_of(config, &lease);
+        if holds_address(&lease, now) {
+            self.take(subnet, addr);
+        } else if !self.offers.contains_key(&addr) {
+            self.release(config, subnet, addr);
+        }
+        self.store.upsert(lease.clone());
+        Some((lease, conflict))
+    }
+
+    /// Deletes the lease of `addr` because the partner deleted it; returns the deletion row to
+    /// write, if there was a lease.
+    pub fn delete_partner_lease(&mut self, config: &Dhcp4Config, addr: Ipv4Addr) -> Option<Lease4> {
+        let mut gone = self.store.remove(addr)?;
+        let subnet = self.subnet_of(config, &gone);
+        if !self.offers.contains_key(&addr) {
+            self.release(config, subnet, addr);
+        }
+        gone.valid_lifetime = 0;
+        Some(gone)
+    }
+
+    // The lease's own subnet id when configured (both servers share one configuration), else
+    // the configured subnet containing its address.
+    fn subnet_of(&self, config: &Dhcp4Config, lease: &Lease4) -> u32 {
+        if self.pools.contains_key(&lease.subnet_id) {
+            return lease.subnet_id;
+        }
+        config
+            .subnets
+            .iter()
+            .find(|s| s.prefix.contains(&lease.address))
+            .map_or(lease.subnet_id, |s| s.id)
+    }
+
     /// Addresses in use and total, per pool of a subnet: (start, end, used).
     pub fn pool_usage(&self, subnet: u32) -> Vec<(Ipv4Addr, Ipv4Addr, u32)> {
         self.pools
@@ -282,6 +355,13 @@ impl LeaseState4 {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+fn client_key_of(lease: &Lease4) -> ClientKey {
+    match &lease.client_id {
+        Some(id) => ClientKey::ClientId(id.clone()),
+        None => ClientKey::HwAddr(lease.hwaddr),
     }
 }
 

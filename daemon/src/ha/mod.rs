@@ -28,9 +28,18 @@
 //! partner-down command, or a maintenance hand-over, takes over the partner's scopes even without
 //! auto-failover.
 
+pub mod commands;
+pub mod driver;
+pub mod http;
+pub mod inbox;
+pub mod peer_commands;
+pub mod port;
+pub mod sender;
+pub mod shared;
 pub mod state;
 #[cfg(test)]
 mod state_tests;
+pub mod subsystem;
 
 pub use state::{
     step, Action, Context, Event, HaState, LeaseUpdates, MaintenanceAnswer, PartnerState, State,

@@ -110,13 +110,27 @@ impl FreeMap {
     /// Takes the next free address at or after the cursor, wrapping around; `None` when the
     /// range is full.
     pub fn allocate(&mut self) -> Option<u32> {
+        self.allocate_parity(None)
+    }
+
+    /// Takes a free address whose parity (address modulo 2) is `parity`, or any free address
+    /// when `None`. A failover pair in load-balancing splits every pool this way, so the two
+    /// servers never pick the same free address for two clients at the same moment.
+    pub fn allocate_parity(&mut self, parity: Option<u32>) -> Option<u32> {
         if self.used_count >= self.len {
             return None;
         }
+        // Bit i of a word stands for address start + 64k + i, whose parity is that of
+        // start + i: mask off the bits of the other parity.
+        let mask = match parity {
+            None => 0,
+            Some(p) if (self.start ^ p) & 1 == 0 => 0xAAAA_AAAA_AAAA_AAAA,
+            Some(_) => 0x5555_5555_5555_5555,
+        };
         let from = self.cursor as usize;
         let found = self
-            .find_free(from, self.len as usize)
-            .or_else(|| self.find_free(0, from))?;
+            .find_free(from, self.len as usize, mask)
+            .or_else(|| self.find_free(0, from, mask))?;
         let addr = self.start + found as u32;
         self.take(addr);
         self.cursor = ((found + 1) % self.len as usize) as u32;
@@ -133,13 +147,14 @@ impl FreeMap {
     }
 
     // First free index in [from, to).
-    fn find_free(&self, from: usize, to: usize) -> Option<usize> {
+    // `mask`: bits to treat as used besides the used ones (the other parity).
+    fn find_free(&self, from: usize, to: usize, mask: u64) -> Option<usize> {
         if from >= to {
             return None;
         }
         let mut word = from / 64;
         // The partial first word: mask off indexes below `from`.
-        let first = self.used[word] | ((1u64 << (from % 64)) - 1);
+        let first = self.used[word] | mask | ((1u64 << (from % 64)) - 1);
         if first != !0 {
             let i = word * 64 + first.trailing_ones() as usize;
             return (i < to).then_some(i);
@@ -157,8 +172,13 @@ impl FreeMap {
             if word > last_word {
                 break;
             }
-            let i = word * 64 + self.used[word].trailing_ones() as usize;
-            return (i < to).then_some(i);
+            let bits = self.used[word] | mask;
+            if bits != !0 {
+                let i = word * 64 + bits.trailing_ones() as usize;
+                return (i < to).then_some(i);
+            }
+            // Not full, but its free addresses are all of the other parity.
+            word += 1;
         }
         None
     }
@@ -215,5 +235,22 @@ mod tests {
         m.release(a);
         // The address just released is not handed out again while others are free.
         assert_ne!(m.allocate(), Some(a));
+    }
+
+    #[test]
+    fn parity_allocation_keeps_to_its_half_until_it_is_used_up() {
+        for start in [1000u32, 1001] {
+            let mut m = FreeMap::new(start, start + 199);
+            let mut evens = Vec::new();
+            while let Some(a) = m.allocate_parity(Some(0)) {
+                evens.push(a);
+            }
+            assert_eq!(evens.len(), 100, "start {start}");
+            assert!(evens.iter().all(|a| a % 2 == 0));
+            assert_eq!(m.allocate_parity(Some(0)), None);
+            let odd = m.allocate_parity(Some(1)).unwrap();
+            assert_eq!(odd % 2, 1);
+            assert_eq!(m.allocate_parity(None).map(|a| a % 2), Some(1));
+        }
     }
 }

@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 
+use crate::ha::port::HaPort4;
 use crate::stats::{Counters4, Usage4};
 
 /// Where the state comes from.
@@ -22,6 +23,8 @@ pub struct Sources {
     pub counters4: Arc<Counters4>,
     /// DHCPv4 address use, published by the engine.
     pub usage4: Arc<ArcSwap<Usage4>>,
+    /// The failover port, whose relationship (if configured) holds the HA status.
+    pub ha: Arc<HaPort4>,
 }
 
 /// `/server/state` as XML.
@@ -66,6 +69,7 @@ pub fn state_xml(src: &Sources) -> String {
         ("pool-exhausted", get(&c.pool_exhausted)),
         ("lease-write-failed", get(&c.lease_write_failed)),
         ("send-failed", get(&c.send_failed)),
+        ("partner-update-failed", get(&c.partner_update_failed)),
         ("reclaimed", get(&c.reclaimed)),
     ] {
         let _ = write!(x, "<{name}>{value}</{name}>");
@@ -86,8 +90,73 @@ pub fn state_xml(src: &Sources) -> String {
         }
         x.push_str("</subnet>");
     }
-    x.push_str("</dhcpv4></state></server>");
+    x.push_str("</dhcpv4>");
+    if let Some(ha) = src.ha.shared.load_full() {
+        ha_xml(&mut x, &ha);
+    }
+    x.push_str("</state></server>");
     x
+}
+
+fn ha_xml(x: &mut String, ha: &crate::ha::shared::HaShared) {
+    let status = ha.status.load();
+    let esc = netconf::xml::escape_text;
+    let partner_state = status.partner_state.map_or(
+        if status.communication_interrupted || status.last_heartbeat.is_some() {
+            "unavailable"
+        } else {
+            "unknown"
+        },
+        |s| s.name(),
+    );
+    let _ = write!(
+        x,
+        "<ha><this-server-name>{}</this-server-name><state>{}</state><partner-name>{}</partner-name><partner-state>{}</partner-state>",
+        esc(&status.this_server_name),
+        status.state.name(),
+        esc(&status.partner_name),
+        partner_state
+    );
+    for scope in &status.scopes {
+        let _ = write!(x, "<scopes>{}</scopes>", esc(scope));
+    }
+    if let Some(t) = status.last_heartbeat {
+        let secs = t
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let _ = write!(
+            x,
+            "<last-heartbeat>{}</last-heartbeat>",
+            super::time::rfc3339(secs)
+        );
+    }
+    let c = &ha.counters;
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let _ = write!(
+        x,
+        "<communication-interrupted>{}</communication-interrupted><clock-skew>{}</clock-skew><unacked-clients>{}</unacked-clients>\
+         <updates-sent>{}</updates-sent><updates-failed>{}</updates-failed><updates-received>{}</updates-received>\
+         <unsent-updates>{}</unsent-updates><not-in-scope>{}</not-in-scope><sync-running>{}</sync-running><sync-leases>{}</sync-leases>",
+        status.communication_interrupted,
+        status.clock_skew_secs,
+        ha.unacked_clients(),
+        get(&c.updates_sent),
+        get(&c.updates_failed),
+        get(&c.updates_received),
+        get(&c.unsent_updates),
+        get(&c.not_in_scope),
+        status.sync_running,
+        status.sync_leases,
+    );
+    if let Some(d) = status.last_sync_duration {
+        let _ = write!(
+            x,
+            "<last-sync-duration>{}</last-sync-duration>",
+            d.as_millis()
+        );
+    }
+    x.push_str("</ha>");
 }
 
 #[cfg(test)]
@@ -116,6 +185,7 @@ mod tests {
             lease_file: "/nonexistent/leases4.csv".into(),
             counters4: counters,
             usage4: Arc::new(ArcSwap::from_pointee(usage)),
+            ha: HaPort4::new().unwrap().0,
         };
         let xml = state_xml(&src);
         assert!(

@@ -1,0 +1,722 @@
+//! The failover driver: one task per process that runs the configured relationship. It feeds
+//! the pure state machine ([`super::state::step`]) with what happens (heartbeat answers and
+//! failures, timeouts, unacked clients, sync results, partner and operator commands) and carries
+//! out its actions: which clients the engine answers, whether lease changes go to the partner,
+//! lease syncs, and commands to the partner. A commit that changes only timers or the page size
+//! is taken up live; one that changes who the peers are restarts the relationship.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use super::commands::{self, names, Heartbeat, PageRequest, ResultCode, Service};
+use super::http::{PeerClient, PeerListener};
+use super::inbox::{ApplyMode, PeerRequest4};
+use super::peer_commands::{MachineCommand, PeerCommands};
+use super::port::{HaPort4, Outbound4};
+use super::sender::{self, UpdateSender};
+use super::shared::{HaShared, HaStatus};
+use super::state::{step, Action, Context, Event, HaState, MaintenanceAnswer, PartnerState};
+use super::Scopes;
+use crate::config::{HaConfig, PeerRole};
+
+/// How long a heartbeat may take before it counts as failed, at most.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one page of a sync may take.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a Kea partner stays disabled for our sync unless re-enabled sooner (Kea's
+/// sync-timeout default).
+const SYNC_DISABLE_SECS: u64 = 60;
+/// Outbound lease changes taken in one go.
+const OUTBOUND_BATCH: usize = 512;
+
+/// The configured relationship as the driver receives it from commits.
+pub type HaConfigWatch = watch::Receiver<Option<Arc<HaConfig>>>;
+
+/// The failover service of the process.
+pub struct HaService {
+    port: Arc<HaPort4>,
+    outbound: mpsc::UnboundedReceiver<Outbound4>,
+    config: HaConfigWatch,
+}
+
+impl HaService {
+    /// A service feeding `port`'s engine, configured through `config`.
+    pub fn new(
+        port: Arc<HaPort4>,
+        outbound: mpsc::UnboundedReceiver<Outbound4>,
+        config: HaConfigWatch,
+    ) -> Self {
+        HaService {
+            port,
+            outbound,
+            config,
+        }
+    }
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let config = self.config.borrow_and_update().clone();
+            let ended = match config {
+                Some(config) => match Relationship::start(config, self.port.clone()).await {
+                    Ok(rel) => {
+                        rel.run(&mut self.outbound, &mut self.config, &mut shutdown)
+                            .await
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "failover cannot start; serving no clients until the configuration changes");
+                        self.idle(&mut shutdown).await
+                    }
+                },
+                None => self.idle(&mut shutdown).await,
+            };
+            self.port.shared.store(None);
+            if ended == Ended::Shutdown {
+                return;
+            }
+        }
+    }
+
+    /// Waits for a configuration change, failing any lease change handed over meanwhile.
+    async fn idle(&mut self, shutdown: &mut watch::Receiver<bool>) -> Ended {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return Ended::Shutdown,
+                changed = self.config.changed() => {
+                    return if changed.is_ok() { Ended::Reconfigure } else { Ended::Shutdown };
+                }
+                Some(item) = self.outbound.recv() => {
+                    if let Some(done) = item.done {
+                        done(false);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Shutdown,
+    Reconfigure,
+}
+
+/// Why a relationship could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// This server is not among the peers (validation prevents it).
+    #[error("this-server-name names no peer")]
+    NotAPeer,
+    /// The peer link could not be set up.
+    #[error(transparent)]
+    Link(#[from] super::http::LinkError),
+}
+
+/// Whether two configurations describe the same relationship (same servers, roles, mode and
+/// link security): if so a commit between them is taken up without a restart.
+fn same_relationship(a: &HaConfig, b: &HaConfig) -> bool {
+    a.this_server_name == b.this_server_name
+        && a.mode == b.mode
+        && a.peers == b.peers
+        && a.tls == b.tls
+        && a.basic_auth == b.basic_auth
+        && a.send_lease_updates == b.send_lease_updates
+        && a.sync_leases == b.sync_leases
+}
+
+/// What the driver's own tasks report back.
+enum Internal {
+    Heartbeat(Result<Heartbeat, String>),
+    Machine(Event),
+    SyncProgress(u64),
+}
+
+struct Relationship {
+    config: Arc<HaConfig>,
+    ctx: Context,
+    machine: HaState,
+    shared: Arc<HaShared>,
+    port: Arc<HaPort4>,
+    client: Option<Arc<PeerClient>>,
+    sender: Option<UpdateSender>,
+    listener: JoinHandle<()>,
+    stop_listener: Option<oneshot::Sender<()>>,
+    commands: mpsc::UnboundedReceiver<MachineCommand>,
+    internal_tx: mpsc::UnboundedSender<Internal>,
+    internal: mpsc::UnboundedReceiver<Internal>,
+    heartbeats: bool,
+    heartbeat_in_flight: bool,
+    last_heartbeat_ok: Instant,
+    partner_unsent: Option<u64>,
+    sync: Option<JoinHandle<()>>,
+    sync_started: Option<Instant>,
+}
+
+impl Relationship {
+    async fn start(config: Arc<HaConfig>, port: Arc<HaPort4>) -> Result<Self, StartError> {
+        let this = config.this_peer().ok_or(StartError::NotAPeer)?.clone();
+        let ctx = Context::from_config(&config).ok_or(StartError::NotAPeer)?;
+        let client = match config.partner() {
+            Some(partner) => Some(Arc::new(PeerClient::new(
+                &partner.url,
+                config.tls.as_ref(),
+                config.basic_auth.as_ref(),
+                sender::CONNECTIONS,
+            )?)),
+            None => None,
+        };
+        let listener =
+            PeerListener::bind(&this.url, config.tls.as_ref(), config.basic_auth.as_ref()).await?;
+        let (machine, actions) = HaState::start(&ctx);
+        let shared = HaShared::new(
+            config.mode,
+            config.timers.max_ack_delay,
+            HaStatus {
+                this_server_name: config.this_server_name.clone(),
+                partner_name: config.partner().map(|p| p.name.clone()).unwrap_or_default(),
+                state: machine.state,
+                partner_state: None,
+                scopes: Vec::new(),
+                last_heartbeat: None,
+                communication_interrupted: false,
+                clock_skew_secs: 0,
+                sync_running: false,
+                sync_leases: 0,
+                last_sync_duration: None,
+            },
+        );
+        let (commands_tx, commands) = mpsc::unbounded_channel();
+        let handler = PeerCommands {
+            shared: shared.clone(),
+            port: port.clone(),
+            machine: commands_tx,
+        };
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        tracing::info!(
+            listen = %listener.local_addr(),
+            this = %config.this_server_name,
+            mode = config.mode.as_str(),
+            role = this.role.as_str(),
+            "failover peer link listening"
+        );
+        let listener = tokio::spawn(listener.serve(
+            move |body| {
+                let handler = handler.clone();
+                async move { handler.handle(&body).await }
+            },
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
+        let (internal_tx, internal) = mpsc::unbounded_channel();
+        let sender = client
+            .as_ref()
+            .map(|c| UpdateSender::new(c.clone(), shared.clone()));
+        let mut rel = Relationship {
+            config,
+            ctx,
+            machine,
+            shared,
+            port,
+            client,
+            sender,
+            listener,
+            stop_listener: Some(stop_tx),
+            commands,
+            internal_tx,
+            internal,
+            heartbeats: false,
+            heartbeat_in_flight: false,
+            last_heartbeat_ok: Instant::now(),
+            partner_unsent: None,
+            sync: None,
+            sync_started: None,
+        };
+        rel.execute(actions);
+        rel.publish();
+        rel.port.shared.store(Some(rel.shared.clone()));
+        Ok(rel)
+    }
+
+    async fn run(
+        mut self,
+        outbound: &mut mpsc::UnboundedReceiver<Outbound4>,
+        config: &mut HaConfigWatch,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Ended {
+        let mut tick = tokio::time::interval(self.config.timers.heartbeat_delay);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let ended = loop {
+            tokio::select! {
+                _ = shutdown.changed() => break Ended::Shutdown,
+                changed = config.changed() => {
+                    if changed.is_err() {
+                        break Ended::Shutdown;
+                    }
+                    let next = config.borrow_and_update().clone();
+                    match next {
+                        Some(next) if same_relationship(&self.config, &next) => {
+                            if next.timers.heartbeat_delay != self.config.timers.heartbeat_delay {
+                                tick = tokio::time::interval(next.timers.heartbeat_delay);
+                                tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                            }
+                            self.shared.set_max_ack_delay(next.timers.max_ack_delay);
+                            self.config = next;
+                            tracing::info!("failover timers updated");
+                        }
+                        _ => {
+                            tracing::info!("failover relationship reconfigured; starting over");
+                            break Ended::Reconfigure;
+                        }
+                    }
+                }
+                Some(item) = outbound.recv() => {
+                    let mut items = vec![item];
+                    while items.len() < OUTBOUND_BATCH {
+                        match outbound.try_recv() {
+                            Ok(item) => items.push(item),
+                            Err(_) => break,
+                        }
+                    }
+                    self.send_updates(items);
+                }
+                _ = tick.tick() => self.on_tick(),
+                Some(internal) = self.internal.recv() => self.on_internal(internal),
+                Some(command) = self.commands.recv() => {
+                    let refusal = self.step(command.event);
+                    let _ = command.answer.send(refusal.map_or(Ok(()), Err));
+                }
+            }
+        };
+        if let Some(sync) = self.sync.take() {
+            sync.abort();
+        }
+        if let Some(stop) = self.stop_listener.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.listener).await;
+        ended
+    }
+
+    fn send_updates(&mut self, items: Vec<Outbound4>) {
+        let Some(sender) = self.sender.as_mut() else {
+            for item in items {
+                if let Some(done) = item.done {
+                    done(false);
+                }
+            }
+            return;
+        };
+        if sender.submit(items) {
+            self.step(Event::LeaseBacklogOverflowed);
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let Some(client) = self.client.clone() else {
+            return;
+        };
+        if self.heartbeats && !self.heartbeat_in_flight {
+            self.heartbeat_in_flight = true;
+            let tx = self.internal_tx.clone();
+            let timeout = self.config.timers.max_response_delay.min(HEARTBEAT_TIMEOUT);
+            tokio::spawn(async move {
+                let result = heartbeat(&client, timeout).await;
+                let _ = tx.send(Internal::Heartbeat(result));
+            });
+        }
+        let interrupted = self.machine.communication_interrupted;
+        if !interrupted
+            && self.heartbeats
+            && self.last_heartbeat_ok.elapsed() > self.config.timers.max_response_delay
+        {
+            tracing::warn!(
+                partner = %self.shared.status.load().partner_name,
+                "communication with the partner interrupted"
+            );
+            self.shared.set_communication_interrupted(true);
+            self.step(Event::CommunicationInterrupted);
+        } else if interrupted
+            && self.ctx.detect_by_unacked_clients
+            && !self.machine.unacked_over_threshold
+            && self.shared.unacked_clients() > self.config.timers.max_unacked_clients as usize
+        {
+            tracing::warn!(
+                unacked = self.shared.unacked_clients(),
+                "the partner leaves clients unanswered"
+            );
+            self.step(Event::UnackedClientsOverThreshold);
+        }
+    }
+
+    fn on_internal(&mut self, internal: Internal) {
+        match internal {
+            Internal::Heartbeat(result) => {
+                self.heartbeat_in_flight = false;
+                match result {
+                    Ok(beat) => self.heartbeat_succeeded(beat),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "heartbeat failed");
+                        self.step(Event::HeartbeatFailed);
+                    }
+                }
+            }
+            Internal::Machine(event) => {
+                if matches!(event, Event::SyncCompleted | Event::SyncFailed) {
+                    self.sync = None;
+                    if event == Event::SyncCompleted {
+                        let took = self.sync_started.take().map(|t| t.elapsed());
+                        self.shared.update_status(|s| s.last_sync_duration = took);
+                        tracing::info!(
+                            leases = self.shared.status.load().sync_leases,
+                            took_ms = took.map(|d| d.as_millis() as u64),
+                            "lease sync complete"
+                        );
+                    }
+                }
+                self.step(event);
+            }
+            Internal::SyncProgress(applied) => {
+                self.shared.update_status(|s| s.sync_leases = applied);
+            }
+        }
+    }
+
+    fn heartbeat_succeeded(&mut self, beat: Heartbeat) {
+        self.last_heartbeat_ok = Instant::now();
+        if self.machine.communication_interrupted {
+            tracing::info!("communication with the partner restored");
+            self.shared.set_communication_interrupted(false);
+            self.step(Event::CommunicationRestored);
+        }
+        // A netdhcp partner keeps serving while we sync from it and takes batched updates.
+        self.ctx.partner_serves_during_sync = beat.batched_updates;
+        if let Some(sender) = &self.sender {
+            sender.set_batched(beat.batched_updates);
+        }
+        let grew = self
+            .partner_unsent
+            .is_some_and(|before| beat.unsent_update_count > before);
+        self.partner_unsent = Some(beat.unsent_update_count);
+        let skew = commands::clock_skew_secs(beat.date_time, SystemTime::now());
+        self.shared
+            .update_status(|s| s.last_heartbeat = Some(SystemTime::now()));
+        self.step(Event::HeartbeatSucceeded {
+            partner: beat.state,
+            clock_skew_secs: skew,
+            partner_has_unsent_updates: grew,
+        });
+    }
+
+    /// Advances the machine; returns the refusal of a command, if any.
+    fn step(&mut self, event: Event) -> Option<String> {
+        let before = self.machine.state;
+        let (next, actions) = step(&self.machine, event, &self.ctx);
+        self.machine = next;
+        if self.machine.state != before {
+            tracing::info!(
+                from = before.name(),
+                to = self.machine.state.name(),
+                ?event,
+                "failover state changed"
+            );
+        }
+        let refusal = self.execute(actions);
+        self.publish();
+        refusal
+    }
+
+    fn execute(&mut self, actions: Vec<Action>) -> Option<String> {
+        let mut refusal = None;
+        for action in actions {
+            match action {
+                Action::ServeScopes(scopes) => {
+                    self.shared.set_scopes(scopes);
+                    let names = self.scope_names(scopes);
+                    self.shared.update_status(|s| s.scopes = names);
+                }
+                Action::LeaseUpdates(updates) => self.shared.set_lease_updates(updates),
+                Action::StartHeartbeats => self.heartbeats = true,
+                Action::StopHeartbeats => self.heartbeats = false,
+                Action::DisablePartnerDhcp => self.tell_partner(
+                    names::DHCP_DISABLE,
+                    Some(commands::dhcp_disable_arguments(SYNC_DISABLE_SECS)),
+                    None,
+                ),
+                Action::EnablePartnerDhcp => self.tell_partner(
+                    names::DHCP_ENABLE,
+                    Some(commands::dhcp_enable_arguments()),
+                    None,
+                ),
+                Action::StartSync => self.start_sync(),
+                Action::AbortSync => {
+                    if let Some(sync) = self.sync.take() {
+                        sync.abort();
+                    }
+                }
+                Action::NotifySyncComplete => self.tell_partner(
+                    names::SYNC_COMPLETE_NOTIFY,
+                    commands::sync_complete_notify_arguments(&self.config.this_server_name),
+                    None,
+                ),
+                Action::NotifyMaintenance { cancel } => self.tell_partner(
+                    names::MAINTENANCE_NOTIFY,
+                    Some(commands::maintenance_notify_arguments(cancel)),
+                    (!cancel).then_some(AnswerEvent::Maintenance),
+                ),
+                Action::SendReset => self.tell_partner(names::RESET, None, None),
+                Action::SendBacklog => {
+                    if let Some(sender) = self.sender.as_mut() {
+                        sender.flush_backlog();
+                    }
+                }
+                Action::DiscardBacklog => {
+                    if let Some(sender) = self.sender.as_mut() {
+                        sender.discard_backlog();
+                    }
+                }
+                Action::WarnClockSkew { secs } => tracing::warn!(
+                    skew_secs = secs,
+                    "the partner's clock differs from ours; over 60 s the relationship terminates"
+                ),
+                Action::Refuse { reason } => refusal = Some(reason.to_string()),
+            }
+        }
+        refusal
+    }
+
+    fn scope_names(&self, scopes: Scopes) -> Vec<String> {
+        let name_of = |role: PeerRole| {
+            self.config
+                .peers
+                .iter()
+                .find(|p| p.role == role)
+                .map(|p| p.name.clone())
+        };
+        let mut names = Vec::new();
+        if scopes.primary {
+            names.extend(name_of(PeerRole::Primary));
+        }
+        if scopes.secondary {
+            names.extend(name_of(PeerRole::Secondary));
+        }
+        names
+    }
+
+    fn publish(&self) {
+        let m = &self.machine;
+        let partner_state = match m.partner {
+            PartnerState::Known(s) => Some(s),
+            PartnerState::Unknown | PartnerState::Unavailable => None,
+        };
+        self.shared.update_status(|s| {
+            s.state = m.state;
+            s.partner_state = partner_state;
+            s.communication_interrupted = m.communication_interrupted;
+            s.clock_skew_secs = m.clock_skew_secs;
+            s.sync_running = m.sync_running;
+        });
+    }
+
+    /// Sends a command to the partner in the background; `answer` turns its outcome into an
+    /// event for the machine.
+    fn tell_partner(
+        &self,
+        command: &'static str,
+        arguments: Option<serde_json::Value>,
+        answer: Option<AnswerEvent>,
+    ) {
+        let Some(client) = self.client.clone() else {
+            return;
+        };
+        let tx = self.internal_tx.clone();
+        let timeout = self.config.timers.max_response_delay.min(HEARTBEAT_TIMEOUT);
+        tokio::spawn(async move {
+            let body = commands::encode_request(command, Service::Dhcp4, arguments);
+            let outcome = match client.post(body, timeout).await {
+                Ok(bytes) => match commands::parse_answer(&bytes) {
+                    Ok(a) if a.result == ResultCode::Success => Ok(()),
+                    Ok(a) => Err(Some(a.text)),
+                    Err(e) => Err(Some(e.to_string())),
+                },
+                Err(e) => {
+                    tracing::warn!(command, error = %e, "command to the partner failed");
+                    Err(None)
+                }
+            };
+            if let Err(Some(text)) = &outcome {
+                tracing::warn!(command, answer = %text, "the partner refused a command");
+            }
+            if let Some(AnswerEvent::Maintenance) = answer {
+                let answered = match outcome {
+                    Ok(()) => MaintenanceAnswer::Accepted,
+                    Err(None) => MaintenanceAnswer::Unreachable,
+                    Err(Some(_)) => MaintenanceAnswer::Refused,
+                };
+                let _ = tx.send(Internal::Machine(Event::MaintenanceAnswered(answered)));
+            }
+        });
+    }
+
+    fn start_sync(&mut self) {
+        let Some(client) = self.client.clone() else {
+            return;
+        };
+        if let Some(old) = self.sync.take() {
+            old.abort();
+        }
+        let tx = self.internal_tx.clone();
+        let port = self.port.clone();
+        let limit = self.config.sync_page_size;
+        self.sync_started = Some(Instant::now());
+        self.shared.update_status(|s| s.sync_leases = 0);
+        tracing::info!(page_size = limit, "lease sync from the partner started");
+        self.sync = Some(tokio::spawn(async move {
+            let event = match sync_leases(&client, &port, limit, &tx).await {
+                Ok(_) => Event::SyncCompleted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "lease sync failed; retried after the next heartbeat");
+                    Event::SyncFailed
+                }
+            };
+            let _ = tx.send(Internal::Machine(event));
+        }));
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum AnswerEvent {
+    Maintenance,
+}
+
+async fn heartbeat(client: &PeerClient, timeout: Duration) -> Result<Heartbeat, String> {
+    let body = commands::encode_request(names::HEARTBEAT, Service::Dhcp4, None);
+    let bytes = client
+        .post(body, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer = commands::parse_answer(&bytes).map_err(|e| e.to_string())?;
+    if answer.result != ResultCode::Success {
+        return Err(format!("heartbeat refused: {}", answer.text));
+    }
+    let arguments = answer
+        .arguments
+        .ok_or_else(|| "heartbeat answer without arguments".to_string())?;
+    commands::parse_heartbeat(&arguments).map_err(|e| e.to_string())
+}
+
+/// Fetches the partner's leases page by page and applies each page (keeping ours where newer)
+/// before asking for the next, so memory holds one page at a time.
+async fn sync_leases(
+    client: &PeerClient,
+    port: &HaPort4,
+    limit: u32,
+    progress: &mpsc::UnboundedSender<Internal>,
+) -> Result<u64, String> {
+    let mut from = None;
+    let mut applied = 0u64;
+    loop {
+        let body = commands::encode_request(
+            names::LEASE4_GET_PAGE,
+            Service::Dhcp4,
+            Some(commands::get_page_arguments(&PageRequest { from, limit })),
+        );
+        let bytes = client
+            .post(body, PAGE_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())?;
+        let answer = commands::parse_answer(&bytes).map_err(|e| e.to_string())?;
+        if answer.result == ResultCode::Empty {
+            return Ok(applied);
+        }
+        if answer.result != ResultCode::Success {
+            return Err(format!("lease4-get-page refused: {}", answer.text));
+        }
+        let arguments = answer
+            .arguments
+            .ok_or_else(|| "lease page without arguments".to_string())?;
+        // Kea skips a lease it cannot read rather than fail the sync; so do we.
+        let page = commands::parse_page_lenient(&arguments).map_err(|e| e.to_string())?;
+        for rejected in &page.rejected {
+            tracing::warn!(error = %rejected, "partner lease skipped by the sync");
+        }
+        let Some(last) = page.last_address else {
+            return Ok(applied);
+        };
+        let full_page = page.count >= limit as usize;
+        let leases = page.leases;
+        let (tx, rx) = oneshot::channel();
+        port.inbox.send(PeerRequest4::Apply {
+            leases,
+            deleted: Vec::new(),
+            mode: ApplyMode::Sync,
+            done: tx,
+        });
+        let report = rx
+            .await
+            .map_err(|_| "the DHCPv4 engine stopped".to_string())?
+            .map_err(|e| e.to_string())?;
+        applied += report.applied;
+        let _ = progress.send(Internal::SyncProgress(applied));
+        if !full_page {
+            return Ok(applied);
+        }
+        from = Some(last);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{HaMode, HaPeer, HaTimers};
+
+    fn config() -> HaConfig {
+        HaConfig {
+            this_server_name: "a".into(),
+            mode: HaMode::HotStandby,
+            peers: vec![
+                HaPeer {
+                    name: "a".into(),
+                    url: "http://127.0.0.1:18001/".into(),
+                    role: PeerRole::Primary,
+                    auto_failover: true,
+                },
+                HaPeer {
+                    name: "b".into(),
+                    url: "http://127.0.0.1:18002/".into(),
+                    role: PeerRole::Standby,
+                    auto_failover: true,
+                },
+            ],
+            timers: HaTimers::default(),
+            sync_page_size: 100,
+            send_lease_updates: true,
+            sync_leases: true,
+            wait_backup_ack: false,
+            tls: None,
+            basic_auth: None,
+        }
+    }
+
+    #[test]
+    fn timer_changes_keep_the_relationship_peer_changes_restart_it() {
+        let a = config();
+        let mut timers = a.clone();
+        timers.timers.heartbeat_delay = Duration::from_millis(500);
+        timers.sync_page_size = 7;
+        assert!(same_relationship(&a, &timers));
+        let mut peers = a.clone();
+        peers.peers[1].url = "http://127.0.0.1:18003/".into();
+        assert!(!same_relationship(&a, &peers));
+        let mut mode = a.clone();
+        mode.mode = HaMode::LoadBalancing;
+        assert!(!same_relationship(&a, &mode));
+    }
+}

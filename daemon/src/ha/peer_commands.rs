@@ -1,0 +1,202 @@
+//! The commands a partner sends us, answered as Kea answers them: heartbeats from the shared
+//! status, lease changes and pages through the engine's inbox, dhcp-disable/enable on the
+//! shared state, and the state machine's commands (maintenance, reset) through the driver.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use super::commands::{self, names, Answer, Heartbeat, ResultCode};
+use super::inbox::{ApplyMode, PeerRequest4};
+use super::port::HaPort4;
+use super::shared::HaShared;
+use super::state::Event;
+use crate::lease::Lease4;
+
+/// A command for the state machine, answered with the machine's refusal if it refuses.
+pub struct MachineCommand {
+    /// The event the command is.
+    pub event: Event,
+    /// Ok, or the reason the machine refused.
+    pub answer: oneshot::Sender<Result<(), String>>,
+}
+
+/// Everything a command needs.
+#[derive(Clone)]
+pub struct PeerCommands {
+    /// The relationship's shared state.
+    pub shared: Arc<HaShared>,
+    /// The engine's failover port.
+    pub port: Arc<HaPort4>,
+    /// The driver's command queue.
+    pub machine: mpsc::UnboundedSender<MachineCommand>,
+}
+
+fn answer(result: ResultCode, text: impl Into<String>, arguments: Option<Value>) -> Vec<u8> {
+    commands::encode_answer(&Answer {
+        result,
+        text: text.into(),
+        arguments,
+    })
+}
+
+fn error(text: impl Into<String>) -> Vec<u8> {
+    answer(ResultCode::Error, text, None)
+}
+
+impl PeerCommands {
+    /// Answers one request body.
+    pub async fn handle(&self, body: &[u8]) -> Vec<u8> {
+        let request = match commands::parse_request(body) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(error = %e, "malformed peer command");
+                return error(e.to_string());
+            }
+        };
+        let args = request.arguments.as_ref();
+        match request.command.as_str() {
+            names::HEARTBEAT => self.heartbeat(),
+            names::LEASE4_UPDATE => match args.map(commands::lease4_from_json) {
+                Some(Ok(lease)) => self.apply(vec![lease], Vec::new()).await,
+                Some(Err(e)) => error(e.to_string()),
+                None => error("lease4-update needs arguments"),
+            },
+            names::LEASE4_DEL => match args.map(commands::parse_lease4_del) {
+                Some(Ok(addr)) => self.apply(Vec::new(), vec![addr]).await,
+                Some(Err(e)) => error(e.to_string()),
+                None => error("lease4-del needs arguments"),
+            },
+            names::LEASE4_BULK_APPLY => match args.map(commands::parse_bulk_apply) {
+                Some(Ok(bulk)) => self.apply(bulk.leases, bulk.deleted).await,
+                Some(Err(e)) => error(e.to_string()),
+                None => error("lease4-bulk-apply needs arguments"),
+            },
+            names::LEASE4_GET_PAGE => match args.map(commands::parse_get_page) {
+                Some(Ok(page)) => self.page(page.from, page.limit).await,
+                Some(Err(e)) => error(e.to_string()),
+                None => error("lease4-get-page needs arguments"),
+            },
+            names::DHCP_DISABLE => match commands::parse_dhcp_disable(args) {
+                Ok(max_period) => {
+                    tracing::info!(
+                        ?max_period,
+                        "the partner disabled this server's DHCP service"
+                    );
+                    self.shared
+                        .disable_dhcp(max_period.map(Duration::from_secs));
+                    answer(ResultCode::Success, "DHCPv4 service disabled", None)
+                }
+                Err(e) => error(e.to_string()),
+            },
+            names::DHCP_ENABLE => {
+                self.shared.enable_dhcp();
+                answer(
+                    ResultCode::Success,
+                    "DHCP service successfully enabled",
+                    None,
+                )
+            }
+            names::SYNC_COMPLETE_NOTIFY => {
+                // The partner synchronised from us; it disabled our service for that, if it
+                // is a Kea server.
+                self.shared.enable_dhcp();
+                answer(
+                    ResultCode::Success,
+                    "Server successfully notified about the synchronization completion.",
+                    None,
+                )
+            }
+            names::MAINTENANCE_NOTIFY => match commands::parse_maintenance_notify(args) {
+                Ok(cancel) => {
+                    self.machine_command(Event::MaintenanceNotify { cancel })
+                        .await
+                }
+                Err(e) => error(e.to_string()),
+            },
+            names::RESET => self.machine_command(Event::Reset).await,
+            other => answer(
+                ResultCode::Unsupported,
+                format!("'{other}' command not supported."),
+                None,
+            ),
+        }
+    }
+
+    fn heartbeat(&self) -> Vec<u8> {
+        let status = self.shared.status.load();
+        let beat = Heartbeat {
+            state: status.state,
+            date_time: SystemTime::now(),
+            scopes: status.scopes.clone(),
+            unsent_update_count: self.shared.counters.unsent_updates.load(Ordering::Relaxed),
+            batched_updates: true,
+        };
+        answer(
+            ResultCode::Success,
+            "HA peer status returned.",
+            Some(commands::heartbeat_arguments(&beat)),
+        )
+    }
+
+    async fn apply(&self, leases: Vec<Lease4>, mut deleted: Vec<Ipv4Addr>) -> Vec<u8> {
+        // A lease with lifetime 0 is a deletion in Kea's files; treat it so here too.
+        let (gone, leases): (Vec<Lease4>, Vec<Lease4>) =
+            leases.into_iter().partition(|l| l.valid_lifetime == 0);
+        deleted.extend(gone.iter().map(|l| l.address));
+        let (tx, rx) = oneshot::channel();
+        self.port.inbox.send(PeerRequest4::Apply {
+            leases,
+            deleted,
+            mode: ApplyMode::Update,
+            done: tx,
+        });
+        match rx.await {
+            Ok(Ok(report)) => {
+                self.shared
+                    .counters
+                    .updates_received
+                    .fetch_add(report.applied + report.deleted, Ordering::Relaxed);
+                answer(ResultCode::Success, "IPv4 lease updated.", None)
+            }
+            Ok(Err(e)) => error(e.to_string()),
+            Err(_) => error("the DHCPv4 engine is not running"),
+        }
+    }
+
+    async fn page(&self, from: Option<Ipv4Addr>, limit: u32) -> Vec<u8> {
+        let (tx, rx) = oneshot::channel();
+        self.port.inbox.send(PeerRequest4::GetPage {
+            from,
+            limit,
+            done: tx,
+        });
+        match rx.await {
+            // Kea answers the last, empty page with result 3 and an empty list, and its sync
+            // wants the list.
+            Ok(leases) => commands::encode_answer(&commands::page_answer(&leases)),
+            Err(_) => error("the DHCPv4 engine is not running"),
+        }
+    }
+    async fn machine_command(&self, event: Event) -> Vec<u8> {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .machine
+            .send(MachineCommand { event, answer: tx })
+            .is_err()
+        {
+            return error("the failover service is stopping");
+        }
+        match rx.await {
+            Ok(Ok(())) => answer(ResultCode::Success, "command carried out", None),
+            // Kea's code for a refused maintenance; a plain error would make a Kea partner
+            // take us for down.
+            Ok(Err(reason)) => answer(ResultCode::MaintenanceNotAllowed, reason, None),
+            Err(_) => error("the failover service is stopping"),
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Lease changes to the partner. Between two netdhcp servers every change waiting at a moment
+//! goes in one lease4-bulk-apply request (the DHCPv4 form of Kea's lease6-bulk-apply); a Kea
+//! partner gets Kea's own lease4-update and lease4-del, one per lease, several at once over the
+//! link's persistent connections. Changes made while the partner cannot be reached
+//! (communication-recovery) wait in a bounded backlog.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::commands::{self, names, BulkUpdate4, Service};
+use super::http::PeerClient;
+use super::port::Outbound4;
+use super::shared::HaShared;
+use crate::engine::Completion;
+use crate::lease::Lease4;
+
+/// Changes at most per lease4-bulk-apply request.
+const BULK_LIMIT: usize = 2_000;
+/// Requests in flight at once (one per persistent connection).
+pub const CONNECTIONS: usize = 4;
+/// How long a lease update may take before its clients' replies are given up; a client
+/// retransmits after about four seconds anyway.
+const UPDATE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Changes kept while the partner cannot be reached (Kea's delayed-updates-limit default is
+/// 100; a larger backlog spares a full resync after a short outage).
+pub const BACKLOG_LIMIT: usize = 10_000;
+
+/// Sends lease changes to one partner.
+pub struct UpdateSender {
+    client: Arc<PeerClient>,
+    shared: Arc<HaShared>,
+    /// Whether the partner takes lease4-bulk-apply (it said so in its heartbeat).
+    batched: Arc<AtomicBool>,
+    slots: Arc<Semaphore>,
+    backlog: Vec<Lease4>,
+    overflowed: bool,
+}
+
+impl UpdateSender {
+    /// A sender over `client`.
+    pub fn new(client: Arc<PeerClient>, shared: Arc<HaShared>) -> Self {
+        UpdateSender {
+            client,
+            shared,
+            batched: Arc::new(AtomicBool::new(false)),
+            slots: Arc::new(Semaphore::new(CONNECTIONS)),
+            backlog: Vec::new(),
+            overflowed: false,
+        }
+    }
+
+    /// Records whether the partner takes batched updates.
+    pub fn set_batched(&self, batched: bool) {
+        self.batched.store(batched, Ordering::Relaxed);
+    }
+
+    /// Sends (or queues, when nothing waits for them) the changes of `items`. Returns true
+    /// when the backlog overflowed just now: only a full resync can bring the partner up to
+    /// date then.
+    pub fn submit(&mut self, items: Vec<Outbound4>) -> bool {
+        let mut leases = Vec::new();
+        let mut dones = Vec::new();
+        for item in items {
+            match item.done {
+                Some(done) => {
+                    leases.extend(item.leases);
+                    dones.push(done);
+                }
+                None => self.queue(item.leases),
+            }
+        }
+        if !leases.is_empty() {
+            self.dispatch(leases, dones);
+        }
+        std::mem::take(&mut self.overflowed)
+    }
+
+    fn queue(&mut self, leases: Vec<Lease4>) {
+        let room = BACKLOG_LIMIT.saturating_sub(self.backlog.len());
+        if leases.len() > room {
+            self.overflowed = true;
+        }
+        self.shared
+            .counters
+            .unsent_updates
+            .fetch_add(leases.len() as u64, Ordering::Relaxed);
+        self.backlog.extend(leases.into_iter().take(room));
+    }
+
+    /// Sends the backlog (the link is back).
+    pub fn flush_backlog(&mut self) {
+        let leases = std::mem::take(&mut self.backlog);
+        if !leases.is_empty() {
+            tracing::info!(
+                count = leases.len(),
+                "sending the lease changes kept while the partner was unreachable"
+            );
+            self.dispatch(leases, Vec::new());
+        }
+    }
+
+    /// Drops the backlog: a full sync replaces it.
+    pub fn discard_backlog(&mut self) {
+        self.backlog.clear();
+    }
+
+    /// Changes waiting in the backlog.
+    pub fn backlog_len(&self) -> usize {
+        self.backlog.len()
+    }
+
+    fn dispatch(&self, leases: Vec<Lease4>, dones: Vec<Completion>) {
+        let client = self.client.clone();
+        let shared = self.shared.clone();
+        let slots = self.slots.clone();
+        let batched = self.batched.load(Ordering::Relaxed);
+        tokio::spawn(async move {
+            let count = leases.len() as u64;
+            let result = if batched {
+                send_bulk(&client, &slots, leases).await
+            } else {
+                send_each(&client, &slots, leases).await
+            };
+            let ok = match result {
+                Ok(()) => {
+                    shared
+                        .counters
+                        .updates_sent
+                        .fetch_add(count, Ordering::Relaxed);
+                    true
+                }
+                Err(e) => {
+                    shared
+                        .counters
+                        .updates_failed
+                        .fetch_add(count, Ordering::Relaxed);
+                    tracing::warn!(peer = client.url(), error = %e, leases = count, "lease update to the partner failed");
+                    false
+                }
+            };
+            for done in dones {
+                done(ok);
+            }
+        });
+    }
+}
+
+/// Why a lease update did not reach the partner.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// The request did not get an answer.
+    #[error(transparent)]
+    Link(#[from] super::http::LinkError),
+    /// The answer could not be read.
+    #[error(transparent)]
+    Answer(#[from] commands::CommandError),
+    /// The partner refused the change.
+    #[error("the partner refused {command}: {text}")]
+    Refused {
+        /// The command.
+        command: &'static str,
+        /// Its answer's text.
+        text: String,
+    },
+}
+
+async fn send_bulk(
+    client: &PeerClient,
+    slots: &Semaphore,
+    leases: Vec<Lease4>,
+) -> Result<(), UpdateError> {
+    let mut chunks: Vec<BulkUpdate4> = Vec::new();
+    for chunk in leases.chunks(BULK_LIMIT) {
+        let mut bulk = BulkUpdate4 {
+            leases: Vec::new(),
+            deleted: Vec::new(),
+        };
+        for lease in chunk {
+            if lease.valid_lifetime == 0 {
+                bulk.deleted.push(lease.address);
+            } else {
+                bulk.leases.push(lease.clone());
+            }
+        }
+        chunks.push(bulk);
+    }
+    for bulk in chunks {
+        let body = commands::encode_request(
+            names::LEASE4_BULK_APPLY,
+            Service::Dhcp4,
+            Some(commands::bulk_apply_arguments(&bulk)),
+        );
+        post_checked(client, slots, names::LEASE4_BULK_APPLY, body, false).await?;
+    }
+    Ok(())
+}
+
+async fn send_each(
+    client: &Arc<PeerClient>,
+    slots: &Arc<Semaphore>,
+    leases: Vec<Lease4>,
+) -> Result<(), UpdateError> {
+    let mut set = JoinSet::new();
+    for lease in leases {
+        let (command, arguments) = if lease.valid_lifetime == 0 {
+            (names::LEASE4_DEL, commands::lease4_del_arguments(&lease))
+        } else {
+            (
+                names::LEASE4_UPDATE,
+                commands::lease4_update_arguments(&lease),
+            )
+        };
+        let body = commands::encode_request(command, Service::Dhcp4, Some(arguments));
+        let (client, slots) = (client.clone(), slots.clone());
+        // A deleted lease the partner never had is as good as deleted.
+        let missing_is_ok = command == names::LEASE4_DEL;
+        set.spawn(async move { post_checked(&client, &slots, command, body, missing_is_ok).await });
+    }
+    let mut first_error = None;
+    while let Some(joined) = set.join_next().await {
+        if let Ok(Err(e)) = joined {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+async fn post_checked(
+    client: &PeerClient,
+    slots: &Semaphore,
+    command: &'static str,
+    body: Vec<u8>,
+    missing_is_ok: bool,
+) -> Result<(), UpdateError> {
+    let _slot = slots.acquire().await.ok();
+    let answer = commands::parse_answer(&client.post(body, UPDATE_TIMEOUT).await?)?;
+    match answer.result {
+        commands::ResultCode::Success => Ok(()),
+        commands::ResultCode::Empty if missing_is_ok => Ok(()),
+        _ => Err(UpdateError::Refused {
+            command,
+            text: answer.text,
+        }),
+    }
+}
