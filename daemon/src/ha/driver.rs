@@ -89,8 +89,10 @@ impl HaService {
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return Ended::Shutdown,
-                changed = self.config.changed() => {
-                    return if changed.is_ok() { Ended::Reconfigure } else { Ended::Shutdown };
+                changed = self.config.changed(), if config_open(&self.config) => {
+                    if changed.is_ok() {
+                        return Ended::Reconfigure;
+                    }
                 }
                 Some(item) = self.outbound.recv() => {
                     if let Some(done) = item.done {
@@ -100,6 +102,11 @@ impl HaService {
             }
         }
     }
+}
+
+/// Whether commits can still change the configuration.
+fn config_open(config: &HaConfigWatch) -> bool {
+    config.has_changed().is_ok()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,9 +263,10 @@ impl Relationship {
         let ended = loop {
             tokio::select! {
                 _ = shutdown.changed() => break Ended::Shutdown,
-                changed = config.changed() => {
+                changed = config.changed(), if config_open(config) => {
                     if changed.is_err() {
-                        break Ended::Shutdown;
+                        // No more commits (NETCONF is off): the relationship runs as started.
+                        continue;
                     }
                     let next = config.borrow_and_update().clone();
                     match next {
