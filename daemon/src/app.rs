@@ -246,7 +246,7 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
     let shutdown = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(Counters4::default());
     let usage = Arc::new(ArcSwap::from_pointee(crate::stats::Usage4::default()));
-    let (ha_port, ha_outbound) =
+    let (ha_port, ha_queues) =
         HaPort4::new().map_err(|e| AppError::Runtime(format!("failover port: {e}")))?;
     let engine = Engine4::new(
         shared.clone(),
@@ -315,7 +315,7 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
         .map_err(|e| AppError::Runtime(format!("cannot start the runtime: {e}")))?;
     let (ha_stop, ha_stop_rx) = tokio::sync::watch::channel(false);
     let ha_service =
-        runtime.spawn(HaService::new(ha_port, ha_outbound, ha_config_rx).run(ha_stop_rx));
+        runtime.spawn(HaService::new(ha_port, ha_queues, ha_config_rx).run(ha_stop_rx));
     let result = runtime.block_on(async {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term =

@@ -16,7 +16,7 @@ use super::commands::{self, names, Heartbeat, PageRequest, ResultCode, Service};
 use super::http::{PeerClient, PeerListener};
 use super::inbox::{ApplyMode, PeerRequest4};
 use super::peer_commands::{MachineCommand, PeerCommands};
-use super::port::{HaPort4, Outbound4};
+use super::port::{HaPort4, Outbound4, PortReceivers};
 use super::sender::{self, UpdateSender};
 use super::shared::{HaShared, HaStatus};
 use super::state::{step, Action, Context, Event, HaState, MaintenanceAnswer, PartnerState};
@@ -40,19 +40,17 @@ pub type HaConfigWatch = watch::Receiver<Option<Arc<HaConfig>>>;
 pub struct HaService {
     port: Arc<HaPort4>,
     outbound: mpsc::UnboundedReceiver<Outbound4>,
+    commands: mpsc::UnboundedReceiver<MachineCommand>,
     config: HaConfigWatch,
 }
 
 impl HaService {
     /// A service feeding `port`'s engine, configured through `config`.
-    pub fn new(
-        port: Arc<HaPort4>,
-        outbound: mpsc::UnboundedReceiver<Outbound4>,
-        config: HaConfigWatch,
-    ) -> Self {
+    pub fn new(port: Arc<HaPort4>, receivers: PortReceivers, config: HaConfigWatch) -> Self {
         HaService {
             port,
-            outbound,
+            outbound: receivers.outbound,
+            commands: receivers.commands,
             config,
         }
     }
@@ -67,8 +65,11 @@ impl HaService {
             let ended = match config {
                 Some(config) => match Relationship::start(config, self.port.clone()).await {
                     Ok(rel) => {
-                        rel.run(&mut self.outbound, &mut self.config, &mut shutdown)
-                            .await
+                        let queues = Queues {
+                            outbound: &mut self.outbound,
+                            commands: &mut self.commands,
+                        };
+                        rel.run(queues, &mut self.config, &mut shutdown).await
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "failover cannot start; serving no clients until the configuration changes");
@@ -99,6 +100,9 @@ impl HaService {
                         done(false);
                     }
                 }
+                Some(command) = self.commands.recv() => {
+                    let _ = command.answer.send(Err("failover is not running on this server".into()));
+                }
             }
         }
     }
@@ -107,6 +111,12 @@ impl HaService {
 /// Whether commits can still change the configuration.
 fn config_open(config: &HaConfigWatch) -> bool {
     config.has_changed().is_ok()
+}
+
+/// The service's queues, lent to the running relationship.
+struct Queues<'a> {
+    outbound: &'a mut mpsc::UnboundedReceiver<Outbound4>,
+    commands: &'a mut mpsc::UnboundedReceiver<MachineCommand>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +165,6 @@ struct Relationship {
     sender: Option<UpdateSender>,
     listener: JoinHandle<()>,
     stop_listener: Option<oneshot::Sender<()>>,
-    commands: mpsc::UnboundedReceiver<MachineCommand>,
     internal_tx: mpsc::UnboundedSender<Internal>,
     internal: mpsc::UnboundedReceiver<Internal>,
     heartbeats: bool,
@@ -199,11 +208,9 @@ impl Relationship {
                 last_sync_duration: None,
             },
         );
-        let (commands_tx, commands) = mpsc::unbounded_channel();
         let handler = PeerCommands {
             shared: shared.clone(),
             port: port.clone(),
-            machine: commands_tx,
         };
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         tracing::info!(
@@ -236,7 +243,6 @@ impl Relationship {
             sender,
             listener,
             stop_listener: Some(stop_tx),
-            commands,
             internal_tx,
             internal,
             heartbeats: false,
@@ -254,7 +260,7 @@ impl Relationship {
 
     async fn run(
         mut self,
-        outbound: &mut mpsc::UnboundedReceiver<Outbound4>,
+        queues: Queues<'_>,
         config: &mut HaConfigWatch,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Ended {
@@ -285,10 +291,10 @@ impl Relationship {
                         }
                     }
                 }
-                Some(item) = outbound.recv() => {
+                Some(item) = queues.outbound.recv() => {
                     let mut items = vec![item];
                     while items.len() < OUTBOUND_BATCH {
-                        match outbound.try_recv() {
+                        match queues.outbound.try_recv() {
                             Ok(item) => items.push(item),
                             Err(_) => break,
                         }
@@ -297,7 +303,7 @@ impl Relationship {
                 }
                 _ = tick.tick() => self.on_tick(),
                 Some(internal) = self.internal.recv() => self.on_internal(internal),
-                Some(command) = self.commands.recv() => {
+                Some(command) = queues.commands.recv() => {
                     let refusal = self.step(command.event);
                     let _ = command.answer.send(refusal.map_or(Ok(()), Err));
                 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::commands::{self, names, Answer, Heartbeat, ResultCode};
 use super::inbox::{ApplyMode, PeerRequest4};
@@ -30,10 +30,8 @@ pub struct MachineCommand {
 pub struct PeerCommands {
     /// The relationship's shared state.
     pub shared: Arc<HaShared>,
-    /// The engine's failover port.
+    /// The engine's failover port (and the driver's command queue).
     pub port: Arc<HaPort4>,
-    /// The driver's command queue.
-    pub machine: mpsc::UnboundedSender<MachineCommand>,
 }
 
 fn answer(result: ResultCode, text: impl Into<String>, arguments: Option<Value>) -> Vec<u8> {
@@ -183,20 +181,11 @@ impl PeerCommands {
         }
     }
     async fn machine_command(&self, event: Event) -> Vec<u8> {
-        let (tx, rx) = oneshot::channel();
-        if self
-            .machine
-            .send(MachineCommand { event, answer: tx })
-            .is_err()
-        {
-            return error("the failover service is stopping");
-        }
-        match rx.await {
-            Ok(Ok(())) => answer(ResultCode::Success, "command carried out", None),
+        match self.port.command(event).await {
+            Ok(()) => answer(ResultCode::Success, "command carried out", None),
             // Kea's code for a refused maintenance; a plain error would make a Kea partner
             // take us for down.
-            Ok(Err(reason)) => answer(ResultCode::MaintenanceNotAllowed, reason, None),
-            Err(_) => error("the failover service is stopping"),
+            Err(reason) => answer(ResultCode::MaintenanceNotAllowed, reason, None),
         }
     }
 }

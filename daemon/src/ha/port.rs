@@ -10,6 +10,7 @@ use arc_swap::ArcSwapOption;
 use tokio::sync::mpsc;
 
 use super::inbox::{Inbox, PeerRequest4};
+use super::peer_commands::MachineCommand;
 use super::shared::HaShared;
 use crate::engine::Completion;
 use crate::lease::{Lease4, LeaseStore4};
@@ -32,20 +33,46 @@ pub struct HaPort4 {
     pub inbox: Inbox<PeerRequest4>,
     /// Lease changes to the peer link.
     pub outbound: mpsc::UnboundedSender<Outbound4>,
+    /// Commands for the state machine (the partner's, the operator's).
+    pub commands: mpsc::UnboundedSender<MachineCommand>,
+}
+
+/// The failover service's ends of the port's queues.
+pub struct PortReceivers {
+    /// Lease changes from the engine.
+    pub outbound: mpsc::UnboundedReceiver<Outbound4>,
+    /// Commands for the state machine.
+    pub commands: mpsc::UnboundedReceiver<MachineCommand>,
 }
 
 impl HaPort4 {
-    /// A port and the receiving end of its outbound queue.
-    pub fn new() -> std::io::Result<(Arc<HaPort4>, mpsc::UnboundedReceiver<Outbound4>)> {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// A port and the receiving ends of its queues.
+    pub fn new() -> std::io::Result<(Arc<HaPort4>, PortReceivers)> {
+        let (outbound, outbound_rx) = mpsc::unbounded_channel();
+        let (commands, commands_rx) = mpsc::unbounded_channel();
         Ok((
             Arc::new(HaPort4 {
                 shared: ArcSwapOption::empty(),
                 inbox: Inbox::new()?,
-                outbound: tx,
+                outbound,
+                commands,
             }),
-            rx,
+            PortReceivers {
+                outbound: outbound_rx,
+                commands: commands_rx,
+            },
         ))
+    }
+
+    /// Hands `event` to the running relationship's state machine and waits for its verdict.
+    pub async fn command(&self, event: super::state::Event) -> Result<(), String> {
+        let (answer, verdict) = tokio::sync::oneshot::channel();
+        self.commands
+            .send(MachineCommand { event, answer })
+            .map_err(|_| "the failover service is stopping".to_string())?;
+        verdict
+            .await
+            .unwrap_or_else(|_| Err("the failover service is stopping".to_string()))
     }
 }
 

@@ -63,6 +63,15 @@ impl Northbound {
                 msg = rx.recv() => match msg {
                     None => break,
                     Some(Request::Rpc { session, op, reply }) => {
+                        if let Some(event) = super::ha_rpc::event_of(&op) {
+                            // The relationship answers from another thread; the datastore
+                            // keeps serving meanwhile.
+                            let port = self.state.ha.clone();
+                            tokio::spawn(async move {
+                                let _ = reply.send(super::ha_rpc::run(port, event).await);
+                            });
+                            continue;
+                        }
                         let name = op.name().to_string();
                         let result = self.handle(&session, op);
                         if let Err(errors) = &result {

@@ -8,6 +8,7 @@ pub mod datastore;
 pub mod edit;
 pub mod error;
 pub mod filter;
+pub mod ha_rpc;
 pub mod library;
 pub mod startup;
 pub mod state;
