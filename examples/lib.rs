@@ -9,6 +9,10 @@ pub const CONFIGS: &[(&str, &str)] = &[
     ("single-server.xml", include_str!("single-server.xml")),
     ("relay.xml", include_str!("relay.xml")),
     ("dhcpv6-pd.xml", include_str!("dhcpv6-pd.xml")),
+    ("ha-primary.xml", include_str!("ha-primary.xml")),
+    ("ha-standby.xml", include_str!("ha-standby.xml")),
+    ("ha-lb-primary.xml", include_str!("ha-lb-primary.xml")),
+    ("ha-lb-secondary.xml", include_str!("ha-lb-secondary.xml")),
 ];
 
 #[cfg(test)]

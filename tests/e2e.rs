@@ -44,7 +44,15 @@ fn check(text: &str) -> (bool, String) {
 #[test]
 fn examples_pass_check() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
-    for name in ["single-server.xml", "relay.xml", "dhcpv6-pd.xml"] {
+    for name in [
+        "single-server.xml",
+        "relay.xml",
+        "dhcpv6-pd.xml",
+        "ha-primary.xml",
+        "ha-standby.xml",
+        "ha-lb-primary.xml",
+        "ha-lb-secondary.xml",
+    ] {
         let out = Command::new(binary())
             .arg("check")
             .arg(root.join(name))

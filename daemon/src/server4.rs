@@ -258,6 +258,9 @@ impl Engine4 {
             .or_else(|| addresses.first().map(|n| n.addr()))
             .unwrap_or(Ipv4Addr::UNSPECIFIED);
         let ha = self.ha.shared.load_full();
+        // A configured relationship not (yet) running answers nobody: until the driver knows
+        // the partner's state, answering could give out an address the partner gave.
+        let ha_pending = config.ha.is_some() && ha.is_none();
         let updates = ha.as_ref().map_or(LeaseUpdates::Off, |h| h.lease_updates());
         self.state
             .set_address_split(ha.as_ref().and_then(|h| h.address_split()));
@@ -281,6 +284,9 @@ impl Engine4 {
                 }
             };
             self.counters.received(packet.message_type());
+            if ha_pending {
+                continue;
+            }
             if let Some(ha) = &ha {
                 let waited_ms = u64::from(packet.secs()) * 1000;
                 if !ha.admits(packet.client_id(), packet.chaddr(), waited_ms) {

@@ -96,3 +96,29 @@ def start_daemon(topo, tmp_path, request, binary):
 def client(topo) -> Dhcp4Client:
     """A DHCPv4 client on the client end of the veth pair."""
     return Dhcp4Client(topo.client, topo.client_if, server_mac=topo.server_mac, server_ip=topo.server_ip)
+
+
+@pytest.fixture
+def ha_topo():
+    """Two server namespaces and a client namespace on one bridge, and a peer link straight
+    between the servers (see ha.HaTopology)."""
+    from ha import HaTopology
+
+    t = HaTopology()
+    yield t
+    t.destroy()
+
+
+@pytest.fixture
+def ha_servers(ha_topo, tmp_path, request, binary):
+    """ha_servers.netdhcpd(which, config_xml) / ha_servers.kea(which, config_fn) -> a started
+    server on side 1 or 2 of ha_topo (see ha.HaServers). Every server is stopped at teardown,
+    by PID; logs are printed when the test failed, and a server that exited on its own fails
+    the test."""
+    from ha import HaServers
+
+    servers = HaServers(ha_topo, tmp_path)
+    yield servers
+    crashed = servers.teardown(_failed(request))
+    if crashed:
+        pytest.fail("\n".join(crashed), pytrace=False)

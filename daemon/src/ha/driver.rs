@@ -170,7 +170,10 @@ struct Relationship {
     heartbeats: bool,
     heartbeat_in_flight: bool,
     last_heartbeat_ok: Instant,
-    partner_unsent: Option<u64>,
+    /// The partner's unsent-update-count our leases account for: as of our last sync (or the
+    /// first heartbeat). A count above it means the partner changed leases we never got.
+    partner_unsent_baseline: Option<u64>,
+    partner_unsent_now: u64,
     sync: Option<JoinHandle<()>>,
     sync_started: Option<Instant>,
 }
@@ -248,7 +251,8 @@ impl Relationship {
             heartbeats: false,
             heartbeat_in_flight: false,
             last_heartbeat_ok: Instant::now(),
-            partner_unsent: None,
+            partner_unsent_baseline: None,
+            partner_unsent_now: 0,
             sync: None,
             sync_started: None,
         };
@@ -415,10 +419,16 @@ impl Relationship {
         if let Some(sender) = &self.sender {
             sender.set_batched(beat.batched_updates);
         }
-        let grew = self
-            .partner_unsent
-            .is_some_and(|before| beat.unsent_update_count > before);
-        self.partner_unsent = Some(beat.unsent_update_count);
+        let count = beat.unsent_update_count;
+        // A count below the baseline is a restarted partner; its new count starts from zero.
+        let baseline = match self.partner_unsent_baseline {
+            Some(b) if count >= b => b,
+            Some(_) => 0,
+            None => count,
+        };
+        self.partner_unsent_baseline = Some(baseline);
+        self.partner_unsent_now = count;
+        let grew = count > baseline;
         let skew = commands::clock_skew_secs(beat.date_time, SystemTime::now());
         self.shared
             .update_status(|s| s.last_heartbeat = Some(SystemTime::now()));
@@ -469,7 +479,10 @@ impl Relationship {
                     Some(commands::dhcp_enable_arguments()),
                     None,
                 ),
-                Action::StartSync => self.start_sync(),
+                Action::StartSync => {
+                    self.partner_unsent_baseline = Some(self.partner_unsent_now);
+                    self.start_sync();
+                }
                 Action::AbortSync => {
                     if let Some(sync) = self.sync.take() {
                         sync.abort();

@@ -786,6 +786,15 @@ fn evaluate(h: &HaState, ctx: &Context) -> (State, Option<Action>) {
         },
         (Syncing, Known(Terminated)) => (Terminated, None),
         (Syncing, Known(_)) => stay,
+        // The partner changed leases since our sync began without sending them (it served
+        // alone and had not yet seen us back): fetch them before serving, or both would give
+        // those addresses out.
+        (Ready, Known(partner))
+            if h.partner_has_unsent_updates
+                && matches!(partner, PartnerDown | HotStandby | LoadBalancing | Ready) =>
+        {
+            (Waiting, None)
+        }
         (Ready, Known(partner)) => match partner {
             HotStandby | LoadBalancing | CommunicationRecovery => (normal, None),
             InMaintenance => (PartnerInMaintenance, None),
@@ -848,6 +857,8 @@ fn begin_sync(next: &mut HaState, ctx: &Context, actions: &mut Vec<Action>) {
     }
     actions.push(Action::StartSync);
     next.sync_running = true;
+    // This sync fetches whatever the partner changed unsent so far.
+    next.partner_has_unsent_updates = false;
 }
 
 /// Moves to `to`, with what leaving the old state and entering the new one require.

@@ -370,6 +370,31 @@ fn a_completed_sync_resumes_normal_operation_at_once_when_the_partner_is_there()
     assert!(has(&actions, Action::ServeScopes(SECONDARY_SCOPE)));
 }
 
+/// A survivor in partner-down that has not yet seen us back keeps giving out leases without
+/// sending them; its unsent-update-count grows past what our sync covered. Ready must not
+/// resume on such a partner: it syncs again, once, and resumes after that.
+#[test]
+fn ready_resyncs_when_the_partner_changed_leases_it_did_not_send() {
+    let mut c = hs_primary();
+    c.partner_serves_during_sync = true;
+    let grew = Event::HeartbeatSucceeded {
+        partner: HotStandby,
+        clock_skew_secs: 0,
+        partner_has_unsent_updates: true,
+    };
+    let (h, actions) = step(&at(Ready, known(PartnerDown)), grew, &c);
+    assert_eq!(h.state, Syncing, "back through waiting into a new sync");
+    assert!(has(&actions, Action::StartSync));
+    assert!(
+        !h.partner_has_unsent_updates,
+        "the new sync covers what was unsent"
+    );
+    let (h, _) = step(&h, Event::SyncCompleted, &c);
+    assert_eq!(h.state, HotStandby, "no second resync from the stale flag");
+    let (s, _) = run(&at(Ready, known(PartnerDown)), heartbeat(HotStandby), &c);
+    assert_eq!(s, HotStandby, "nothing unsent: resume at once");
+}
+
 #[test]
 fn a_failed_sync_re_enables_the_partner_and_retries_on_the_next_heartbeat() {
     let (h, actions) = step(
