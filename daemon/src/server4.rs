@@ -15,7 +15,7 @@ use crate::config::{Ingress, RuntimeConfig};
 use crate::dhcp4::{self, Arrival, LeaseState4, Packet, Reply};
 use crate::engine::{self, unix_now, DurableBatch, Leg, PartnerLeg};
 use crate::ha::inbox::{ApplyMode, ApplyReport, InboxError, PeerRequest4};
-use crate::ha::port::{HaPort4, Outbound4, Pager};
+use crate::ha::port::{Delivery, HaPort4, Outbound4, Pager};
 use crate::ha::LeaseUpdates;
 use crate::lease::memfile::csv4;
 use crate::lease::memfile::MemfileWriter;
@@ -302,18 +302,17 @@ impl Engine4 {
                 now: unix_now(),
             };
             let decision = dhcp4::handle(&config.dhcp4, &mut self.state, &packet, &arrival);
-            match (&ha, updates) {
-                (Some(_), LeaseUpdates::Send | LeaseUpdates::Queue) => {
+            if let Some(ha) = &ha {
+                if updates != LeaseUpdates::Off || ha.has_backups() {
                     for_partner.extend(decision.writes.iter().cloned());
                 }
                 // Changes the partner will not hear of: its next heartbeat shows the count
                 // grew, and it resyncs before serving again.
-                (Some(ha), LeaseUpdates::Off) if !decision.writes.is_empty() => {
+                if updates == LeaseUpdates::Off && !decision.writes.is_empty() {
                     ha.counters
                         .unsent_updates
                         .fetch_add(decision.writes.len() as u64, Ordering::Relaxed);
                 }
-                _ => {}
             }
             let silence = batch.add(
                 &decision.writes,
@@ -342,32 +341,31 @@ impl Engine4 {
 
     /// The partner's part in a batch: with updates on, the replies wait for its
     /// acknowledgement; queued (partner unreachable in communication-recovery), the changes
-    /// wait for the link to return and the replies do not.
+    /// wait for the link to return and the replies do not; off (partner down), only backups
+    /// get them.
     fn partner_leg(&self, updates: LeaseUpdates, leases: Vec<Lease4>) -> Option<PartnerLeg> {
         if leases.is_empty() {
             return None;
         }
-        match updates {
-            LeaseUpdates::Off => None,
-            LeaseUpdates::Queue => {
-                // A closed queue means the peer link stopped with the process.
-                let _ = self.ha.outbound.send(Outbound4 { leases, done: None });
-                None
-            }
+        let delivery = match updates {
             LeaseUpdates::Send => {
                 let outbound = self.ha.outbound.clone();
-                Some(Box::new(move |done| {
-                    if let Err(unsent) = outbound.send(Outbound4 {
+                return Some(Box::new(move |done| {
+                    let item = Outbound4 {
                         leases,
-                        done: Some(done),
-                    }) {
-                        if let Some(done) = unsent.0.done {
-                            done(false);
-                        }
+                        delivery: Delivery::Acked(done),
+                    };
+                    // A closed queue means the peer link stopped with the process.
+                    if let Err(unsent) = outbound.send(item) {
+                        unsent.0.fail();
                     }
-                }))
+                }));
             }
-        }
+            LeaseUpdates::Queue => Delivery::Queued,
+            LeaseUpdates::Off => Delivery::BackupsOnly,
+        };
+        let _ = self.ha.outbound.send(Outbound4 { leases, delivery });
+        None
     }
 
     /// Carries out what the peer link asked: apply the partner's lease changes (answered once

@@ -95,11 +95,7 @@ impl HaService {
                         return Ended::Reconfigure;
                     }
                 }
-                Some(item) = self.outbound.recv() => {
-                    if let Some(done) = item.done {
-                        done(false);
-                    }
-                }
+                Some(item) = self.outbound.recv() => item.fail(),
                 Some(command) = self.commands.recv() => {
                     let _ = command.answer.send(Err("failover is not running on this server".into()));
                 }
@@ -194,9 +190,22 @@ impl Relationship {
         let listener =
             PeerListener::bind(&this.url, config.tls.as_ref(), config.basic_auth.as_ref()).await?;
         let (machine, actions) = HaState::start(&ctx);
+        let backups = config
+            .backups()
+            .map(|b| {
+                PeerClient::new(
+                    &b.url,
+                    config.tls.as_ref(),
+                    config.basic_auth.as_ref(),
+                    sender::CONNECTIONS,
+                )
+                .map(Arc::new)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let shared = HaShared::new(
             config.mode,
             config.timers.max_ack_delay,
+            !backups.is_empty() && config.send_lease_updates,
             HaStatus {
                 this_server_name: config.this_server_name.clone(),
                 partner_name: config.partner().map(|p| p.name.clone()).unwrap_or_default(),
@@ -235,7 +244,7 @@ impl Relationship {
         let (internal_tx, internal) = mpsc::unbounded_channel();
         let sender = client
             .as_ref()
-            .map(|c| UpdateSender::new(c.clone(), shared.clone()));
+            .map(|c| UpdateSender::new(c.clone(), backups, config.wait_backup_ack, shared.clone()));
         let mut rel = Relationship {
             config,
             ctx,
@@ -325,11 +334,7 @@ impl Relationship {
 
     fn send_updates(&mut self, items: Vec<Outbound4>) {
         let Some(sender) = self.sender.as_mut() else {
-            for item in items {
-                if let Some(done) = item.done {
-                    done(false);
-                }
-            }
+            items.into_iter().for_each(Outbound4::fail);
             return;
         };
         if sender.submit(items) {

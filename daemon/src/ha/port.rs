@@ -15,13 +15,33 @@ use super::shared::HaShared;
 use crate::engine::Completion;
 use crate::lease::{Lease4, LeaseStore4};
 
-/// Lease changes for the partner. A lease with valid lifetime 0 is a deletion.
+/// Lease changes for the partner and the backups. A lease with valid lifetime 0 is a
+/// deletion.
 pub struct Outbound4 {
     /// The changed leases.
     pub leases: Vec<Lease4>,
-    /// Called with the partner's answer; `None` when nothing waits for it (changes queued while
-    /// the partner cannot be reached).
-    pub done: Option<Completion>,
+    /// What the partner does with them.
+    pub delivery: Delivery,
+}
+
+/// How a set of lease changes concerns the partner (backups get every change).
+pub enum Delivery {
+    /// Send now; the completion gets the partner's (and, with wait-backup-ack, the backups')
+    /// answer, and the clients' replies wait for it.
+    Acked(Completion),
+    /// Keep for when the partner can be reached again (communication-recovery).
+    Queued,
+    /// Not for the partner (it is down); for the backups only.
+    BackupsOnly,
+}
+
+impl Outbound4 {
+    /// Fails the completion of changes that cannot be delivered.
+    pub fn fail(self) {
+        if let Delivery::Acked(done) = self.delivery {
+            done(false);
+        }
+    }
 }
 
 /// The engine's failover connections, fixed for the life of the process; the relationship

@@ -2,7 +2,8 @@
 //! goes in one lease4-bulk-apply request (the DHCPv4 form of Kea's lease6-bulk-apply); a Kea
 //! partner gets Kea's own lease4-update and lease4-del, one per lease, several at once over the
 //! link's persistent connections. Changes made while the partner cannot be reached
-//! (communication-recovery) wait in a bounded backlog.
+//! (communication-recovery) wait in a bounded backlog. Backup servers get every change with
+//! Kea's commands; the clients' replies wait for them only with wait-backup-ack.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use tokio::task::JoinSet;
 
 use super::commands::{self, names, BulkUpdate4, Service};
 use super::http::PeerClient;
-use super::port::Outbound4;
+use super::port::{Delivery, Outbound4};
 use super::shared::HaShared;
 use crate::engine::Completion;
 use crate::lease::Lease4;
@@ -32,6 +33,8 @@ pub const BACKLOG_LIMIT: usize = 10_000;
 /// Sends lease changes to one partner.
 pub struct UpdateSender {
     client: Arc<PeerClient>,
+    backups: Arc<[Arc<PeerClient>]>,
+    wait_backup_ack: bool,
     shared: Arc<HaShared>,
     /// Whether the partner takes lease4-bulk-apply (it said so in its heartbeat).
     batched: Arc<AtomicBool>,
@@ -41,10 +44,17 @@ pub struct UpdateSender {
 }
 
 impl UpdateSender {
-    /// A sender over `client`.
-    pub fn new(client: Arc<PeerClient>, shared: Arc<HaShared>) -> Self {
+    /// A sender to the partner over `client`, and to `backups`.
+    pub fn new(
+        client: Arc<PeerClient>,
+        backups: Vec<Arc<PeerClient>>,
+        wait_backup_ack: bool,
+        shared: Arc<HaShared>,
+    ) -> Self {
         UpdateSender {
             client,
+            backups: backups.into(),
+            wait_backup_ack,
             shared,
             batched: Arc::new(AtomicBool::new(false)),
             slots: Arc::new(Semaphore::new(CONNECTIONS)),
@@ -64,17 +74,30 @@ impl UpdateSender {
     pub fn submit(&mut self, items: Vec<Outbound4>) -> bool {
         let mut leases = Vec::new();
         let mut dones = Vec::new();
+        let mut backups_only = Vec::new();
         for item in items {
-            match item.done {
-                Some(done) => {
+            match item.delivery {
+                Delivery::Acked(done) => {
                     leases.extend(item.leases);
                     dones.push(done);
                 }
-                None => self.queue(item.leases),
+                Delivery::Queued => {
+                    backups_only.extend(item.leases.iter().cloned());
+                    self.queue(item.leases);
+                }
+                Delivery::BackupsOnly => backups_only.extend(item.leases),
             }
         }
         if !leases.is_empty() {
             self.dispatch(leases, dones);
+        }
+        if !backups_only.is_empty() && !self.backups.is_empty() {
+            tokio::spawn(send_to_backups(
+                self.backups.clone(),
+                self.slots.clone(),
+                backups_only,
+                self.shared.clone(),
+            ));
         }
         std::mem::take(&mut self.overflowed)
     }
@@ -118,6 +141,15 @@ impl UpdateSender {
         let shared = self.shared.clone();
         let slots = self.slots.clone();
         let batched = self.batched.load(Ordering::Relaxed);
+        let wait_backup_ack = self.wait_backup_ack;
+        let to_backups = (!self.backups.is_empty()).then(|| {
+            tokio::spawn(send_to_backups(
+                self.backups.clone(),
+                slots.clone(),
+                leases.clone(),
+                shared.clone(),
+            ))
+        });
         tokio::spawn(async move {
             let count = leases.len() as u64;
             let result = if batched {
@@ -125,7 +157,7 @@ impl UpdateSender {
             } else {
                 send_each(&client, &slots, leases).await
             };
-            let ok = match result {
+            let partner_ok = match result {
                 Ok(()) => {
                     shared
                         .counters
@@ -142,11 +174,37 @@ impl UpdateSender {
                     false
                 }
             };
+            let backups_ok = match to_backups {
+                Some(task) if wait_backup_ack => task.await.unwrap_or(false),
+                _ => true,
+            };
             for done in dones {
-                done(ok);
+                done(partner_ok && backups_ok);
             }
         });
     }
+}
+
+/// Sends lease changes to every backup server with Kea's commands (a backup sends no
+/// heartbeats, so nothing says it takes batches); true if every backup acknowledged them.
+async fn send_to_backups(
+    backups: Arc<[Arc<PeerClient>]>,
+    slots: Arc<Semaphore>,
+    leases: Vec<Lease4>,
+    shared: Arc<HaShared>,
+) -> bool {
+    let mut all_ok = true;
+    for backup in backups.iter() {
+        if let Err(e) = send_each(backup, &slots, leases.clone()).await {
+            all_ok = false;
+            shared
+                .counters
+                .updates_failed
+                .fetch_add(leases.len() as u64, Ordering::Relaxed);
+            tracing::warn!(backup = backup.url(), error = %e, "lease update to a backup failed");
+        }
+    }
+    all_ok
 }
 
 /// Why a lease update did not reach the partner.

@@ -75,6 +75,7 @@ pub struct HaShared {
     disabled_until: Mutex<Option<Instant>>,
     disabled: AtomicBool,
     unacked: Mutex<HashSet<Box<[u8]>>>,
+    has_backups: bool,
     /// Peer link counters.
     pub counters: HaCounters,
     /// The operator's view.
@@ -83,7 +84,12 @@ pub struct HaShared {
 
 impl HaShared {
     /// Shared state of a relationship starting up: nobody answered, nothing sent.
-    pub fn new(mode: HaMode, max_ack_delay: Duration, status: HaStatus) -> Arc<Self> {
+    pub fn new(
+        mode: HaMode,
+        max_ack_delay: Duration,
+        has_backups: bool,
+        status: HaStatus,
+    ) -> Arc<Self> {
         Arc::new(HaShared {
             mode,
             scopes: AtomicU8::new(0),
@@ -93,9 +99,15 @@ impl HaShared {
             disabled_until: Mutex::new(None),
             disabled: AtomicBool::new(false),
             unacked: Mutex::new(HashSet::new()),
+            has_backups,
             counters: HaCounters::default(),
             status: ArcSwap::from_pointee(status),
         })
+    }
+
+    /// Whether backup servers receive this server's lease changes.
+    pub fn has_backups(&self) -> bool {
+        self.has_backups
     }
 
     /// The pair's mode.
@@ -274,6 +286,7 @@ mod tests {
         HaShared::new(
             mode,
             Duration::from_millis(1000),
+            false,
             HaStatus {
                 this_server_name: "a".into(),
                 partner_name: "b".into(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::http::{PeerClient, PeerEndpoint};
-use crate::config::{HaConfig, PeerRole, RuntimeConfig};
+use crate::config::{HaConfig, RuntimeConfig};
 use crate::northbound::commit::{Reservation, Subsystem};
 use crate::northbound::error::{error, AtPath};
 use netconf::error::{ErrorTag, ErrorType, RpcError};
@@ -25,12 +25,6 @@ fn failed(message: String, path: &str) -> RpcError {
 /// running relationship, whose listener may already hold this server's address.
 pub fn check(current: Option<&HaConfig>, next: &HaConfig) -> Result<(), RpcError> {
     let ha = yang::paths::HA;
-    if let Some(backup) = next.peers.iter().find(|p| p.role == PeerRole::Backup) {
-        return Err(failed(
-            "backup servers are not supported in this version: a pair is a primary and its standby or secondary".into(),
-            &format!("{ha}/peer[name='{}']/role", backup.name),
-        ));
-    }
     for peer in &next.peers {
         let path = format!("{ha}/peer[name='{}']/url", peer.name);
         if peer.name == next.this_server_name {
