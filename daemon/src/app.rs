@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use crate::config::Durability;
 use crate::dhcp4::LeaseState4;
 use crate::ha::driver::HaService;
-use crate::ha::port::HaPort4;
+use crate::ha::port::HaPort;
 use crate::ha::subsystem::HaSubsystem;
 use crate::lease::memfile::{self, MemfileWriter};
 use crate::net::notify::notify;
@@ -247,7 +247,7 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
     let counters = Arc::new(Counters4::default());
     let usage = Arc::new(ArcSwap::from_pointee(crate::stats::Usage4::default()));
     let (ha_port, ha_queues) =
-        HaPort4::new().map_err(|e| AppError::Runtime(format!("failover port: {e}")))?;
+        HaPort::new().map_err(|e| AppError::Runtime(format!("failover port: {e}")))?;
     let engine = Engine4::new(
         shared.clone(),
         LeaseState4::new(store),
@@ -263,7 +263,8 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
         .spawn(move || engine.run())
         .map_err(|e| AppError::Runtime(format!("cannot start the DHCPv4 engine: {e}")))?;
     let (v6, v6_subsystem) =
-        server6::start(shared.clone(), state_dir, shutdown.clone()).map_err(AppError::Runtime)?;
+        server6::start(shared.clone(), state_dir, shutdown.clone(), ha_port.clone())
+            .map_err(AppError::Runtime)?;
 
     let committer = Committer {
         config: shared.clone(),

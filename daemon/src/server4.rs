@@ -13,9 +13,9 @@ use ipnet::Ipv4Net;
 
 use crate::config::{Ingress, RuntimeConfig};
 use crate::dhcp4::{self, Arrival, LeaseState4, Packet, Reply};
-use crate::engine::{self, unix_now, DurableBatch, Leg, PartnerLeg};
+use crate::engine::{self, unix_now, DurableBatch, Leg};
 use crate::ha::inbox::{ApplyMode, ApplyReport, InboxError, PeerRequest4};
-use crate::ha::port::{Delivery, HaPort4, Outbound4, Pager};
+use crate::ha::port::{note_changes, partner_leg, HaPort, Pager};
 use crate::ha::LeaseUpdates;
 use crate::lease::memfile::csv4;
 use crate::lease::memfile::MemfileWriter;
@@ -112,8 +112,8 @@ pub struct Engine4 {
     counters: Arc<Counters4>,
     usage: Arc<ArcSwap<Usage4>>,
     shutdown: Arc<AtomicBool>,
-    ha: Arc<HaPort4>,
-    pager: Pager,
+    ha: Arc<HaPort>,
+    pager: Pager<u32>,
 }
 
 impl Engine4 {
@@ -128,7 +128,7 @@ impl Engine4 {
         counters: Arc<Counters4>,
         usage: Arc<ArcSwap<Usage4>>,
         shutdown: Arc<AtomicBool>,
-        ha: Arc<HaPort4>,
+        ha: Arc<HaPort>,
     ) -> Self {
         Engine4 {
             config,
@@ -198,7 +198,7 @@ impl Engine4 {
             {
                 engine::sync_pollfds(&mut pollfds, &self.sockets);
                 pollfds.push(libc::pollfd {
-                    fd: self.ha.inbox.fd(),
+                    fd: self.ha.inbox4.fd(),
                     events: libc::POLLIN,
                     revents: 0,
                 });
@@ -303,16 +303,7 @@ impl Engine4 {
             };
             let decision = dhcp4::handle(&config.dhcp4, &mut self.state, &packet, &arrival);
             if let Some(ha) = &ha {
-                if updates != LeaseUpdates::Off || ha.has_backups() {
-                    for_partner.extend(decision.writes.iter().cloned());
-                }
-                // Changes the partner will not hear of: its next heartbeat shows the count
-                // grew, and it resyncs before serving again.
-                if updates == LeaseUpdates::Off && !decision.writes.is_empty() {
-                    ha.counters
-                        .unsent_updates
-                        .fetch_add(decision.writes.len() as u64, Ordering::Relaxed);
-                }
+                note_changes(ha, updates, &decision.writes, &mut for_partner);
             }
             let silence = batch.add(
                 &decision.writes,
@@ -326,7 +317,7 @@ impl Engine4 {
                 self.counters.silence(why);
             }
         }
-        let partner = self.partner_leg(updates, for_partner);
+        let partner = partner_leg(&self.ha.outbound4, updates, for_partner);
         batch.submit(
             &self.writer,
             &self.counters,
@@ -339,39 +330,10 @@ impl Engine4 {
         );
     }
 
-    /// The partner's part in a batch: with updates on, the replies wait for its
-    /// acknowledgement; queued (partner unreachable in communication-recovery), the changes
-    /// wait for the link to return and the replies do not; off (partner down), only backups
-    /// get them.
-    fn partner_leg(&self, updates: LeaseUpdates, leases: Vec<Lease4>) -> Option<PartnerLeg> {
-        if leases.is_empty() {
-            return None;
-        }
-        let delivery = match updates {
-            LeaseUpdates::Send => {
-                let outbound = self.ha.outbound.clone();
-                return Some(Box::new(move |done| {
-                    let item = Outbound4 {
-                        leases,
-                        delivery: Delivery::Acked(done),
-                    };
-                    // A closed queue means the peer link stopped with the process.
-                    if let Err(unsent) = outbound.send(item) {
-                        unsent.0.fail();
-                    }
-                }));
-            }
-            LeaseUpdates::Queue => Delivery::Queued,
-            LeaseUpdates::Off => Delivery::BackupsOnly,
-        };
-        let _ = self.ha.outbound.send(Outbound4 { leases, delivery });
-        None
-    }
-
     /// Carries out what the peer link asked: apply the partner's lease changes (answered once
     /// durable) or list a page of ours.
     fn serve_peer_requests(&mut self, config: &RuntimeConfig) {
-        for request in self.ha.inbox.drain() {
+        for request in self.ha.inbox4.drain() {
             match request {
                 PeerRequest4::Apply {
                     leases,
@@ -380,7 +342,13 @@ impl Engine4 {
                     done,
                 } => self.apply_partner_leases(config, leases, &deleted, mode, done),
                 PeerRequest4::GetPage { from, limit, done } => {
-                    let page = self.pager.page(&self.state.store, from, limit);
+                    let store = &self.state.store;
+                    let page = self.pager.page(
+                        store.iter().map(|l| u32::from(l.address)),
+                        from.map(u32::from),
+                        limit,
+                        |a| store.get(Ipv4Addr::from(a)).cloned(),
+                    );
                     // The requester may have given up (timeout); nothing to undo.
                     let _ = done.send(page);
                 }

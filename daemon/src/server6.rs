@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,8 +17,13 @@ use ipnet::Ipv6Net;
 use crate::config::{Durability, Ingress6, RuntimeConfig};
 use crate::dhcp6::packet::msg;
 use crate::dhcp6::{self, Arrival6, DecodeError, LeaseState6, Packet, Reply6, Silence6};
-use crate::engine::{self, unix_now, DurableBatch};
+use crate::engine::{self, unix_now, DurableBatch, Leg};
+use crate::ha::inbox::{ApplyMode, ApplyReport, InboxError, PeerRequest6};
+use crate::ha::port::{note_changes, partner_leg, HaPort, Pager};
+use crate::ha::LeaseUpdates;
 use crate::lease::memfile::{self, csv6, MemfileWriter};
+use crate::lease::record6::{LeaseKey6, LeaseType6};
+use crate::lease::Lease6;
 use crate::net::iface6;
 use crate::net::socket6::{Socket6, SocketError6};
 use crate::northbound::commit::{Reservation, Subsystem};
@@ -49,6 +55,8 @@ pub struct Counters6 {
     pub silent_other: AtomicU64,
     /// Replies dropped because their leases could not be written.
     pub lease_write_failed: AtomicU64,
+    /// Replies withheld because the failover partner did not acknowledge their leases.
+    pub partner_update_failed: AtomicU64,
     /// Replies the socket refused.
     pub send_failed: AtomicU64,
     /// Leases reclaimed after expiry.
@@ -230,6 +238,7 @@ pub fn start(
     config: Arc<ArcSwap<RuntimeConfig>>,
     state_dir: &Path,
     shutdown: Arc<AtomicBool>,
+    ha: Arc<HaPort>,
 ) -> Result<(Started6, Dhcp6Subsystem), String> {
     let current = config.load_full();
     let file = lease_path(state_dir, &current.lease_db.memfile_v6);
@@ -260,6 +269,8 @@ pub fn start(
         duid,
         counters: counters.clone(),
         shutdown,
+        ha,
+        pager: Pager::default(),
     };
     let engine = std::thread::Builder::new()
         .name("dhcp6".into())
@@ -287,6 +298,8 @@ struct Engine6 {
     duid: Vec<u8>,
     counters: Arc<Counters6>,
     shutdown: Arc<AtomicBool>,
+    ha: Arc<HaPort>,
+    pager: Pager<(u128, LeaseType6)>,
 }
 
 impl Engine6 {
@@ -330,7 +343,17 @@ impl Engine6 {
             let Some(config) = self.applied.clone() else {
                 break;
             };
-            engine::sync_pollfds(&mut pollfds, &self.sockets);
+            // The peer link's inbox is polled after the sockets.
+            if pollfds.len() != self.sockets.len() + 1
+                || !engine::polls(&pollfds[..self.sockets.len()], &self.sockets)
+            {
+                engine::sync_pollfds(&mut pollfds, &self.sockets);
+                pollfds.push(libc::pollfd {
+                    fd: self.ha.inbox6.fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
             // SAFETY: pollfds is a valid array of initialised pollfd for the call's duration.
             let ready =
                 unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, 200) };
@@ -341,13 +364,19 @@ impl Engine6 {
                 let Some(config) = self.applied.clone() else {
                     break;
                 };
-                if !engine::polls(&pollfds, &self.sockets) {
+                if !engine::polls(&pollfds[..pollfds.len() - 1], &self.sockets) {
                     continue; // the datagrams wait in their sockets for the next poll
                 }
                 for (p, socket) in pollfds.iter_mut().zip(self.sockets.clone()) {
                     if p.revents != 0 {
                         p.revents = 0;
                         self.serve_batch(&config, &socket, &mut buf);
+                    }
+                }
+                if let Some(inbox) = pollfds.last_mut() {
+                    if inbox.revents != 0 {
+                        inbox.revents = 0;
+                        self.serve_peer_requests(&config);
                     }
                 }
             }
@@ -371,6 +400,13 @@ impl Engine6 {
             .get(socket.iface())
             .cloned()
             .unwrap_or_default();
+        let ha = self.ha.shared.load_full();
+        // A configured relationship not (yet) running answers nobody (see the DHCPv4 engine).
+        let ha_pending = config.ha.is_some() && ha.is_none();
+        let updates = ha.as_ref().map_or(LeaseUpdates::Off, |h| h.lease_updates());
+        self.state
+            .set_address_split(ha.as_ref().and_then(|h| h.address_split()));
+        let mut for_partner: Vec<Lease6> = Vec::new();
         for _ in 0..BATCH {
             let received = match socket.recv(buf) {
                 Ok(Some(r)) => r,
@@ -390,6 +426,16 @@ impl Engine6 {
                 }
             };
             Counters6::by_type(&self.counters.received_by_type, packet.message.msg_type);
+            if ha_pending {
+                continue;
+            }
+            if let Some(ha) = &ha {
+                // The DUID decides the scope; elapsed time is in hundredths of a second.
+                let waited_ms = u64::from(packet.message.elapsed.unwrap_or(0)) * 10;
+                if !ha.admits(packet.message.client_id, &[], waited_ms) {
+                    continue;
+                }
+            }
             let arrival = Arrival6 {
                 ingress: Ingress6 {
                     interface: socket.iface(),
@@ -401,6 +447,9 @@ impl Engine6 {
                 now: unix_now(),
             };
             let decision = dhcp6::handle(&config.dhcp6, &mut self.state, &packet, &arrival);
+            if let Some(ha) = &ha {
+                note_changes(ha, updates, &decision.writes, &mut for_partner);
+            }
             let silence = batch.add(
                 &decision.writes,
                 csv6::format_row,
@@ -413,12 +462,89 @@ impl Engine6 {
                 self.counters.silence(why);
             }
         }
+        let partner = partner_leg(&self.ha.outbound6, updates, for_partner);
         batch.submit(
             &self.writer,
             &self.counters,
             send,
-            |c, _| &c.lease_write_failed,
-            None,
+            |c, leg| match leg {
+                Leg::Disk => &c.lease_write_failed,
+                Leg::Partner => &c.partner_update_failed,
+            },
+            partner,
+        );
+    }
+
+    /// Carries out what the peer link asked: apply the partner's lease changes (answered once
+    /// durable) or list a page of ours.
+    fn serve_peer_requests(&mut self, config: &RuntimeConfig) {
+        for request in self.ha.inbox6.drain() {
+            match request {
+                PeerRequest6::Apply {
+                    leases,
+                    deleted,
+                    mode,
+                    done,
+                } => self.apply_partner_leases(config, leases, &deleted, mode, done),
+                PeerRequest6::GetPage { from, limit, done } => {
+                    let store = &self.state.store;
+                    // Every lease at `from` was on the previous page.
+                    let after = from.map(|a| (u128::from(a), LeaseType6::Pd));
+                    let page = self.pager.page(
+                        store.iter().map(|l| (u128::from(l.address), l.lease_type)),
+                        after,
+                        limit,
+                        |(a, t)| store.get((t, Ipv6Addr::from(a))).cloned(),
+                    );
+                    let _ = done.send(page);
+                }
+            }
+        }
+    }
+
+    fn apply_partner_leases(
+        &mut self,
+        config: &RuntimeConfig,
+        leases: Vec<Lease6>,
+        deleted: &[LeaseKey6],
+        mode: ApplyMode,
+        done: tokio::sync::oneshot::Sender<Result<ApplyReport, InboxError>>,
+    ) {
+        let now = unix_now();
+        let mut report = ApplyReport::default();
+        let mut rows = Vec::new();
+        for lease in leases {
+            let only_if_newer = mode == ApplyMode::Sync;
+            match self
+                .state
+                .apply_partner_lease(&config.dhcp6, lease, only_if_newer, now)
+            {
+                Some(written) => {
+                    report.applied += 1;
+                    csv6::format_row(&written, &mut rows);
+                }
+                None => report.kept_newer += 1,
+            }
+        }
+        for key in deleted {
+            if let Some(gone) = self.state.delete_partner_lease(&config.dhcp6, *key) {
+                report.deleted += 1;
+                csv6::format_row(&gone, &mut rows);
+            }
+        }
+        if rows.is_empty() {
+            let _ = done.send(Ok(report));
+            return;
+        }
+        self.writer.submit(
+            rows,
+            Box::new(move |result| {
+                let _ = done.send(
+                    result
+                        .map(|()| report)
+                        .map_err(|e| InboxError::Write(e.to_string())),
+                );
+            }),
         );
     }
 

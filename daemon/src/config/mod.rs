@@ -96,14 +96,6 @@ impl TryFrom<&DataTree<'_>> for RuntimeConfig {
         let dhcp6 = v6::read(&root, &mut errors);
         checks6::check_v6(&dhcp6, &mut errors);
         let ha = ha::read(&root, &mut errors);
-        if ha.is_some() && dhcp6.enabled && !dhcp6.subnets.is_empty() {
-            // Two DHCPv6 servers with independent leases would hand one address to two
-            // clients; refuse rather than run the pair half-protected.
-            errors.push(ConfigError::new(
-                yang::paths::HA,
-                "failover covers DHCPv4 only in this version: a pair cannot serve DHCPv6 subnets yet (disable dhcpv6 or remove its subnets)",
-            ));
-        }
         if errors.is_empty() {
             Ok(RuntimeConfig {
                 lease_db,

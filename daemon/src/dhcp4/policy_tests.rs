@@ -464,3 +464,82 @@ fn shrinking_a_pool_keeps_the_lease_but_refuses_its_renewal() {
         assert_ne!(r.yiaddr(), addr);
     }
 }
+
+// ---------- failover: the partner's leases and a split pool ----------
+
+/// A lease the partner granted takes its address out of our pool, so we never offer it; its
+/// deletion gives it back; a sync keeps our newer lease.
+#[test]
+fn partner_leases_take_and_free_pool_addresses() {
+    let mut w = World::new();
+    let mac_a = [2, 0, 0, 0, 0, 0xa];
+    let ours = w.dora(mac_a);
+    let mut theirs = w.state.store.get(ours).cloned().expect("lease");
+    theirs.address = Ipv4Addr::new(100, 64, 0, 11);
+    theirs.hwaddr = crate::lease::HwAddr::from_bytes(&[2, 0, 0, 0, 0, 0xb]).expect("mac");
+    let (written, conflict) = w
+        .state
+        .apply_partner_lease(&w.config, theirs.clone(), false, NOW)
+        .expect("applied");
+    assert_eq!(written.address, theirs.address);
+    assert!(!conflict);
+    assert!(!w.state.is_free(1, theirs.address));
+    // The third client gets the one address left, not the partner's.
+    let third = w.dora([2, 0, 0, 0, 0, 0xc]);
+    assert_ne!(third, theirs.address);
+    assert_ne!(third, ours);
+
+    let mut older = theirs.clone();
+    older.expire -= 100;
+    assert!(
+        w.state
+            .apply_partner_lease(&w.config, older, true, NOW)
+            .is_none(),
+        "a sync keeps the newer lease"
+    );
+    let gone = w
+        .state
+        .delete_partner_lease(&w.config, theirs.address)
+        .expect("deleted");
+    assert_eq!(gone.valid_lifetime, 0, "a deletion row");
+    assert!(w.state.is_free(1, theirs.address));
+}
+
+/// The partner's lease on an address we leased to another client is a conflict: it wins and
+/// is reported.
+#[test]
+fn a_partner_lease_over_another_clients_lease_is_a_conflict() {
+    let mut w = World::new();
+    let ours = w.dora([2, 0, 0, 0, 0, 0xa]);
+    let mut theirs = w.state.store.get(ours).cloned().expect("lease");
+    theirs.hwaddr = crate::lease::HwAddr::from_bytes(&[2, 0, 0, 0, 0, 0xb]).expect("mac");
+    let (_, conflict) = w
+        .state
+        .apply_partner_lease(&w.config, theirs, false, NOW)
+        .expect("applied");
+    assert!(conflict);
+}
+
+/// In a load-balancing split each server gives only its half of the pool.
+#[test]
+fn a_split_pool_gives_only_this_servers_half() {
+    let mut w = World::new();
+    w.state.set_address_split(Some(1));
+    let got: Vec<Ipv4Addr> = (0..3u8)
+        .filter_map(|i| {
+            let d = w.send(&build(MessageType::Discover, [2, 0, 0, 0, 1, i], &[]));
+            d.reply.ok().map(|r| {
+                Seen {
+                    bytes: r.bytes,
+                    destination: r.destination,
+                }
+                .yiaddr()
+            })
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![Ipv4Addr::new(100, 64, 0, 11)],
+        "the pool 10..12 has one odd address"
+    );
+}

@@ -660,3 +660,35 @@ fn reclaim_expires_leases_and_frees_their_slots() {
     );
     assert_eq!(d.writes.len(), 1);
 }
+
+// ---------- failover: the partner's leases ----------
+
+/// A lease the partner granted takes its slot out of our pool; its deletion gives it back; a
+/// sync keeps our newer lease.
+#[test]
+fn partner_leases_take_and_free_pool_slots() {
+    let (c, mut st) = setup();
+    let theirs = crate::lease::Lease6 {
+        address: a("2001:db8:1::101"),
+        prefix_len: 128,
+        lease_type: LeaseType6::Na,
+        duid: DUID_A.into(),
+        iaid: 1,
+        valid_lifetime: 4000,
+        preferred_lifetime: 3000,
+        expire: NOW + 4000,
+        subnet_id: 1,
+        state: LeaseState::Default,
+        ..Default::default()
+    };
+    assert!(st.is_free(1, theirs.address, 128));
+    st.apply_partner_lease(&c, theirs.clone(), false, NOW)
+        .expect("applied");
+    assert!(!st.is_free(1, theirs.address, 128));
+    let mut older = theirs.clone();
+    older.expire -= 10;
+    assert!(st.apply_partner_lease(&c, older, true, NOW).is_none());
+    let gone = st.delete_partner_lease(&c, theirs.key()).expect("deleted");
+    assert_eq!(gone.valid_lifetime, 0);
+    assert!(st.is_free(1, theirs.address, 128));
+}

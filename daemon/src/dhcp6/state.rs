@@ -101,13 +101,15 @@ impl RangeAlloc {
         }
     }
 
-    /// Whether a slot is free.
-    pub fn is_free(&self, addr: Ipv6Addr) -> bool {
-        self.offset(addr).is_some_and(|i| !self.used.contains(&i))
+    /// Whether a slot is free (and, with `half`, one of that half's slots).
+    pub fn is_free(&self, addr: Ipv6Addr, half: Option<u32>) -> bool {
+        self.offset(addr)
+            .is_some_and(|i| !self.used.contains(&i) && half.is_none_or(|h| i % 2 == u128::from(h)))
     }
 
-    /// Takes a free slot.
-    pub fn allocate(&mut self) -> Option<Ipv6Addr> {
+    /// Takes a free slot; with `half`, only a slot whose index has that parity (a
+    /// load-balancing pair splits its pools so both servers never take the same slot).
+    pub fn allocate(&mut self, half: Option<u32>) -> Option<Ipv6Addr> {
         if (self.used.len() as u128) >= self.count {
             return None;
         }
@@ -119,6 +121,9 @@ impl RangeAlloc {
             } else {
                 self.cursor + 1
             };
+            if half.is_some_and(|h| i % 2 != u128::from(h)) {
+                continue;
+            }
             if self.used.insert(i) {
                 return Some(self.at(i));
             }
@@ -148,6 +153,7 @@ pub struct LeaseState6 {
     offers: HashMap<LeaseKey6, Offer>,
     offers_by_client: HashMap<ClientIa, Vec<LeaseKey6>>,
     offer_queue: VecDeque<(u64, LeaseKey6)>,
+    split: Option<u32>,
 }
 
 /// Whether a lease keeps its address or prefix out of use at `now`.
@@ -173,7 +179,14 @@ impl LeaseState6 {
             offers: HashMap::new(),
             offers_by_client: HashMap::new(),
             offer_queue: VecDeque::new(),
+            split: None,
         }
+    }
+
+    /// Restricts new allocations to the pool slots of parity `half` (`None`: all), as the
+    /// DHCPv4 state does for a load-balancing pair.
+    pub fn set_address_split(&mut self, half: Option<u32>) {
+        self.split = half;
     }
 
     /// Rebuilds the allocators for a new configuration: reserved addresses and prefixes and
@@ -249,12 +262,13 @@ impl LeaseState6 {
     pub fn is_free(&self, subnet: u32, addr: Ipv6Addr, len: u8) -> bool {
         self.maps(subnet, len)
             .and_then(|v| v.iter().find(|m| m.contains(addr, len)))
-            .is_some_and(|m| m.is_free(addr))
+            .is_some_and(|m| m.is_free(addr, self.split))
     }
 
     /// Takes a free address (`len` 128) or prefix of `len` from the subnet's pools.
     pub fn allocate(&mut self, subnet: u32, len: Option<u8>) -> Option<(Ipv6Addr, u8)> {
         let is_pd = len != Some(128);
+        let split = self.split;
         let maps = if is_pd {
             self.pd.get_mut(&subnet)?
         } else {
@@ -268,7 +282,7 @@ impl LeaseState6 {
             .collect();
         order
             .into_iter()
-            .find_map(|i| maps[i].allocate().map(|a| (a, maps[i].prefix_len)))
+            .find_map(|i| maps[i].allocate(split).map(|a| (a, maps[i].prefix_len)))
     }
 
     /// Marks a pool slot in use (no-op outside pools).
@@ -294,6 +308,57 @@ impl LeaseState6 {
         {
             m.release(addr);
         }
+    }
+
+    /// Takes in a lease from the failover partner; `only_if_newer` (a sync) keeps ours when
+    /// its client last transaction time is later. Returns the lease to write, if any.
+    pub fn apply_partner_lease(
+        &mut self,
+        config: &Dhcp6Config,
+        lease: Lease6,
+        only_if_newer: bool,
+        now: u64,
+    ) -> Option<Lease6> {
+        let key = lease.key();
+        if let Some(ours) = self.store.get(key) {
+            if only_if_newer && ours.cltt() >= lease.cltt() {
+                return None;
+            }
+        }
+        // The partner's lease wins over an offer of ours.
+        self.remove_offer(key);
+        let subnet = self.subnet_of(config, &lease);
+        if holds(&lease, now) {
+            self.take(subnet, lease.address, lease.prefix_len);
+        } else {
+            self.release(config, subnet, lease.address, lease.prefix_len);
+        }
+        self.store.upsert(lease.clone());
+        Some(lease)
+    }
+
+    /// Deletes a lease the partner deleted; returns the deletion row to write, if there was
+    /// a lease.
+    pub fn delete_partner_lease(&mut self, config: &Dhcp6Config, key: LeaseKey6) -> Option<Lease6> {
+        let mut gone = self.store.remove(key)?;
+        let subnet = self.subnet_of(config, &gone);
+        if !self.offers.contains_key(&key) {
+            self.release(config, subnet, gone.address, gone.prefix_len);
+        }
+        gone.valid_lifetime = 0;
+        Some(gone)
+    }
+
+    // The lease's own subnet when configured, else the configured subnet containing it.
+    fn subnet_of(&self, config: &Dhcp6Config, lease: &Lease6) -> u32 {
+        if config.subnet(lease.subnet_id).is_some() {
+            return lease.subnet_id;
+        }
+        config
+            .subnets
+            .iter()
+            .find(|s| s.prefix.contains(&lease.address))
+            .map_or(lease.subnet_id, |s| s.id)
     }
 
     /// The client an unexpired offer of `key` is held for.
@@ -439,11 +504,11 @@ mod tests {
             "2001:db8::12".parse().expect("e"),
         );
         m.take("2001:db8::11".parse().expect("a"));
-        assert_eq!(m.allocate(), Some("2001:db8::10".parse().expect("a")));
-        assert_eq!(m.allocate(), Some("2001:db8::12".parse().expect("a")));
-        assert_eq!(m.allocate(), None);
+        assert_eq!(m.allocate(None), Some("2001:db8::10".parse().expect("a")));
+        assert_eq!(m.allocate(None), Some("2001:db8::12".parse().expect("a")));
+        assert_eq!(m.allocate(None), None);
         m.release("2001:db8::11".parse().expect("a"));
-        assert_eq!(m.allocate(), Some("2001:db8::11".parse().expect("a")));
+        assert_eq!(m.allocate(None), Some("2001:db8::11".parse().expect("a")));
     }
 
     #[test]
@@ -453,7 +518,7 @@ mod tests {
             "2001:db8::ffff:ffff:ffff:ffff".parse().expect("e"),
         );
         for _ in 0..1000 {
-            assert!(m.allocate().is_some());
+            assert!(m.allocate(None).is_some());
         }
         assert_eq!(m.usage().0, 1000);
     }
@@ -461,12 +526,38 @@ mod tests {
     #[test]
     fn prefix_allocator_steps_by_the_delegated_length() {
         let mut m = RangeAlloc::prefixes("2001:db8:100::/40".parse().expect("p"), 48);
-        assert_eq!(m.allocate(), Some("2001:db8:100::".parse().expect("a")));
-        assert_eq!(m.allocate(), Some("2001:db8:101::".parse().expect("a")));
+        assert_eq!(m.allocate(None), Some("2001:db8:100::".parse().expect("a")));
+        assert_eq!(m.allocate(None), Some("2001:db8:101::".parse().expect("a")));
         assert!(m.contains("2001:db8:1ff::".parse().expect("a"), 48));
         assert!(!m.contains("2001:db8:1ff::".parse().expect("a"), 56));
         assert!(!m.contains("2001:db8:1ff:1::".parse().expect("a"), 48));
         assert!(!m.contains("2001:db8:200::".parse().expect("a"), 48));
         assert_eq!(m.usage().1, 256);
+    }
+
+    #[test]
+    fn a_split_pool_gives_each_half_its_own_slots() {
+        let mut m = RangeAlloc::addresses(
+            "2001:db8::10".parse().expect("a"),
+            "2001:db8::17".parse().expect("a"),
+        );
+        let mut even = Vec::new();
+        while let Some(a) = m.allocate(Some(0)) {
+            even.push(a);
+        }
+        let expected: Vec<Ipv6Addr> = [
+            "2001:db8::10",
+            "2001:db8::12",
+            "2001:db8::14",
+            "2001:db8::16",
+        ]
+        .iter()
+        .map(|a| a.parse().expect("a"))
+        .collect();
+        assert_eq!(even, expected);
+        assert!(!m.is_free("2001:db8::11".parse().expect("a"), Some(0)));
+        assert!(m.is_free("2001:db8::11".parse().expect("a"), Some(1)));
+        let odd = m.allocate(Some(1)).expect("an odd slot is left");
+        assert_eq!(u128::from(odd) % 2, 1, "{odd}");
     }
 }

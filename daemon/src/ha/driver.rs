@@ -13,15 +13,17 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use super::commands::{self, names, Heartbeat, PageRequest, ResultCode, Service};
+use super::commands6::{self, PageRequest6};
 use super::http::{PeerClient, PeerListener};
-use super::inbox::{ApplyMode, PeerRequest4};
+use super::inbox::{ApplyMode, PeerRequest4, PeerRequest6};
 use super::peer_commands::{MachineCommand, PeerCommands};
-use super::port::{HaPort4, Outbound4, PortReceivers};
-use super::sender::{self, UpdateSender};
+use super::port::{HaPort, Outbound, Outbound4, Outbound6, PortReceivers};
+use super::sender::{self, PeerLease, UpdateSender};
 use super::shared::{HaShared, HaStatus};
 use super::state::{step, Action, Context, Event, HaState, MaintenanceAnswer, PartnerState};
 use super::Scopes;
 use crate::config::{HaConfig, PeerRole};
+use crate::lease::{Lease4, Lease6};
 
 /// How long a heartbeat may take before it counts as failed, at most.
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,18 +40,20 @@ pub type HaConfigWatch = watch::Receiver<Option<Arc<HaConfig>>>;
 
 /// The failover service of the process.
 pub struct HaService {
-    port: Arc<HaPort4>,
-    outbound: mpsc::UnboundedReceiver<Outbound4>,
+    port: Arc<HaPort>,
+    outbound4: mpsc::UnboundedReceiver<Outbound4>,
+    outbound6: mpsc::UnboundedReceiver<Outbound6>,
     commands: mpsc::UnboundedReceiver<MachineCommand>,
     config: HaConfigWatch,
 }
 
 impl HaService {
     /// A service feeding `port`'s engine, configured through `config`.
-    pub fn new(port: Arc<HaPort4>, receivers: PortReceivers, config: HaConfigWatch) -> Self {
+    pub fn new(port: Arc<HaPort>, receivers: PortReceivers, config: HaConfigWatch) -> Self {
         HaService {
             port,
-            outbound: receivers.outbound,
+            outbound4: receivers.outbound4,
+            outbound6: receivers.outbound6,
             commands: receivers.commands,
             config,
         }
@@ -66,7 +70,8 @@ impl HaService {
                 Some(config) => match Relationship::start(config, self.port.clone()).await {
                     Ok(rel) => {
                         let queues = Queues {
-                            outbound: &mut self.outbound,
+                            outbound4: &mut self.outbound4,
+                            outbound6: &mut self.outbound6,
                             commands: &mut self.commands,
                         };
                         rel.run(queues, &mut self.config, &mut shutdown).await
@@ -95,7 +100,8 @@ impl HaService {
                         return Ended::Reconfigure;
                     }
                 }
-                Some(item) = self.outbound.recv() => item.fail(),
+                Some(item) = self.outbound4.recv() => item.fail(),
+                Some(item) = self.outbound6.recv() => item.fail(),
                 Some(command) = self.commands.recv() => {
                     let _ = command.answer.send(Err("failover is not running on this server".into()));
                 }
@@ -111,7 +117,8 @@ fn config_open(config: &HaConfigWatch) -> bool {
 
 /// The service's queues, lent to the running relationship.
 struct Queues<'a> {
-    outbound: &'a mut mpsc::UnboundedReceiver<Outbound4>,
+    outbound4: &'a mut mpsc::UnboundedReceiver<Outbound4>,
+    outbound6: &'a mut mpsc::UnboundedReceiver<Outbound6>,
     commands: &'a mut mpsc::UnboundedReceiver<MachineCommand>,
 }
 
@@ -156,9 +163,10 @@ struct Relationship {
     ctx: Context,
     machine: HaState,
     shared: Arc<HaShared>,
-    port: Arc<HaPort4>,
+    port: Arc<HaPort>,
     client: Option<Arc<PeerClient>>,
-    sender: Option<UpdateSender>,
+    sender4: Option<UpdateSender<Lease4>>,
+    sender6: Option<UpdateSender<Lease6>>,
     listener: JoinHandle<()>,
     stop_listener: Option<oneshot::Sender<()>>,
     internal_tx: mpsc::UnboundedSender<Internal>,
@@ -175,7 +183,7 @@ struct Relationship {
 }
 
 impl Relationship {
-    async fn start(config: Arc<HaConfig>, port: Arc<HaPort4>) -> Result<Self, StartError> {
+    async fn start(config: Arc<HaConfig>, port: Arc<HaPort>) -> Result<Self, StartError> {
         let this = config.this_peer().ok_or(StartError::NotAPeer)?.clone();
         let ctx = Context::from_config(&config).ok_or(StartError::NotAPeer)?;
         let client = match config.partner() {
@@ -242,7 +250,15 @@ impl Relationship {
             },
         ));
         let (internal_tx, internal) = mpsc::unbounded_channel();
-        let sender = client
+        let sender4 = client.as_ref().map(|c| {
+            UpdateSender::new(
+                c.clone(),
+                backups.clone(),
+                config.wait_backup_ack,
+                shared.clone(),
+            )
+        });
+        let sender6 = client
             .as_ref()
             .map(|c| UpdateSender::new(c.clone(), backups, config.wait_backup_ack, shared.clone()));
         let mut rel = Relationship {
@@ -252,7 +268,8 @@ impl Relationship {
             shared,
             port,
             client,
-            sender,
+            sender4,
+            sender6,
             listener,
             stop_listener: Some(stop_tx),
             internal_tx,
@@ -304,15 +321,17 @@ impl Relationship {
                         }
                     }
                 }
-                Some(item) = queues.outbound.recv() => {
-                    let mut items = vec![item];
-                    while items.len() < OUTBOUND_BATCH {
-                        match queues.outbound.try_recv() {
-                            Ok(item) => items.push(item),
-                            Err(_) => break,
-                        }
+                Some(item) = queues.outbound4.recv() => {
+                    let items = with_waiting(item, queues.outbound4);
+                    if submit(self.sender4.as_mut(), items) {
+                        self.step(Event::LeaseBacklogOverflowed);
                     }
-                    self.send_updates(items);
+                }
+                Some(item) = queues.outbound6.recv() => {
+                    let items = with_waiting(item, queues.outbound6);
+                    if submit(self.sender6.as_mut(), items) {
+                        self.step(Event::LeaseBacklogOverflowed);
+                    }
                 }
                 _ = tick.tick() => self.on_tick(),
                 Some(internal) = self.internal.recv() => self.on_internal(internal),
@@ -330,16 +349,6 @@ impl Relationship {
         }
         let _ = (&mut self.listener).await;
         ended
-    }
-
-    fn send_updates(&mut self, items: Vec<Outbound4>) {
-        let Some(sender) = self.sender.as_mut() else {
-            items.into_iter().for_each(Outbound4::fail);
-            return;
-        };
-        if sender.submit(items) {
-            self.step(Event::LeaseBacklogOverflowed);
-        }
     }
 
     fn on_tick(&mut self) {
@@ -421,7 +430,7 @@ impl Relationship {
         }
         // A netdhcp partner keeps serving while we sync from it and takes batched updates.
         self.ctx.partner_serves_during_sync = beat.batched_updates;
-        if let Some(sender) = &self.sender {
+        if let Some(sender) = &self.sender4 {
             sender.set_batched(beat.batched_updates);
         }
         let count = beat.unsent_update_count;
@@ -505,12 +514,18 @@ impl Relationship {
                 ),
                 Action::SendReset => self.tell_partner(names::RESET, None, None),
                 Action::SendBacklog => {
-                    if let Some(sender) = self.sender.as_mut() {
+                    if let Some(sender) = self.sender4.as_mut() {
+                        sender.flush_backlog();
+                    }
+                    if let Some(sender) = self.sender6.as_mut() {
                         sender.flush_backlog();
                     }
                 }
                 Action::DiscardBacklog => {
-                    if let Some(sender) = self.sender.as_mut() {
+                    if let Some(sender) = self.sender4.as_mut() {
+                        sender.discard_backlog();
+                    }
+                    if let Some(sender) = self.sender6.as_mut() {
                         sender.discard_backlog();
                     }
                 }
@@ -607,11 +622,18 @@ impl Relationship {
         let tx = self.internal_tx.clone();
         let port = self.port.clone();
         let limit = self.config.sync_page_size;
+        // A Kea partner's HA listener serves one family (Kea runs DHCPv6 failover in
+        // kea-dhcp6, behind its own URL); a netdhcp partner serves both on one link.
+        let with_v6 = self.ctx.partner_serves_during_sync;
         self.sync_started = Some(Instant::now());
         self.shared.update_status(|s| s.sync_leases = 0);
         tracing::info!(page_size = limit, "lease sync from the partner started");
         self.sync = Some(tokio::spawn(async move {
-            let event = match sync_leases(&client, &port, limit, &tx).await {
+            let synced = match sync_leases(&client, &port, limit, &tx).await {
+                Ok(v4) if with_v6 => sync_leases6(&client, &port, limit, &tx, v4).await,
+                other => other,
+            };
+            let event = match synced {
                 Ok(_) => Event::SyncCompleted,
                 Err(e) => {
                     tracing::warn!(error = %e, "lease sync failed; retried after the next heartbeat");
@@ -644,11 +666,99 @@ async fn heartbeat(client: &PeerClient, timeout: Duration) -> Result<Heartbeat, 
     commands::parse_heartbeat(&arguments).map_err(|e| e.to_string())
 }
 
+/// Up to `OUTBOUND_BATCH` queued changes, `first` included.
+fn with_waiting<L>(
+    first: Outbound<L>,
+    queue: &mut mpsc::UnboundedReceiver<Outbound<L>>,
+) -> Vec<Outbound<L>> {
+    let mut items = vec![first];
+    while items.len() < OUTBOUND_BATCH {
+        match queue.try_recv() {
+            Ok(item) => items.push(item),
+            Err(_) => break,
+        }
+    }
+    items
+}
+
+/// Hands changes to the sender (or fails them when there is no partner to send to); true if
+/// the backlog overflowed.
+fn submit<L: PeerLease>(sender: Option<&mut UpdateSender<L>>, items: Vec<Outbound<L>>) -> bool {
+    match sender {
+        Some(sender) => sender.submit(items),
+        None => {
+            items.into_iter().for_each(Outbound::fail);
+            false
+        }
+    }
+}
+
+/// Fetches the partner's DHCPv6 leases page by page after its DHCPv4 ones (`applied` so far),
+/// as [`sync_leases`] does.
+async fn sync_leases6(
+    client: &PeerClient,
+    port: &HaPort,
+    limit: u32,
+    progress: &mpsc::UnboundedSender<Internal>,
+    mut applied: u64,
+) -> Result<u64, String> {
+    let mut from = None;
+    loop {
+        let body = commands::encode_request(
+            names::LEASE6_GET_PAGE,
+            Service::Dhcp6,
+            Some(commands6::get_page6_arguments(&PageRequest6 {
+                from,
+                limit,
+            })),
+        );
+        let bytes = client
+            .post(body, PAGE_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())?;
+        let answer = commands::parse_answer(&bytes).map_err(|e| e.to_string())?;
+        if answer.result == ResultCode::Empty {
+            return Ok(applied);
+        }
+        if answer.result != ResultCode::Success {
+            return Err(format!("lease6-get-page refused: {}", answer.text));
+        }
+        let arguments = answer
+            .arguments
+            .ok_or_else(|| "lease page without arguments".to_string())?;
+        let page = commands6::parse_page6_lenient(&arguments).map_err(|e| e.to_string())?;
+        for rejected in &page.rejected {
+            tracing::warn!(error = %rejected, "partner DHCPv6 lease skipped by the sync");
+        }
+        let Some(last) = page.last_address else {
+            return Ok(applied);
+        };
+        let full_page = page.count >= limit as usize;
+        let (tx, rx) = oneshot::channel();
+        port.inbox6.send(PeerRequest6::Apply {
+            leases: page.leases,
+            deleted: Vec::new(),
+            mode: ApplyMode::Sync,
+            done: tx,
+        });
+        let report = rx
+            .await
+            .map_err(|_| "the DHCPv6 engine stopped".to_string())?
+            .map_err(|e| e.to_string())?;
+        applied += report.applied;
+        let _ = progress.send(Internal::SyncProgress(applied));
+        if !full_page {
+            return Ok(applied);
+        }
+        from = Some(last);
+    }
+}
+
 /// Fetches the partner's leases page by page and applies each page (keeping ours where newer)
 /// before asking for the next, so memory holds one page at a time.
 async fn sync_leases(
     client: &PeerClient,
-    port: &HaPort4,
+    port: &HaPort,
     limit: u32,
     progress: &mpsc::UnboundedSender<Internal>,
 ) -> Result<u64, String> {
@@ -685,7 +795,7 @@ async fn sync_leases(
         let full_page = page.count >= limit as usize;
         let leases = page.leases;
         let (tx, rx) = oneshot::channel();
-        port.inbox.send(PeerRequest4::Apply {
+        port.inbox4.send(PeerRequest4::Apply {
             leases,
             deleted: Vec::new(),
             mode: ApplyMode::Sync,

@@ -3,13 +3,14 @@
 //! link never touches leases itself; it asks and awaits the answer.
 
 use std::collections::VecDeque;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::oneshot;
 
-use crate::lease::Lease4;
+use crate::lease::record6::LeaseKey6;
+use crate::lease::{Lease4, Lease6};
 
 /// How a lease from the partner is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +44,7 @@ pub enum InboxError {
     #[error("lease file write failed: {0}")]
     Write(String),
     /// The engine stopped.
-    #[error("the DHCPv4 engine is not running")]
+    #[error("the DHCP engine is not running")]
     Stopped,
 }
 
@@ -71,6 +72,31 @@ pub enum PeerRequest4 {
         limit: u32,
         /// The answer.
         done: oneshot::Sender<Vec<Lease4>>,
+    },
+}
+
+/// A request for the DHCPv6 engine (as [`PeerRequest4`]).
+#[derive(Debug)]
+pub enum PeerRequest6 {
+    /// Apply the partner's leases and deletions; answered once the rows are durable.
+    Apply {
+        /// Leases to add or replace.
+        leases: Vec<Lease6>,
+        /// Leases (type and address) that go.
+        deleted: Vec<LeaseKey6>,
+        /// Update or sync.
+        mode: ApplyMode,
+        /// The answer.
+        done: oneshot::Sender<Result<ApplyReport, InboxError>>,
+    },
+    /// Up to `limit` leases after address `from`, in address order (lease6-get-page).
+    GetPage {
+        /// The last address of the previous page.
+        from: Option<Ipv6Addr>,
+        /// Page size.
+        limit: u32,
+        /// The answer.
+        done: oneshot::Sender<Vec<Lease6>>,
     },
 }
 

@@ -29,6 +29,7 @@
 //! auto-failover.
 
 pub mod commands;
+pub mod commands6;
 pub mod driver;
 pub mod http;
 pub mod inbox;

@@ -11,11 +11,13 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::commands::{self, names, Answer, Heartbeat, ResultCode};
-use super::inbox::{ApplyMode, PeerRequest4};
-use super::port::HaPort4;
+use super::commands6;
+use super::inbox::{ApplyMode, PeerRequest4, PeerRequest6};
+use super::port::HaPort;
 use super::shared::HaShared;
 use super::state::Event;
-use crate::lease::Lease4;
+use crate::lease::record6::LeaseKey6;
+use crate::lease::{Lease4, Lease6};
 
 /// A command for the state machine, answered with the machine's refusal if it refuses.
 pub struct MachineCommand {
@@ -31,7 +33,7 @@ pub struct PeerCommands {
     /// The relationship's shared state.
     pub shared: Arc<HaShared>,
     /// The engine's failover port (and the driver's command queue).
-    pub port: Arc<HaPort4>,
+    pub port: Arc<HaPort>,
 }
 
 fn answer(result: ResultCode, text: impl Into<String>, arguments: Option<Value>) -> Vec<u8> {
@@ -78,6 +80,29 @@ impl PeerCommands {
                 Some(Ok(page)) => self.page(page.from, page.limit).await,
                 Some(Err(e)) => error(e.to_string()),
                 None => error("lease4-get-page needs arguments"),
+            },
+            names::LEASE6_BULK_APPLY => match args.map(commands6::parse_bulk_apply6) {
+                Some(Ok(bulk)) => {
+                    let deleted = bulk.deleted.iter().map(Lease6::key).collect();
+                    self.apply6(bulk.leases, deleted).await
+                }
+                Some(Err(e)) => error(e.to_string()),
+                None => error("lease6-bulk-apply needs arguments"),
+            },
+            names::LEASE6_UPDATE => match args.map(commands6::lease6_from_json) {
+                Some(Ok(lease)) => self.apply6(vec![lease], Vec::new()).await,
+                Some(Err(e)) => error(e.to_string()),
+                None => error("lease6-update needs arguments"),
+            },
+            names::LEASE6_DEL => match args.map(commands6::parse_lease6_del) {
+                Some(Ok((addr, kind))) => self.apply6(Vec::new(), vec![(kind, addr)]).await,
+                Some(Err(e)) => error(e.to_string()),
+                None => error("lease6-del needs arguments"),
+            },
+            names::LEASE6_GET_PAGE => match args.map(commands6::parse_get_page6) {
+                Some(Ok(page)) => self.page6(page.from, page.limit).await,
+                Some(Err(e)) => error(e.to_string()),
+                None => error("lease6-get-page needs arguments"),
             },
             names::DHCP_DISABLE => match commands::parse_dhcp_disable(args) {
                 Ok(max_period) => {
@@ -147,7 +172,7 @@ impl PeerCommands {
             leases.into_iter().partition(|l| l.valid_lifetime == 0);
         deleted.extend(gone.iter().map(|l| l.address));
         let (tx, rx) = oneshot::channel();
-        self.port.inbox.send(PeerRequest4::Apply {
+        self.port.inbox4.send(PeerRequest4::Apply {
             leases,
             deleted,
             mode: ApplyMode::Update,
@@ -166,9 +191,50 @@ impl PeerCommands {
         }
     }
 
+    async fn apply6(&self, leases: Vec<Lease6>, mut deleted: Vec<LeaseKey6>) -> Vec<u8> {
+        let (gone, leases): (Vec<Lease6>, Vec<Lease6>) =
+            leases.into_iter().partition(|l| l.valid_lifetime == 0);
+        deleted.extend(gone.iter().map(Lease6::key));
+        let (tx, rx) = oneshot::channel();
+        self.port.inbox6.send(PeerRequest6::Apply {
+            leases,
+            deleted,
+            mode: ApplyMode::Update,
+            done: tx,
+        });
+        match rx.await {
+            Ok(Ok(report)) => {
+                self.shared
+                    .counters
+                    .updates_received
+                    .fetch_add(report.applied + report.deleted, Ordering::Relaxed);
+                answer(
+                    ResultCode::Success,
+                    "Bulk apply of IPv6 leases completed.",
+                    None,
+                )
+            }
+            Ok(Err(e)) => error(e.to_string()),
+            Err(_) => error("the DHCPv6 engine is not running"),
+        }
+    }
+
+    async fn page6(&self, from: Option<std::net::Ipv6Addr>, limit: u32) -> Vec<u8> {
+        let (tx, rx) = oneshot::channel();
+        self.port.inbox6.send(PeerRequest6::GetPage {
+            from,
+            limit,
+            done: tx,
+        });
+        match rx.await {
+            Ok(leases) => commands::encode_answer(&commands6::page6_answer(&leases)),
+            Err(_) => error("the DHCPv6 engine is not running"),
+        }
+    }
+
     async fn page(&self, from: Option<Ipv4Addr>, limit: u32) -> Vec<u8> {
         let (tx, rx) = oneshot::channel();
-        self.port.inbox.send(PeerRequest4::GetPage {
+        self.port.inbox4.send(PeerRequest4::GetPage {
             from,
             limit,
             done: tx,

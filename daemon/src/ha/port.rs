@@ -1,28 +1,34 @@
-//! The DHCPv4 engine's side of failover: what it reads per packet (the relationship's shared
-//! state, absent when the server runs alone), the inbox through which the peer link asks it to
-//! apply or list leases, and the queue of lease changes it hands to the peer link.
+//! The engines' side of failover: what they read per packet (the relationship's shared state,
+//! absent when the server runs alone), the inboxes through which the peer link asks them to
+//! apply or list leases, and the queues of lease changes they hand to the peer link. One
+//! relationship covers both families; each family has its own inbox and queue.
 
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use tokio::sync::mpsc;
 
-use super::inbox::{Inbox, PeerRequest4};
+use super::inbox::{Inbox, PeerRequest4, PeerRequest6};
 use super::peer_commands::MachineCommand;
 use super::shared::HaShared;
-use crate::engine::Completion;
-use crate::lease::{Lease4, LeaseStore4};
+use super::state::LeaseUpdates;
+use crate::engine::{Completion, PartnerLeg};
+use crate::lease::{Lease4, Lease6};
 
 /// Lease changes for the partner and the backups. A lease with valid lifetime 0 is a
 /// deletion.
-pub struct Outbound4 {
+pub struct Outbound<L> {
     /// The changed leases.
-    pub leases: Vec<Lease4>,
+    pub leases: Vec<L>,
     /// What the partner does with them.
     pub delivery: Delivery,
 }
+
+/// DHCPv4 lease changes.
+pub type Outbound4 = Outbound<Lease4>;
+/// DHCPv6 lease changes.
+pub type Outbound6 = Outbound<Lease6>;
 
 /// How a set of lease changes concerns the partner (backups get every change).
 pub enum Delivery {
@@ -35,7 +41,7 @@ pub enum Delivery {
     BackupsOnly,
 }
 
-impl Outbound4 {
+impl<L> Outbound<L> {
     /// Fails the completion of changes that cannot be delivered.
     pub fn fail(self) {
         if let Delivery::Acked(done) = self.delivery {
@@ -44,41 +50,51 @@ impl Outbound4 {
     }
 }
 
-/// The engine's failover connections, fixed for the life of the process; the relationship
+/// The engines' failover connections, fixed for the life of the process; the relationship
 /// behind them comes and goes with the configuration.
-pub struct HaPort4 {
+pub struct HaPort {
     /// The relationship, when one is configured.
     pub shared: ArcSwapOption<HaShared>,
-    /// Requests from the peer link.
-    pub inbox: Inbox<PeerRequest4>,
-    /// Lease changes to the peer link.
-    pub outbound: mpsc::UnboundedSender<Outbound4>,
+    /// Requests from the peer link for the DHCPv4 engine.
+    pub inbox4: Inbox<PeerRequest4>,
+    /// Requests from the peer link for the DHCPv6 engine.
+    pub inbox6: Inbox<PeerRequest6>,
+    /// DHCPv4 lease changes to the peer link.
+    pub outbound4: mpsc::UnboundedSender<Outbound4>,
+    /// DHCPv6 lease changes to the peer link.
+    pub outbound6: mpsc::UnboundedSender<Outbound6>,
     /// Commands for the state machine (the partner's, the operator's).
     pub commands: mpsc::UnboundedSender<MachineCommand>,
 }
 
 /// The failover service's ends of the port's queues.
 pub struct PortReceivers {
-    /// Lease changes from the engine.
-    pub outbound: mpsc::UnboundedReceiver<Outbound4>,
+    /// DHCPv4 lease changes.
+    pub outbound4: mpsc::UnboundedReceiver<Outbound4>,
+    /// DHCPv6 lease changes.
+    pub outbound6: mpsc::UnboundedReceiver<Outbound6>,
     /// Commands for the state machine.
     pub commands: mpsc::UnboundedReceiver<MachineCommand>,
 }
 
-impl HaPort4 {
+impl HaPort {
     /// A port and the receiving ends of its queues.
-    pub fn new() -> std::io::Result<(Arc<HaPort4>, PortReceivers)> {
-        let (outbound, outbound_rx) = mpsc::unbounded_channel();
+    pub fn new() -> std::io::Result<(Arc<HaPort>, PortReceivers)> {
+        let (outbound4, outbound4_rx) = mpsc::unbounded_channel();
+        let (outbound6, outbound6_rx) = mpsc::unbounded_channel();
         let (commands, commands_rx) = mpsc::unbounded_channel();
         Ok((
-            Arc::new(HaPort4 {
+            Arc::new(HaPort {
                 shared: ArcSwapOption::empty(),
-                inbox: Inbox::new()?,
-                outbound,
+                inbox4: Inbox::new()?,
+                inbox6: Inbox::new()?,
+                outbound4,
+                outbound6,
                 commands,
             }),
             PortReceivers {
-                outbound: outbound_rx,
+                outbound4: outbound4_rx,
+                outbound6: outbound6_rx,
                 commands: commands_rx,
             },
         ))
@@ -96,38 +112,101 @@ impl HaPort4 {
     }
 }
 
-/// How long a sorted snapshot of lease addresses serves page requests before it is rebuilt.
+/// Collects a decision's lease changes for the peer link (when the partner or backups get
+/// them) and counts those the partner will never hear of: its next heartbeat shows that count
+/// grown, and it resyncs before serving again.
+pub fn note_changes<L: Clone>(
+    ha: &HaShared,
+    updates: LeaseUpdates,
+    writes: &[L],
+    for_partner: &mut Vec<L>,
+) {
+    if updates != LeaseUpdates::Off || ha.has_backups() {
+        for_partner.extend(writes.iter().cloned());
+    }
+    if updates == LeaseUpdates::Off && !writes.is_empty() {
+        ha.counters
+            .unsent_updates
+            .fetch_add(writes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The partner's part in a batch of lease changes: with updates on, the replies wait for its
+/// acknowledgement; queued (partner unreachable in communication-recovery), the changes wait
+/// for the link to return and the replies do not; off (partner down), only backups get them.
+pub fn partner_leg<L: Send + 'static>(
+    queue: &mpsc::UnboundedSender<Outbound<L>>,
+    updates: LeaseUpdates,
+    leases: Vec<L>,
+) -> Option<PartnerLeg> {
+    if leases.is_empty() {
+        return None;
+    }
+    let delivery = match updates {
+        LeaseUpdates::Send => {
+            let queue = queue.clone();
+            return Some(Box::new(move |done| {
+                let item = Outbound {
+                    leases,
+                    delivery: Delivery::Acked(done),
+                };
+                // A closed queue means the peer link stopped with the process.
+                if let Err(unsent) = queue.send(item) {
+                    unsent.0.fail();
+                }
+            }));
+        }
+        LeaseUpdates::Queue => Delivery::Queued,
+        LeaseUpdates::Off => Delivery::BackupsOnly,
+    };
+    let _ = queue.send(Outbound { leases, delivery });
+    None
+}
+
+/// How long a sorted snapshot of lease keys serves page requests before it is rebuilt.
 /// Leases added after it are not missed by a partner syncing from us: a Kea partner disables
 /// our service for the sync, a netdhcp partner receives them as updates.
 const SNAPSHOT_TTL: Duration = Duration::from_secs(30);
 
-/// Serves lease4-get-page in address order without keeping an ordered index on the packet
-/// path: the first page of a sync sorts the addresses once (about 0.1 s per million leases),
-/// later pages binary-search that snapshot.
-#[derive(Default)]
-pub struct Pager {
-    snapshot: Vec<u32>,
+/// Serves lease pages (lease4-get-page, lease6-get-page) in address order without keeping an
+/// ordered index on the packet path: the first page of a sync sorts the keys once (about
+/// 0.1 s per million leases), later pages binary-search that snapshot.
+pub struct Pager<K> {
+    snapshot: Vec<K>,
     built: Option<Instant>,
 }
 
-impl Pager {
-    /// Up to `limit` leases with addresses above `from` (from the lowest when `None`).
-    pub fn page(&mut self, store: &LeaseStore4, from: Option<Ipv4Addr>, limit: u32) -> Vec<Lease4> {
+impl<K> Default for Pager<K> {
+    fn default() -> Self {
+        Pager {
+            snapshot: Vec::new(),
+            built: None,
+        }
+    }
+}
+
+impl<K: Ord + Copy> Pager<K> {
+    /// Up to `limit` leases with keys above `after` (from the lowest when `None`). `keys`
+    /// lists every key (read only when the snapshot is rebuilt); `get` fetches a lease that
+    /// still exists.
+    pub fn page<L>(
+        &mut self,
+        keys: impl Iterator<Item = K>,
+        after: Option<K>,
+        limit: u32,
+        get: impl Fn(K) -> Option<L>,
+    ) -> Vec<L> {
         let stale = self.built.is_none_or(|t| t.elapsed() > SNAPSHOT_TTL);
-        if from.is_none() || stale {
-            self.snapshot = store.iter().map(|l| u32::from(l.address)).collect();
+        if after.is_none() || stale {
+            self.snapshot = keys.collect();
             self.snapshot.sort_unstable();
             self.built = Some(Instant::now());
         }
-        let start = from.map_or(0, |f| {
-            let f = u32::from(f);
-            self.snapshot.partition_point(|a| *a <= f)
-        });
+        let start = after.map_or(0, |f| self.snapshot.partition_point(|k| *k <= f));
         self.snapshot[start..]
             .iter()
-            .filter_map(|a| store.get(Ipv4Addr::from(*a)))
+            .filter_map(|k| get(*k))
             .take(limit as usize)
-            .cloned()
             .collect()
     }
 }
@@ -135,7 +214,8 @@ impl Pager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lease::{HwAddr, LeaseState};
+    use crate::lease::{HwAddr, LeaseState, LeaseStore4};
+    use std::net::Ipv4Addr;
 
     fn lease(last: u8) -> Lease4 {
         Lease4 {
@@ -153,6 +233,20 @@ mod tests {
         }
     }
 
+    fn page4(
+        pager: &mut Pager<u32>,
+        store: &LeaseStore4,
+        from: Option<Ipv4Addr>,
+        limit: u32,
+    ) -> Vec<Lease4> {
+        pager.page(
+            store.iter().map(|l| u32::from(l.address)),
+            from.map(u32::from),
+            limit,
+            |k| store.get(Ipv4Addr::from(k)).cloned(),
+        )
+    }
+
     #[test]
     fn pages_walk_every_lease_once_in_address_order() {
         let mut store = LeaseStore4::new();
@@ -163,7 +257,7 @@ mod tests {
         let mut seen = Vec::new();
         let mut from = None;
         loop {
-            let page = pager.page(&store, from, 4);
+            let page = page4(&mut pager, &store, from, 4);
             if page.is_empty() {
                 break;
             }
@@ -180,9 +274,9 @@ mod tests {
             store.upsert(lease(last));
         }
         let mut pager = Pager::default();
-        let first = pager.page(&store, None, 2);
+        let first = page4(&mut pager, &store, None, 2);
         store.remove(Ipv4Addr::new(100, 64, 0, 3));
-        let second = pager.page(&store, first.last().map(|l| l.address), 10);
+        let second = page4(&mut pager, &store, first.last().map(|l| l.address), 10);
         let got: Vec<u8> = second.iter().map(|l| l.address.octets()[3]).collect();
         assert_eq!(got, vec![4, 5]);
     }

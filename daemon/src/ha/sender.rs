@@ -1,7 +1,7 @@
 //! Lease changes to the partner. Between two netdhcp servers every change waiting at a moment
-//! goes in one lease4-bulk-apply request (the DHCPv4 form of Kea's lease6-bulk-apply); a Kea
-//! partner gets Kea's own lease4-update and lease4-del, one per lease, several at once over the
-//! link's persistent connections. Changes made while the partner cannot be reached
+//! goes in one bulk request (lease6-bulk-apply, Kea's own, and lease4-bulk-apply, its DHCPv4
+//! form); a Kea partner gets Kea's lease4-update and lease4-del, one per lease, several at once
+//! over the link's persistent connections. Changes made while the partner cannot be reached
 //! (communication-recovery) wait in a bounded backlog. Backup servers get every change with
 //! Kea's commands; the clients' replies wait for them only with wait-backup-ack.
 
@@ -13,13 +13,87 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::commands::{self, names, BulkUpdate4, Service};
+use super::commands6::{self, BulkUpdate6};
 use super::http::PeerClient;
-use super::port::{Delivery, Outbound4};
+use super::port::{Delivery, Outbound};
 use super::shared::HaShared;
 use crate::engine::Completion;
-use crate::lease::Lease4;
+use crate::lease::{Lease4, Lease6};
 
-/// Changes at most per lease4-bulk-apply request.
+/// A lease family as the peer link carries it.
+pub trait PeerLease: Clone + Send + Sync + 'static {
+    /// Whether a Kea partner takes the bulk request too (lease6-bulk-apply is Kea's own).
+    const KEA_TAKES_BULK: bool;
+    /// Whether this change deletes the lease (valid lifetime 0, as in the memfile).
+    fn is_deletion(&self) -> bool;
+    /// One request carrying `changes`: (command, body).
+    fn bulk_request(changes: &[Self]) -> (&'static str, Vec<u8>);
+    /// The request Kea's partner takes for one change: (command, body).
+    fn single_request(change: &Self) -> (&'static str, Vec<u8>);
+}
+
+impl PeerLease for Lease4 {
+    const KEA_TAKES_BULK: bool = false;
+
+    fn is_deletion(&self) -> bool {
+        self.valid_lifetime == 0
+    }
+
+    fn bulk_request(changes: &[Self]) -> (&'static str, Vec<u8>) {
+        let (gone, kept): (Vec<&Lease4>, Vec<&Lease4>) =
+            changes.iter().partition(|l| l.is_deletion());
+        let bulk = BulkUpdate4 {
+            leases: kept.into_iter().cloned().collect(),
+            deleted: gone.into_iter().map(|l| l.address).collect(),
+        };
+        let command = names::LEASE4_BULK_APPLY;
+        let arguments = commands::bulk_apply_arguments(&bulk);
+        (
+            command,
+            commands::encode_request(command, Service::Dhcp4, Some(arguments)),
+        )
+    }
+
+    fn single_request(change: &Self) -> (&'static str, Vec<u8>) {
+        let (command, arguments) = if change.is_deletion() {
+            (names::LEASE4_DEL, commands::lease4_del_arguments(change))
+        } else {
+            (
+                names::LEASE4_UPDATE,
+                commands::lease4_update_arguments(change),
+            )
+        };
+        (
+            command,
+            commands::encode_request(command, Service::Dhcp4, Some(arguments)),
+        )
+    }
+}
+
+impl PeerLease for Lease6 {
+    const KEA_TAKES_BULK: bool = true;
+
+    fn is_deletion(&self) -> bool {
+        self.valid_lifetime == 0
+    }
+
+    fn bulk_request(changes: &[Self]) -> (&'static str, Vec<u8>) {
+        let (deleted, leases): (Vec<Lease6>, Vec<Lease6>) =
+            changes.iter().cloned().partition(|l| l.is_deletion());
+        let command = names::LEASE6_BULK_APPLY;
+        let arguments = commands6::bulk_apply6_arguments(&BulkUpdate6 { leases, deleted });
+        (
+            command,
+            commands::encode_request(command, Service::Dhcp6, Some(arguments)),
+        )
+    }
+
+    fn single_request(change: &Self) -> (&'static str, Vec<u8>) {
+        Self::bulk_request(std::slice::from_ref(change))
+    }
+}
+
+/// Changes at most per bulk request.
 const BULK_LIMIT: usize = 2_000;
 /// Requests in flight at once (one per persistent connection).
 pub const CONNECTIONS: usize = 4;
@@ -30,8 +104,8 @@ const UPDATE_TIMEOUT: Duration = Duration::from_secs(5);
 /// 100; a larger backlog spares a full resync after a short outage).
 pub const BACKLOG_LIMIT: usize = 10_000;
 
-/// Sends lease changes to one partner.
-pub struct UpdateSender {
+/// Sends lease changes of one family to one partner.
+pub struct UpdateSender<L> {
     client: Arc<PeerClient>,
     backups: Arc<[Arc<PeerClient>]>,
     wait_backup_ack: bool,
@@ -39,11 +113,11 @@ pub struct UpdateSender {
     /// Whether the partner takes lease4-bulk-apply (it said so in its heartbeat).
     batched: Arc<AtomicBool>,
     slots: Arc<Semaphore>,
-    backlog: Vec<Lease4>,
+    backlog: Vec<L>,
     overflowed: bool,
 }
 
-impl UpdateSender {
+impl<L: PeerLease> UpdateSender<L> {
     /// A sender to the partner over `client`, and to `backups`.
     pub fn new(
         client: Arc<PeerClient>,
@@ -71,7 +145,7 @@ impl UpdateSender {
     /// Sends (or queues, when nothing waits for them) the changes of `items`. Returns true
     /// when the backlog overflowed just now: only a full resync can bring the partner up to
     /// date then.
-    pub fn submit(&mut self, items: Vec<Outbound4>) -> bool {
+    pub fn submit(&mut self, items: Vec<Outbound<L>>) -> bool {
         let mut leases = Vec::new();
         let mut dones = Vec::new();
         let mut backups_only = Vec::new();
@@ -102,7 +176,7 @@ impl UpdateSender {
         std::mem::take(&mut self.overflowed)
     }
 
-    fn queue(&mut self, leases: Vec<Lease4>) {
+    fn queue(&mut self, leases: Vec<L>) {
         let room = BACKLOG_LIMIT.saturating_sub(self.backlog.len());
         if leases.len() > room {
             self.overflowed = true;
@@ -136,11 +210,11 @@ impl UpdateSender {
         self.backlog.len()
     }
 
-    fn dispatch(&self, leases: Vec<Lease4>, dones: Vec<Completion>) {
+    fn dispatch(&self, leases: Vec<L>, dones: Vec<Completion>) {
         let client = self.client.clone();
         let shared = self.shared.clone();
         let slots = self.slots.clone();
-        let batched = self.batched.load(Ordering::Relaxed);
+        let batched = L::KEA_TAKES_BULK || self.batched.load(Ordering::Relaxed);
         let wait_backup_ack = self.wait_backup_ack;
         let to_backups = (!self.backups.is_empty()).then(|| {
             tokio::spawn(send_to_backups(
@@ -187,10 +261,10 @@ impl UpdateSender {
 
 /// Sends lease changes to every backup server with Kea's commands (a backup sends no
 /// heartbeats, so nothing says it takes batches); true if every backup acknowledged them.
-async fn send_to_backups(
+async fn send_to_backups<L: PeerLease>(
     backups: Arc<[Arc<PeerClient>]>,
     slots: Arc<Semaphore>,
-    leases: Vec<Lease4>,
+    leases: Vec<L>,
     shared: Arc<HaShared>,
 ) -> bool {
     let mut all_ok = true;
@@ -226,56 +300,29 @@ pub enum UpdateError {
     },
 }
 
-async fn send_bulk(
+async fn send_bulk<L: PeerLease>(
     client: &PeerClient,
     slots: &Semaphore,
-    leases: Vec<Lease4>,
+    leases: Vec<L>,
 ) -> Result<(), UpdateError> {
-    let mut chunks: Vec<BulkUpdate4> = Vec::new();
     for chunk in leases.chunks(BULK_LIMIT) {
-        let mut bulk = BulkUpdate4 {
-            leases: Vec::new(),
-            deleted: Vec::new(),
-        };
-        for lease in chunk {
-            if lease.valid_lifetime == 0 {
-                bulk.deleted.push(lease.address);
-            } else {
-                bulk.leases.push(lease.clone());
-            }
-        }
-        chunks.push(bulk);
-    }
-    for bulk in chunks {
-        let body = commands::encode_request(
-            names::LEASE4_BULK_APPLY,
-            Service::Dhcp4,
-            Some(commands::bulk_apply_arguments(&bulk)),
-        );
-        post_checked(client, slots, names::LEASE4_BULK_APPLY, body, false).await?;
+        let (command, body) = L::bulk_request(chunk);
+        post_checked(client, slots, command, body, false).await?;
     }
     Ok(())
 }
 
-async fn send_each(
+async fn send_each<L: PeerLease>(
     client: &Arc<PeerClient>,
     slots: &Arc<Semaphore>,
-    leases: Vec<Lease4>,
+    leases: Vec<L>,
 ) -> Result<(), UpdateError> {
     let mut set = JoinSet::new();
     for lease in leases {
-        let (command, arguments) = if lease.valid_lifetime == 0 {
-            (names::LEASE4_DEL, commands::lease4_del_arguments(&lease))
-        } else {
-            (
-                names::LEASE4_UPDATE,
-                commands::lease4_update_arguments(&lease),
-            )
-        };
-        let body = commands::encode_request(command, Service::Dhcp4, Some(arguments));
+        let (command, body) = L::single_request(&lease);
         let (client, slots) = (client.clone(), slots.clone());
         // A deleted lease the partner never had is as good as deleted.
-        let missing_is_ok = command == names::LEASE4_DEL;
+        let missing_is_ok = lease.is_deletion();
         set.spawn(async move { post_checked(&client, &slots, command, body, missing_is_ok).await });
     }
     let mut first_error = None;

@@ -9,7 +9,7 @@ use netconf::error::{ErrorTag, ErrorType, RpcError};
 use netconf::rpc::Operation;
 
 use super::error::error;
-use crate::ha::port::HaPort4;
+use crate::ha::port::HaPort;
 use crate::ha::Event;
 
 /// The state machine event an operation asks for, if it is one of the failover RPCs.
@@ -33,7 +33,7 @@ pub fn event_of(op: &Operation) -> Option<Event> {
 
 /// Carries out a failover RPC. Waits for the machine's verdict (and, for a maintenance start,
 /// not for the partner's answer, which arrives later as a state change).
-pub async fn run(port: Arc<HaPort4>, event: Event) -> Result<Reply, Vec<RpcError>> {
+pub async fn run(port: Arc<HaPort>, event: Event) -> Result<Reply, Vec<RpcError>> {
     if port.shared.load().is_none() {
         return Err(vec![error(
             ErrorType::Application,
@@ -81,7 +81,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_failover_the_rpcs_fail_with_a_reason() {
-        let (port, _queues) = HaPort4::new().unwrap();
+        let (port, _queues) = HaPort::new().unwrap();
         let errors = run(port, Event::PartnerDownCommand).await.unwrap_err();
         assert_eq!(errors[0].tag, ErrorTag::OperationFailed);
         assert!(errors[0]

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 
-use crate::ha::port::HaPort4;
+use crate::ha::port::HaPort;
 use crate::stats::{Counters4, Usage4};
 
 /// Where the state comes from.
@@ -24,7 +24,7 @@ pub struct Sources {
     /// DHCPv4 address use, published by the engine.
     pub usage4: Arc<ArcSwap<Usage4>>,
     /// The failover port, whose relationship (if configured) holds the HA status.
-    pub ha: Arc<HaPort4>,
+    pub ha: Arc<HaPort>,
 }
 
 /// `/server/state` as XML.
@@ -185,7 +185,7 @@ mod tests {
             lease_file: "/nonexistent/leases4.csv".into(),
             counters4: counters,
             usage4: Arc::new(ArcSwap::from_pointee(usage)),
-            ha: HaPort4::new().unwrap().0,
+            ha: HaPort::new().unwrap().0,
         };
         let xml = state_xml(&src);
         assert!(
