@@ -14,7 +14,7 @@ use ipnet::Ipv4Net;
 use crate::config::{Ingress, RuntimeConfig};
 use crate::dhcp4::{self, Arrival, LeaseState4, Packet, Reply};
 use crate::engine::{self, unix_now, DurableBatch, Leg};
-use crate::ha::inbox::{ApplyMode, ApplyReport, InboxError, PeerRequest4};
+use crate::ha::inbox::{answer_when_durable, ApplyMode, ApplyReport, InboxError, PeerRequest4};
 use crate::ha::port::{note_changes, partner_leg, HaPort, Pager};
 use crate::ha::LeaseUpdates;
 use crate::lease::memfile::csv4;
@@ -390,20 +390,7 @@ impl Engine4 {
                 csv4::format_row(&gone, &mut rows);
             }
         }
-        if rows.is_empty() {
-            let _ = done.send(Ok(report));
-            return;
-        }
-        self.writer.submit(
-            rows,
-            Box::new(move |result| {
-                let _ = done.send(
-                    result
-                        .map(|()| report)
-                        .map_err(|e| InboxError::Write(e.to_string())),
-                );
-            }),
-        );
+        answer_when_durable(&self.writer, rows, report, done);
     }
 
     // Pool counters are kept by the free maps, so this costs a few words per pool, not a walk

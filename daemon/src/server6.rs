@@ -18,7 +18,7 @@ use crate::config::{Durability, Ingress6, RuntimeConfig};
 use crate::dhcp6::packet::msg;
 use crate::dhcp6::{self, Arrival6, DecodeError, LeaseState6, Packet, Reply6, Silence6};
 use crate::engine::{self, unix_now, DurableBatch, Leg};
-use crate::ha::inbox::{ApplyMode, ApplyReport, InboxError, PeerRequest6};
+use crate::ha::inbox::{answer_when_durable, ApplyMode, ApplyReport, InboxError, PeerRequest6};
 use crate::ha::port::{note_changes, partner_leg, HaPort, Pager};
 use crate::ha::LeaseUpdates;
 use crate::lease::memfile::{self, csv6, MemfileWriter};
@@ -532,20 +532,7 @@ impl Engine6 {
                 csv6::format_row(&gone, &mut rows);
             }
         }
-        if rows.is_empty() {
-            let _ = done.send(Ok(report));
-            return;
-        }
-        self.writer.submit(
-            rows,
-            Box::new(move |result| {
-                let _ = done.send(
-                    result
-                        .map(|()| report)
-                        .map_err(|e| InboxError::Write(e.to_string())),
-                );
-            }),
-        );
+        answer_when_durable(&self.writer, rows, report, done);
     }
 
     fn reclaim(&mut self, config: &RuntimeConfig) {

@@ -12,13 +12,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use super::commands::{self, names, Heartbeat, PageRequest, ResultCode, Service};
-use super::commands6::{self, PageRequest6};
+use super::commands::{self, names, Heartbeat, ResultCode, Service};
+use super::family::PeerLease;
 use super::http::{PeerClient, PeerListener};
-use super::inbox::{ApplyMode, PeerRequest4, PeerRequest6};
+use super::inbox::{ApplyMode, PeerRequest};
 use super::peer_commands::{MachineCommand, PeerCommands};
 use super::port::{HaPort, Outbound, Outbound4, Outbound6, PortReceivers};
-use super::sender::{self, PeerLease, UpdateSender};
+use super::sender::{self, UpdateSender};
 use super::shared::{HaShared, HaStatus};
 use super::state::{step, Action, Context, Event, HaState, MaintenanceAnswer, PartnerState};
 use super::Scopes;
@@ -214,19 +214,11 @@ impl Relationship {
             config.mode,
             config.timers.max_ack_delay,
             !backups.is_empty() && config.send_lease_updates,
-            HaStatus {
-                this_server_name: config.this_server_name.clone(),
-                partner_name: config.partner().map(|p| p.name.clone()).unwrap_or_default(),
-                state: machine.state,
-                partner_state: None,
-                scopes: Vec::new(),
-                last_heartbeat: None,
-                communication_interrupted: false,
-                clock_skew_secs: 0,
-                sync_running: false,
-                sync_leases: 0,
-                last_sync_duration: None,
-            },
+            HaStatus::new(
+                config.this_server_name.clone(),
+                config.partner().map(|p| p.name.clone()).unwrap_or_default(),
+                machine.state,
+            ),
         );
         let handler = PeerCommands {
             shared: shared.clone(),
@@ -629,8 +621,8 @@ impl Relationship {
         self.shared.update_status(|s| s.sync_leases = 0);
         tracing::info!(page_size = limit, "lease sync from the partner started");
         self.sync = Some(tokio::spawn(async move {
-            let synced = match sync_leases(&client, &port, limit, &tx).await {
-                Ok(v4) if with_v6 => sync_leases6(&client, &port, limit, &tx, v4).await,
+            let synced = match sync_family::<Lease4>(&client, &port, limit, &tx, 0).await {
+                Ok(v4) if with_v6 => sync_family::<Lease6>(&client, &port, limit, &tx, v4).await,
                 other => other,
             };
             let event = match synced {
@@ -693,9 +685,10 @@ fn submit<L: PeerLease>(sender: Option<&mut UpdateSender<L>>, items: Vec<Outboun
     }
 }
 
-/// Fetches the partner's DHCPv6 leases page by page after its DHCPv4 ones (`applied` so far),
-/// as [`sync_leases`] does.
-async fn sync_leases6(
+/// Fetches the partner's leases of one family page by page and applies each page (keeping
+/// ours where newer) before asking for the next, so memory holds one page at a time.
+/// `applied` counts on from the leases an earlier family's sync applied.
+async fn sync_family<L: PeerLease>(
     client: &PeerClient,
     port: &HaPort,
     limit: u32,
@@ -704,14 +697,7 @@ async fn sync_leases6(
 ) -> Result<u64, String> {
     let mut from = None;
     loop {
-        let body = commands::encode_request(
-            names::LEASE6_GET_PAGE,
-            Service::Dhcp6,
-            Some(commands6::get_page6_arguments(&PageRequest6 {
-                from,
-                limit,
-            })),
-        );
+        let body = L::get_page_request(from, limit);
         let bytes = client
             .post(body, PAGE_TIMEOUT)
             .await
@@ -721,21 +707,22 @@ async fn sync_leases6(
             return Ok(applied);
         }
         if answer.result != ResultCode::Success {
-            return Err(format!("lease6-get-page refused: {}", answer.text));
+            return Err(format!("{} lease page refused: {}", L::FAMILY, answer.text));
         }
         let arguments = answer
             .arguments
             .ok_or_else(|| "lease page without arguments".to_string())?;
-        let page = commands6::parse_page6_lenient(&arguments).map_err(|e| e.to_string())?;
+        // Kea skips a lease it cannot read rather than fail the sync; so do we.
+        let page = L::read_page(&arguments).map_err(|e| e.to_string())?;
         for rejected in &page.rejected {
-            tracing::warn!(error = %rejected, "partner DHCPv6 lease skipped by the sync");
+            tracing::warn!(family = L::FAMILY, error = %rejected, "partner lease skipped by the sync");
         }
-        let Some(last) = page.last_address else {
+        let Some(last) = page.last else {
             return Ok(applied);
         };
         let full_page = page.count >= limit as usize;
         let (tx, rx) = oneshot::channel();
-        port.inbox6.send(PeerRequest6::Apply {
+        L::inbox(port).send(PeerRequest::Apply {
             leases: page.leases,
             deleted: Vec::new(),
             mode: ApplyMode::Sync,
@@ -743,67 +730,7 @@ async fn sync_leases6(
         });
         let report = rx
             .await
-            .map_err(|_| "the DHCPv6 engine stopped".to_string())?
-            .map_err(|e| e.to_string())?;
-        applied += report.applied;
-        let _ = progress.send(Internal::SyncProgress(applied));
-        if !full_page {
-            return Ok(applied);
-        }
-        from = Some(last);
-    }
-}
-
-/// Fetches the partner's leases page by page and applies each page (keeping ours where newer)
-/// before asking for the next, so memory holds one page at a time.
-async fn sync_leases(
-    client: &PeerClient,
-    port: &HaPort,
-    limit: u32,
-    progress: &mpsc::UnboundedSender<Internal>,
-) -> Result<u64, String> {
-    let mut from = None;
-    let mut applied = 0u64;
-    loop {
-        let body = commands::encode_request(
-            names::LEASE4_GET_PAGE,
-            Service::Dhcp4,
-            Some(commands::get_page_arguments(&PageRequest { from, limit })),
-        );
-        let bytes = client
-            .post(body, PAGE_TIMEOUT)
-            .await
-            .map_err(|e| e.to_string())?;
-        let answer = commands::parse_answer(&bytes).map_err(|e| e.to_string())?;
-        if answer.result == ResultCode::Empty {
-            return Ok(applied);
-        }
-        if answer.result != ResultCode::Success {
-            return Err(format!("lease4-get-page refused: {}", answer.text));
-        }
-        let arguments = answer
-            .arguments
-            .ok_or_else(|| "lease page without arguments".to_string())?;
-        // Kea skips a lease it cannot read rather than fail the sync; so do we.
-        let page = commands::parse_page_lenient(&arguments).map_err(|e| e.to_string())?;
-        for rejected in &page.rejected {
-            tracing::warn!(error = %rejected, "partner lease skipped by the sync");
-        }
-        let Some(last) = page.last_address else {
-            return Ok(applied);
-        };
-        let full_page = page.count >= limit as usize;
-        let leases = page.leases;
-        let (tx, rx) = oneshot::channel();
-        port.inbox4.send(PeerRequest4::Apply {
-            leases,
-            deleted: Vec::new(),
-            mode: ApplyMode::Sync,
-            done: tx,
-        });
-        let report = rx
-            .await
-            .map_err(|_| "the DHCPv4 engine stopped".to_string())?
+            .map_err(|_| format!("the {} engine stopped", L::FAMILY))?
             .map_err(|e| e.to_string())?;
         applied += report.applied;
         let _ = progress.send(Internal::SyncProgress(applied));

@@ -3,13 +3,13 @@
 //! link never touches leases itself; it asks and awaits the answer.
 
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::oneshot;
 
-use crate::lease::record6::LeaseKey6;
+use super::family::PeerLease;
+use crate::lease::memfile::MemfileWriter;
 use crate::lease::{Lease4, Lease6};
 
 /// How a lease from the partner is applied.
@@ -48,57 +48,61 @@ pub enum InboxError {
     Stopped,
 }
 
-/// A request for the DHCPv4 engine.
+/// Answers an apply request once its lease rows are durable (at once when it wrote none).
+pub fn answer_when_durable(
+    writer: &MemfileWriter,
+    rows: Vec<u8>,
+    report: ApplyReport,
+    done: oneshot::Sender<Result<ApplyReport, InboxError>>,
+) {
+    if rows.is_empty() {
+        let _ = done.send(Ok(report));
+        return;
+    }
+    writer.submit(
+        rows,
+        Box::new(move |result| {
+            // The requester may have given up (timeout); nothing to undo.
+            let _ = done.send(
+                result
+                    .map(|()| report)
+                    .map_err(|e| InboxError::Write(e.to_string())),
+            );
+        }),
+    );
+}
+
+/// A request for an engine from the peer link.
 #[derive(Debug)]
-pub enum PeerRequest4 {
-    /// Apply the partner's leases (`deleted`: addresses whose leases it deleted); answered once
-    /// the rows are durable.
+pub enum PeerRequest<L: PeerLease> {
+    /// Apply the partner's leases (`deleted`: the leases it deleted); answered once the rows
+    /// are durable.
     Apply {
         /// Leases to add or replace.
-        leases: Vec<Lease4>,
-        /// Addresses whose leases go.
-        deleted: Vec<Ipv4Addr>,
+        leases: Vec<L>,
+        /// Leases that go.
+        deleted: Vec<L::Key>,
         /// Update or sync.
         mode: ApplyMode,
         /// The answer.
         done: oneshot::Sender<Result<ApplyReport, InboxError>>,
     },
     /// Up to `limit` leases after `from` (from the lowest address when `None`), in address
-    /// order (lease4-get-page).
+    /// order (lease4-get-page, lease6-get-page).
     GetPage {
         /// The last address of the previous page.
-        from: Option<Ipv4Addr>,
+        from: Option<L::Addr>,
         /// Page size.
         limit: u32,
         /// The answer.
-        done: oneshot::Sender<Vec<Lease4>>,
+        done: oneshot::Sender<Vec<L>>,
     },
 }
 
-/// A request for the DHCPv6 engine (as [`PeerRequest4`]).
-#[derive(Debug)]
-pub enum PeerRequest6 {
-    /// Apply the partner's leases and deletions; answered once the rows are durable.
-    Apply {
-        /// Leases to add or replace.
-        leases: Vec<Lease6>,
-        /// Leases (type and address) that go.
-        deleted: Vec<LeaseKey6>,
-        /// Update or sync.
-        mode: ApplyMode,
-        /// The answer.
-        done: oneshot::Sender<Result<ApplyReport, InboxError>>,
-    },
-    /// Up to `limit` leases after address `from`, in address order (lease6-get-page).
-    GetPage {
-        /// The last address of the previous page.
-        from: Option<Ipv6Addr>,
-        /// Page size.
-        limit: u32,
-        /// The answer.
-        done: oneshot::Sender<Vec<Lease6>>,
-    },
-}
+/// A request for the DHCPv4 engine.
+pub type PeerRequest4 = PeerRequest<Lease4>;
+/// A request for the DHCPv6 engine.
+pub type PeerRequest6 = PeerRequest<Lease6>;
 
 /// A queue of requests with an eventfd that is readable while requests wait.
 #[derive(Debug)]

@@ -31,6 +31,7 @@
 pub mod commands;
 pub mod commands6;
 pub mod driver;
+pub mod family;
 pub mod http;
 pub mod inbox;
 pub mod peer_commands;

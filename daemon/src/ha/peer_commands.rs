@@ -2,7 +2,6 @@
 //! status, lease changes and pages through the engine's inbox, dhcp-disable/enable on the
 //! shared state, and the state machine's commands (maintenance, reset) through the driver.
 
-use std::net::Ipv4Addr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -12,11 +11,11 @@ use tokio::sync::oneshot;
 
 use super::commands::{self, names, Answer, Heartbeat, ResultCode};
 use super::commands6;
-use super::inbox::{ApplyMode, PeerRequest4, PeerRequest6};
+use super::family::PeerLease;
+use super::inbox::{ApplyMode, PeerRequest};
 use super::port::HaPort;
 use super::shared::HaShared;
 use super::state::Event;
-use crate::lease::record6::LeaseKey6;
 use crate::lease::{Lease4, Lease6};
 
 /// A command for the state machine, answered with the machine's refusal if it refuses.
@@ -62,45 +61,47 @@ impl PeerCommands {
         match request.command.as_str() {
             names::HEARTBEAT => self.heartbeat(),
             names::LEASE4_UPDATE => match args.map(commands::lease4_from_json) {
-                Some(Ok(lease)) => self.apply(vec![lease], Vec::new()).await,
+                Some(Ok(lease)) => self.apply::<Lease4>(vec![lease], Vec::new()).await,
                 Some(Err(e)) => error(e.to_string()),
                 None => error("lease4-update needs arguments"),
             },
             names::LEASE4_DEL => match args.map(commands::parse_lease4_del) {
-                Some(Ok(addr)) => self.apply(Vec::new(), vec![addr]).await,
+                Some(Ok(addr)) => self.apply::<Lease4>(Vec::new(), vec![addr]).await,
                 Some(Err(e)) => error(e.to_string()),
                 None => error("lease4-del needs arguments"),
             },
             names::LEASE4_BULK_APPLY => match args.map(commands::parse_bulk_apply) {
-                Some(Ok(bulk)) => self.apply(bulk.leases, bulk.deleted).await,
+                Some(Ok(bulk)) => self.apply::<Lease4>(bulk.leases, bulk.deleted).await,
                 Some(Err(e)) => error(e.to_string()),
                 None => error("lease4-bulk-apply needs arguments"),
             },
             names::LEASE4_GET_PAGE => match args.map(commands::parse_get_page) {
-                Some(Ok(page)) => self.page(page.from, page.limit).await,
+                Some(Ok(page)) => self.page::<Lease4>(page.from, page.limit).await,
                 Some(Err(e)) => error(e.to_string()),
                 None => error("lease4-get-page needs arguments"),
             },
             names::LEASE6_BULK_APPLY => match args.map(commands6::parse_bulk_apply6) {
                 Some(Ok(bulk)) => {
                     let deleted = bulk.deleted.iter().map(Lease6::key).collect();
-                    self.apply6(bulk.leases, deleted).await
+                    self.apply::<Lease6>(bulk.leases, deleted).await
                 }
                 Some(Err(e)) => error(e.to_string()),
                 None => error("lease6-bulk-apply needs arguments"),
             },
             names::LEASE6_UPDATE => match args.map(commands6::lease6_from_json) {
-                Some(Ok(lease)) => self.apply6(vec![lease], Vec::new()).await,
+                Some(Ok(lease)) => self.apply::<Lease6>(vec![lease], Vec::new()).await,
                 Some(Err(e)) => error(e.to_string()),
                 None => error("lease6-update needs arguments"),
             },
             names::LEASE6_DEL => match args.map(commands6::parse_lease6_del) {
-                Some(Ok((addr, kind))) => self.apply6(Vec::new(), vec![(kind, addr)]).await,
+                Some(Ok((addr, kind))) => {
+                    self.apply::<Lease6>(Vec::new(), vec![(kind, addr)]).await
+                }
                 Some(Err(e)) => error(e.to_string()),
                 None => error("lease6-del needs arguments"),
             },
             names::LEASE6_GET_PAGE => match args.map(commands6::parse_get_page6) {
-                Some(Ok(page)) => self.page6(page.from, page.limit).await,
+                Some(Ok(page)) => self.page::<Lease6>(page.from, page.limit).await,
                 Some(Err(e)) => error(e.to_string()),
                 None => error("lease6-get-page needs arguments"),
             },
@@ -166,37 +167,13 @@ impl PeerCommands {
         )
     }
 
-    async fn apply(&self, leases: Vec<Lease4>, mut deleted: Vec<Ipv4Addr>) -> Vec<u8> {
+    /// Applies the partner's changes through the family's engine; answered once durable.
+    async fn apply<L: PeerLease>(&self, leases: Vec<L>, mut deleted: Vec<L::Key>) -> Vec<u8> {
         // A lease with lifetime 0 is a deletion in Kea's files; treat it so here too.
-        let (gone, leases): (Vec<Lease4>, Vec<Lease4>) =
-            leases.into_iter().partition(|l| l.valid_lifetime == 0);
-        deleted.extend(gone.iter().map(|l| l.address));
+        let (gone, leases): (Vec<L>, Vec<L>) = leases.into_iter().partition(L::is_deletion);
+        deleted.extend(gone.iter().map(L::key));
         let (tx, rx) = oneshot::channel();
-        self.port.inbox4.send(PeerRequest4::Apply {
-            leases,
-            deleted,
-            mode: ApplyMode::Update,
-            done: tx,
-        });
-        match rx.await {
-            Ok(Ok(report)) => {
-                self.shared
-                    .counters
-                    .updates_received
-                    .fetch_add(report.applied + report.deleted, Ordering::Relaxed);
-                answer(ResultCode::Success, "IPv4 lease updated.", None)
-            }
-            Ok(Err(e)) => error(e.to_string()),
-            Err(_) => error("the DHCPv4 engine is not running"),
-        }
-    }
-
-    async fn apply6(&self, leases: Vec<Lease6>, mut deleted: Vec<LeaseKey6>) -> Vec<u8> {
-        let (gone, leases): (Vec<Lease6>, Vec<Lease6>) =
-            leases.into_iter().partition(|l| l.valid_lifetime == 0);
-        deleted.extend(gone.iter().map(Lease6::key));
-        let (tx, rx) = oneshot::channel();
-        self.port.inbox6.send(PeerRequest6::Apply {
+        L::inbox(&self.port).send(PeerRequest::Apply {
             leases,
             deleted,
             mode: ApplyMode::Update,
@@ -210,42 +187,30 @@ impl PeerCommands {
                     .fetch_add(report.applied + report.deleted, Ordering::Relaxed);
                 answer(
                     ResultCode::Success,
-                    "Bulk apply of IPv6 leases completed.",
+                    format!("{} lease changes applied.", L::FAMILY),
                     None,
                 )
             }
             Ok(Err(e)) => error(e.to_string()),
-            Err(_) => error("the DHCPv6 engine is not running"),
+            Err(_) => error(format!("the {} engine is not running", L::FAMILY)),
         }
     }
 
-    async fn page6(&self, from: Option<std::net::Ipv6Addr>, limit: u32) -> Vec<u8> {
+    /// Lists a page of the family's leases. Kea answers the last, empty page with result 3
+    /// and an empty list, and its sync wants the list.
+    async fn page<L: PeerLease>(&self, from: Option<L::Addr>, limit: u32) -> Vec<u8> {
         let (tx, rx) = oneshot::channel();
-        self.port.inbox6.send(PeerRequest6::GetPage {
+        L::inbox(&self.port).send(PeerRequest::GetPage {
             from,
             limit,
             done: tx,
         });
         match rx.await {
-            Ok(leases) => commands::encode_answer(&commands6::page6_answer(&leases)),
-            Err(_) => error("the DHCPv6 engine is not running"),
+            Ok(leases) => commands::encode_answer(&L::page_answer(&leases)),
+            Err(_) => error(format!("the {} engine is not running", L::FAMILY)),
         }
     }
 
-    async fn page(&self, from: Option<Ipv4Addr>, limit: u32) -> Vec<u8> {
-        let (tx, rx) = oneshot::channel();
-        self.port.inbox4.send(PeerRequest4::GetPage {
-            from,
-            limit,
-            done: tx,
-        });
-        match rx.await {
-            // Kea answers the last, empty page with result 3 and an empty list, and its sync
-            // wants the list.
-            Ok(leases) => commands::encode_answer(&commands::page_answer(&leases)),
-            Err(_) => error("the DHCPv4 engine is not running"),
-        }
-    }
     async fn machine_command(&self, event: Event) -> Vec<u8> {
         match self.port.command(event).await {
             Ok(()) => answer(ResultCode::Success, "command carried out", None),

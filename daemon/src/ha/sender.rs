@@ -12,86 +12,12 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::commands::{self, names, BulkUpdate4, Service};
-use super::commands6::{self, BulkUpdate6};
+use super::commands;
+use super::family::PeerLease;
 use super::http::PeerClient;
 use super::port::{Delivery, Outbound};
 use super::shared::HaShared;
 use crate::engine::Completion;
-use crate::lease::{Lease4, Lease6};
-
-/// A lease family as the peer link carries it.
-pub trait PeerLease: Clone + Send + Sync + 'static {
-    /// Whether a Kea partner takes the bulk request too (lease6-bulk-apply is Kea's own).
-    const KEA_TAKES_BULK: bool;
-    /// Whether this change deletes the lease (valid lifetime 0, as in the memfile).
-    fn is_deletion(&self) -> bool;
-    /// One request carrying `changes`: (command, body).
-    fn bulk_request(changes: &[Self]) -> (&'static str, Vec<u8>);
-    /// The request Kea's partner takes for one change: (command, body).
-    fn single_request(change: &Self) -> (&'static str, Vec<u8>);
-}
-
-impl PeerLease for Lease4 {
-    const KEA_TAKES_BULK: bool = false;
-
-    fn is_deletion(&self) -> bool {
-        self.valid_lifetime == 0
-    }
-
-    fn bulk_request(changes: &[Self]) -> (&'static str, Vec<u8>) {
-        let (gone, kept): (Vec<&Lease4>, Vec<&Lease4>) =
-            changes.iter().partition(|l| l.is_deletion());
-        let bulk = BulkUpdate4 {
-            leases: kept.into_iter().cloned().collect(),
-            deleted: gone.into_iter().map(|l| l.address).collect(),
-        };
-        let command = names::LEASE4_BULK_APPLY;
-        let arguments = commands::bulk_apply_arguments(&bulk);
-        (
-            command,
-            commands::encode_request(command, Service::Dhcp4, Some(arguments)),
-        )
-    }
-
-    fn single_request(change: &Self) -> (&'static str, Vec<u8>) {
-        let (command, arguments) = if change.is_deletion() {
-            (names::LEASE4_DEL, commands::lease4_del_arguments(change))
-        } else {
-            (
-                names::LEASE4_UPDATE,
-                commands::lease4_update_arguments(change),
-            )
-        };
-        (
-            command,
-            commands::encode_request(command, Service::Dhcp4, Some(arguments)),
-        )
-    }
-}
-
-impl PeerLease for Lease6 {
-    const KEA_TAKES_BULK: bool = true;
-
-    fn is_deletion(&self) -> bool {
-        self.valid_lifetime == 0
-    }
-
-    fn bulk_request(changes: &[Self]) -> (&'static str, Vec<u8>) {
-        let (deleted, leases): (Vec<Lease6>, Vec<Lease6>) =
-            changes.iter().cloned().partition(|l| l.is_deletion());
-        let command = names::LEASE6_BULK_APPLY;
-        let arguments = commands6::bulk_apply6_arguments(&BulkUpdate6 { leases, deleted });
-        (
-            command,
-            commands::encode_request(command, Service::Dhcp6, Some(arguments)),
-        )
-    }
-
-    fn single_request(change: &Self) -> (&'static str, Vec<u8>) {
-        Self::bulk_request(std::slice::from_ref(change))
-    }
-}
 
 /// Changes at most per bulk request.
 const BULK_LIMIT: usize = 2_000;

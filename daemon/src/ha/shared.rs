@@ -45,6 +45,25 @@ pub struct HaStatus {
     pub last_sync_duration: Option<Duration>,
 }
 
+impl HaStatus {
+    /// The status of a relationship starting in `state`, nothing known of the partner yet.
+    pub fn new(this_server_name: String, partner_name: String, state: State) -> Self {
+        HaStatus {
+            this_server_name,
+            partner_name,
+            state,
+            partner_state: None,
+            scopes: Vec::new(),
+            last_heartbeat: None,
+            communication_interrupted: false,
+            clock_skew_secs: 0,
+            sync_running: false,
+            sync_leases: 0,
+            last_sync_duration: None,
+        }
+    }
+}
+
 /// Counters of the peer link, for the operational state.
 #[derive(Debug, Default)]
 pub struct HaCounters {
@@ -287,19 +306,7 @@ mod tests {
             mode,
             Duration::from_millis(1000),
             false,
-            HaStatus {
-                this_server_name: "a".into(),
-                partner_name: "b".into(),
-                state: State::Waiting,
-                partner_state: None,
-                scopes: Vec::new(),
-                last_heartbeat: None,
-                communication_interrupted: false,
-                clock_skew_secs: 0,
-                sync_running: false,
-                sync_leases: 0,
-                last_sync_duration: None,
-            },
+            HaStatus::new("a".into(), "b".into(), State::Waiting),
         )
     }
 
