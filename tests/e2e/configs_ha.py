@@ -216,3 +216,50 @@ def kea_missing() -> str | None:
         if not hook.exists():
             return f"Kea hook library {hook} is not installed"
     return None
+
+
+# ---------------------------------------------------------------- a backup server; TLS and basic auth on the peer link
+
+# The backup (test_ha_backup.py) is a third server on the clients' bridge (ha.add_bridge_namespace):
+# the primary reaches its listener across the bridge.
+S3_NAME = "server3"
+S3_LAN_IP = "100.64.0.9"
+S3_URL = f"http://{S3_LAN_IP}:{PEER_PORT}/"
+S1_HTTPS_URL = f"https://{S1_PEER_IP}:{PEER_PORT}/"
+S2_HTTPS_URL = f"https://{S2_PEER_IP}:{PEER_PORT}/"
+
+
+def backup_peers(mode: str = HOT_STANDBY, *, s3_url: str = S3_URL, **kw) -> list[dict]:
+    """ha_peers plus server3 with role backup (auto-failover left to its default)."""
+    return ha_peers(mode, **kw) + [{"name": S3_NAME, "url": s3_url, "role": "backup"}]
+
+
+def trio_xml(mode: str, s1_if: str, s2_if: str, s3_if: str, *, timer_values: dict | None = None,
+             peers: list[dict] | None = None, **leaves) -> tuple[str, str, str]:
+    """(server1's, server2's, server3's document): the pair of pair_xml plus the backup, same DHCP
+    configuration and the same three-peer list on all three, each naming itself."""
+    peers = peers if peers is not None else backup_peers(mode)
+    return tuple(
+        ha_server_xml(ha_dhcp4(iface), ha_block(this, mode, peers=peers, timer_values=timer_values, **leaves))
+        for this, iface in ((S1_NAME, s1_if), (S2_NAME, s2_if), (S3_NAME, s3_if))
+    )  # type: ignore[return-value]
+
+
+def tls_leaves(ca_file, cert_file, key_file) -> dict:
+    """/server/ha/tls."""
+    return {"ca-file": str(ca_file), "cert-file": str(cert_file), "key-file": str(key_file)}
+
+
+def tls_pair_xml(mode: str, s1_if: str, s2_if: str, tls1: dict, tls2: dict, *, timer_values: dict | None = None,
+                 basic_auth: dict | None = None, **leaves) -> tuple[str, str]:
+    """(server1's, server2's document) with https peer URLs on the peer link and each server's
+    own TLS files (tls_leaves); basic_auth ({"user", "password"}) the same on both when given."""
+    peers = ha_peers(mode, s1_url=S1_HTTPS_URL, s2_url=S2_HTTPS_URL)
+    out = []
+    for this, iface, tls in ((S1_NAME, s1_if, tls1), (S2_NAME, s2_if, tls2)):
+        ha = ha_block(this, mode, peers=peers, timer_values=timer_values, **leaves)
+        ha["tls"] = tls
+        if basic_auth is not None:
+            ha["basic-auth"] = basic_auth
+        out.append(ha_server_xml(ha_dhcp4(iface), ha))
+    return tuple(out)  # type: ignore[return-value]

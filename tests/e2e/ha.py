@@ -948,3 +948,193 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+# ---------------------------------------------------------------- a third server on the bridge (backups)
+
+
+@dataclass
+class BridgeSide:
+    """One more namespace with a leg on the clients' bridge (add_bridge_namespace)."""
+
+    ns: object
+    iface: str
+    ip: str
+    port: str  # its port on the bridge, in the lan namespace
+
+
+def add_bridge_namespace(topo: HaTopology, ip: str, tag: str = "h3") -> BridgeSide:
+    """A namespace nd-<tag>-<pid>-<n> joined to topo's bridge with ip/10 on its leg (lanN, as the
+    servers'). It belongs to topo: destroy() deletes it with the others (and every process
+    started in it, by PID)."""
+    from netns import PREFIX_LEN
+
+    n = topo.n
+    ns = topo._ns(f"nd-{tag}-{os.getpid()}-{n}")
+    iface, port = f"lan{n}", f"p{tag}-{n}"
+    topo._veth(ns, iface, topo.lan, port)
+    topo.lan.ip("link", "set", "dev", port, "master", topo.bridge)
+    ns.add_address(iface, f"{ip}/{PREFIX_LEN}")
+    ns.ip("link", "set", "dev", iface, "up")
+    topo.lan.ip("link", "set", "dev", port, "up")
+    topo.bridge_ports.append(port)
+    topo._wait_forwarding()
+    return BridgeSide(ns, iface, ip, port)
+
+
+class HaSideNetdhcpd(HaNetdhcpd):
+    """HaNetdhcpd in a namespace of add_bridge_namespace (a backup server, say) rather than on
+    side 1 or 2 of the topology."""
+
+    def __init__(self, topo: HaTopology, side: BridgeSide, which: int, workdir: Path, config_xml: str, url: str):
+        view = SimpleNamespace(server_ns=lambda _w: side.ns, server_if=lambda _w: side.iface, s1_ip=side.ip,
+                               s2_ip=side.ip)  # fmt: skip
+        super().__init__(view, which, workdir, config_xml, url)
+        self.topo = topo
+        self.side = side
+
+
+def start_side_netdhcpd(servers: HaServers, side: BridgeSide, config_xml: str, url: str, which: int = 3,
+                        start: bool = True) -> HaSideNetdhcpd:
+    """A netdhcpd in `side`, owned by `servers` (stopped by PID at teardown, log printed when
+    the test failed, a crash fails the test)."""
+    s = HaSideNetdhcpd(servers.topo, side, which, servers.tmp_path / f"s{which}-netdhcpd-{len(servers.servers)}",
+                       config_xml, url)  # fmt: skip
+    servers.servers.append(s)
+    return s.start() if start else s
+
+
+# ---------------------------------------------------------------- the peer protocol over TLS
+
+
+@dataclass(frozen=True)
+class ClientTls:
+    """What a TLS client of the peer link presents and trusts: a CA file, and a client
+    certificate and key (None: no client certificate)."""
+
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    max_version: str | None = None  # "TLSv1_2" to stop at TLS 1.2
+
+    def context(self):
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the certificate and the URL's host
+        ctx.load_verify_locations(cafile=str(self.ca_file))
+        if self.cert_file is not None:
+            ctx.load_cert_chain(str(self.cert_file), str(self.key_file))
+        if self.max_version is not None:
+            ctx.maximum_version = getattr(ssl.TLSVersion, self.max_version)
+        return ctx
+
+
+@dataclass
+class HttpAnswer:
+    status: int
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def https_post(ns, url: str, body: dict | bytes, tls: ClientTls, *, auth: tuple[str, str] | None = None,
+               timeout: float = 2.0) -> HttpAnswer:
+    """POST body (JSON) to an https URL from inside namespace ns, with tls's certificate and
+    trust, HTTP basic authentication when auth=(user, password); the answer whatever its status.
+    TLS or connection failures raise (ssl.SSLError, OSError)."""
+    import base64
+
+    from netconf_tools import _in_netns
+
+    u = urllib.parse.urlsplit(url)
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if auth is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+
+    def post():
+        conn = http.client.HTTPSConnection(u.hostname, u.port or 443, timeout=timeout, context=tls.context())
+        try:
+            conn.request("POST", u.path or "/", body=data, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+            return HttpAnswer(resp.status, {k.lower(): v for k, v in resp.getheaders()}, raw)
+        finally:
+            conn.close()
+
+    return _in_netns(ns.name, post)
+
+
+def https_command(ns, url: str, command: str, tls: ClientTls, *, auth: tuple[str, str] | None = None,
+                  arguments: dict | None = None, timeout: float = 2.0) -> dict:
+    """ha_command over https: the first answer of Kea's list; PeerLinkError on a non-200."""
+    body: dict = {"command": command, "service": ["dhcp4"]}
+    if arguments is not None:
+        body["arguments"] = arguments
+    a = https_post(ns, url, body, tls, auth=auth, timeout=timeout)
+    if a.status != 200:
+        raise PeerLinkError(f"{url}: HTTP {a.status}: {a.body[:300]!r}")
+    answer = a.json()
+    if isinstance(answer, list):
+        if not answer:
+            raise PeerLinkError(f"{url}: empty answer to {command}")
+        answer = answer[0]
+    return answer
+
+
+def https_heartbeat(ns, url: str, tls: ClientTls, *, auth: tuple[str, str] | None = None,
+                    timeout: float = 2.0) -> dict | None:
+    """ha_heartbeat over https: the answer's arguments, None while the server does not answer."""
+    import ssl
+
+    try:
+        a = https_command(ns, url, "ha-heartbeat", tls, auth=auth, timeout=timeout)
+    except (OSError, ssl.SSLError, PeerLinkError, ValueError, http.client.HTTPException, TimeoutError):
+        return None
+    if a.get("result") != 0:
+        return None
+    return a.get("arguments")
+
+
+class HaTlsNetdhcpd(HaNetdhcpd):
+    """HaNetdhcpd whose peer URL is https (and may want basic authentication): its heartbeat and
+    state are read with the harness's own client certificate."""
+
+    def __init__(self, topo: HaTopology, which: int, workdir: Path, config_xml: str, url: str, tls: ClientTls,
+                 auth: tuple[str, str] | None = None):
+        super().__init__(topo, which, workdir, config_xml, url)
+        self.tls, self.auth = tls, auth
+
+    def heartbeat(self) -> dict | None:
+        return https_heartbeat(self.ns, self.url, self.tls, auth=self.auth)
+
+    def state(self) -> str | None:
+        a = self.heartbeat()
+        return None if a is None else a.get("state")
+
+    def wait_state(self, state, timeout: float) -> float:
+        wanted = {state} if isinstance(state, str) else set(state)
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        seen: list[str | None] = []
+        while True:
+            s = self.state()
+            if not seen or seen[-1] != s:
+                seen.append(s)
+            if s in wanted:
+                return time.monotonic() - t0
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{self!r}: not in {sorted(wanted)} within {timeout}s; states seen: {seen}")
+            time.sleep(0.05)
+
+
+def start_tls_netdhcpd(servers: HaServers, which: int, config_xml: str, url: str, tls: ClientTls,
+                       auth: tuple[str, str] | None = None, start: bool = True) -> HaTlsNetdhcpd:
+    """A netdhcpd on side `which` with an https peer URL, owned by `servers` (as
+    HaServers.netdhcpd)."""
+    s = HaTlsNetdhcpd(servers.topo, which, servers.tmp_path / f"s{which}-netdhcpd-{len(servers.servers)}", config_xml,
+                      url, tls, auth)  # fmt: skip
+    servers.servers.append(s)
+    return s.start() if start else s

@@ -199,7 +199,7 @@ async fn send_to_backups<L: PeerLease>(
             all_ok = false;
             shared
                 .counters
-                .updates_failed
+                .backup_updates_failed
                 .fetch_add(leases.len() as u64, Ordering::Relaxed);
             tracing::warn!(backup = backup.url(), error = %e, "lease update to a backup failed");
         }

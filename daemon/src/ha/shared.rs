@@ -69,8 +69,11 @@ impl HaStatus {
 pub struct HaCounters {
     /// Lease changes the partner acknowledged.
     pub updates_sent: AtomicU64,
-    /// Lease changes that could not be delivered (their clients got no reply).
+    /// Lease changes the partner did not acknowledge (their clients got no reply).
     pub updates_failed: AtomicU64,
+    /// Lease changes a backup server did not acknowledge (with wait-backup-ack their clients
+    /// got no reply).
+    pub backup_updates_failed: AtomicU64,
     /// Lease changes received from the partner and applied.
     pub updates_received: AtomicU64,
     /// Lease changes kept for the partner while it could not be reached.

@@ -136,13 +136,14 @@ fn ha_xml(x: &mut String, ha: &crate::ha::shared::HaShared) {
     let _ = write!(
         x,
         "<communication-interrupted>{}</communication-interrupted><clock-skew>{}</clock-skew><unacked-clients>{}</unacked-clients>\
-         <updates-sent>{}</updates-sent><updates-failed>{}</updates-failed><updates-received>{}</updates-received>\
+         <updates-sent>{}</updates-sent><updates-failed>{}</updates-failed><backup-updates-failed>{}</backup-updates-failed><updates-received>{}</updates-received>\
          <unsent-updates>{}</unsent-updates><not-in-scope>{}</not-in-scope><sync-running>{}</sync-running><sync-leases>{}</sync-leases>",
         status.communication_interrupted,
         status.clock_skew_secs,
         ha.unacked_clients(),
         get(&c.updates_sent),
         get(&c.updates_failed),
+        get(&c.backup_updates_failed),
         get(&c.updates_received),
         get(&c.unsent_updates),
         get(&c.not_in_scope),
