@@ -29,8 +29,13 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use super::json_fields::{
+    self, colon_hex, common_lease_fields, hex_groups, hex_pairs, int, invalid, missing,
+    parse_hwaddr, parse_ipv4, read_expire, read_hostname, read_state, read_user_context, type_name,
+    wrong_type, Fields, LeaseTime,
+};
 use super::State;
-use crate::lease::{ClientId, HwAddr, Lease4, LeaseState};
+use crate::lease::{ClientId, Lease4};
 
 /// The command names, as Kea spells them.
 pub mod names {
@@ -174,151 +179,6 @@ impl CommandError {
             other => other,
         }
     }
-}
-
-fn missing(name: &str) -> CommandError {
-    CommandError::Missing {
-        name: name.to_string(),
-    }
-}
-
-fn wrong_type(name: &str, expected: &'static str, found: &Value) -> CommandError {
-    CommandError::WrongType {
-        name: name.to_string(),
-        expected,
-        found: type_name(found),
-    }
-}
-
-fn invalid(name: &str, value: &Value, reason: impl Into<String>) -> CommandError {
-    /// Long values (a whole lease map) are cut so that one bad field does not flood the log.
-    const MAX_SHOWN: usize = 80;
-    let mut shown = value.to_string();
-    if shown.len() > MAX_SHOWN {
-        let mut cut = MAX_SHOWN;
-        while !shown.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        shown.truncate(cut);
-        shown.push('…');
-    }
-    CommandError::Invalid {
-        name: name.to_string(),
-        value: shown,
-        reason: reason.into(),
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_f64() => "a fractional number",
-        Value::Number(_) => "an integer",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a map",
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading fields
-// ---------------------------------------------------------------------------------------------
-
-/// A JSON map whose fields are read with errors that name them. A `null` field counts as absent:
-/// Kea never sends one, and tools that do mean "not set".
-struct Fields<'a>(&'a Map<String, Value>);
-
-impl<'a> Fields<'a> {
-    /// `v` as a map; `what` names it in the error.
-    fn of(v: &'a Value, what: &str) -> Result<Self, CommandError> {
-        match v {
-            Value::Object(map) => Ok(Fields(map)),
-            other => Err(wrong_type(what, "a map", other)),
-        }
-    }
-
-    fn get(&self, name: &str) -> Option<&'a Value> {
-        self.0.get(name).filter(|v| !v.is_null())
-    }
-
-    fn required(&self, name: &str) -> Result<&'a Value, CommandError> {
-        self.get(name).ok_or_else(|| missing(name))
-    }
-
-    fn opt_str(&self, name: &str) -> Result<Option<&'a str>, CommandError> {
-        self.get(name)
-            .map(|v| v.as_str().ok_or_else(|| wrong_type(name, "a string", v)))
-            .transpose()
-    }
-
-    fn str(&self, name: &str) -> Result<&'a str, CommandError> {
-        self.opt_str(name)?.ok_or_else(|| missing(name))
-    }
-
-    fn opt_bool(&self, name: &str) -> Result<Option<bool>, CommandError> {
-        self.get(name)
-            .map(|v| v.as_bool().ok_or_else(|| wrong_type(name, "a boolean", v)))
-            .transpose()
-    }
-
-    /// An integer as Kea holds them (`int64_t`).
-    fn opt_int(&self, name: &str) -> Result<Option<i64>, CommandError> {
-        self.get(name).map(|v| int(name, v)).transpose()
-    }
-
-    /// An integer in `lo..=hi`.
-    fn opt_int_in(&self, name: &str, lo: i64, hi: i64) -> Result<Option<i64>, CommandError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(v) => {
-                let n = int(name, v)?;
-                if (lo..=hi).contains(&n) {
-                    Ok(Some(n))
-                } else {
-                    Err(invalid(name, v, format!("must be between {lo} and {hi}")))
-                }
-            }
-        }
-    }
-
-    fn u32(&self, name: &str) -> Result<u32, CommandError> {
-        let n = self
-            .opt_int_in(name, 0, i64::from(u32::MAX))?
-            .ok_or_else(|| missing(name))?;
-        // In range by the check above.
-        Ok(n as u32)
-    }
-
-    fn ipv4(&self, name: &str) -> Result<Ipv4Addr, CommandError> {
-        let v = self.required(name)?;
-        let text = v.as_str().ok_or_else(|| wrong_type(name, "a string", v))?;
-        parse_ipv4(name, v, text)
-    }
-}
-
-fn int(name: &str, v: &Value) -> Result<i64, CommandError> {
-    match v {
-        Value::Number(n) => n.as_i64().ok_or_else(|| {
-            if n.is_f64() {
-                wrong_type(name, "an integer", v)
-            } else {
-                invalid(name, v, "is larger than a 64-bit signed integer")
-            }
-        }),
-        other => Err(wrong_type(name, "an integer", other)),
-    }
-}
-
-fn parse_ipv4(name: &str, v: &Value, text: &str) -> Result<Ipv4Addr, CommandError> {
-    text.parse::<Ipv4Addr>().map_err(|_| {
-        let reason = if text.parse::<std::net::Ipv6Addr>().is_ok() {
-            "is an IPv6 address, an IPv4 address is required"
-        } else {
-            "is not an IPv4 address"
-        };
-        invalid(name, v, reason)
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -719,23 +579,18 @@ pub fn heartbeat_answer(h: &Heartbeat) -> Answer {
 /// `unsent-update-count` is 0 when absent; the netdhcpd flag false when absent.
 pub fn parse_heartbeat(arguments: &Value) -> Result<Heartbeat, CommandError> {
     let fields = Fields::of(arguments, "arguments")?;
-    let state_value = fields.required("state")?;
-    let state_name = state_value
-        .as_str()
-        .ok_or_else(|| wrong_type("state", "a string", state_value))?;
-    let state = state_name
-        .parse::<State>()
-        .map_err(|_| invalid("state", state_value, "is not an HA state netdhcpd knows"))?;
-    let date_value = fields.required("date-time")?;
-    let date_text = date_value
-        .as_str()
-        .ok_or_else(|| wrong_type("date-time", "a string", date_value))?;
-    let date_time = httpdate::parse_http_date(date_text).map_err(|_| {
-        invalid(
-            "date-time",
-            date_value,
-            "is not an HTTP date like \"Fri, 27 Nov 2026 18:00:00 GMT\"",
-        )
+    let state = fields.parsed("state", |name, v, text| {
+        text.parse::<State>()
+            .map_err(|_| invalid(name, v, "is not an HA state netdhcpd knows"))
+    })?;
+    let date_time = fields.parsed("date-time", |name, v, text| {
+        httpdate::parse_http_date(text).map_err(|_| {
+            invalid(
+                name,
+                v,
+                "is not an HTTP date like \"Fri, 27 Nov 2026 18:00:00 GMT\"",
+            )
+        })
     })?;
     let scopes = match fields.get("scopes") {
         Some(Value::Array(list)) => list
@@ -781,72 +636,22 @@ pub fn clock_skew_secs(partner: SystemTime, ours: SystemTime) -> i64 {
 /// Longest client identifier Kea accepts (`ClientId::MAX_CLIENT_ID_LEN`).
 const CLIENT_ID_MAX_LEN: usize = 255;
 
-/// Which time field a lease map carries.
-#[derive(Clone, Copy)]
-enum LeaseTime {
-    /// `cltt`, as `Lease4::toElement` (lease pages).
-    Cltt,
-    /// `expire`, as HA's lease updates after `insertLeaseExpireTime`.
-    Expire,
-}
-
-fn colon_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 3);
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            out.push(':');
-        }
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
-}
-
 /// Kea's client-id text: colon-separated bytes of one or two hex digits ("01:0:c"), or an even
 /// run of digits without separators ("01000c").
 fn parse_client_id_text(text: &str) -> Result<Vec<u8>, &'static str> {
-    fn nibble(c: u8) -> Result<u8, &'static str> {
-        match c {
-            b'0'..=b'9' => Ok(c - b'0'),
-            b'a'..=b'f' => Ok(c - b'a' + 10),
-            b'A'..=b'F' => Ok(c - b'A' + 10),
-            _ => Err("contains a character that is not a hexadecimal digit or ':'"),
-        }
-    }
+    const BAD_DIGIT: &str = "contains a character that is not a hexadecimal digit or ':'";
     let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len() / 2 + 1);
-    if bytes.contains(&b':') {
-        for group in bytes.split(|&b| b == b':') {
-            out.push(match *group {
-                [lo] => nibble(lo)?,
-                [hi, lo] => (nibble(hi)? << 4) | nibble(lo)?,
-                [] => return Err("has an empty byte between colons"),
-                _ => return Err("has more than two hexadecimal digits in one byte"),
-            });
-        }
+    let out = if bytes.contains(&b':') {
+        hex_groups(bytes, b':', BAD_DIGIT, "has an empty byte between colons")?
+    } else if bytes.len() % 2 == 1 {
+        return Err("has an odd number of hexadecimal digits");
     } else {
-        if bytes.len() % 2 == 1 {
-            return Err("has an odd number of hexadecimal digits");
-        }
-        for pair in bytes.chunks_exact(2) {
-            out.push((nibble(pair[0])? << 4) | nibble(pair[1])?);
-        }
-    }
+        hex_pairs(bytes, BAD_DIGIT)?
+    };
     if out.len() > CLIENT_ID_MAX_LEN {
         return Err("is longer than 255 bytes");
     }
     Ok(out)
-}
-
-/// The lease's user context as a JSON map; `None` when it has none, or when the stored text is
-/// not a JSON map (Kea would refuse the whole lease for it, so it is better left out).
-fn user_context_value(lease: &Lease4) -> Option<Value> {
-    let text = lease.user_context.as_deref()?;
-    match serde_json::from_str::<Value>(text) {
-        Ok(v @ Value::Object(_)) => Some(v),
-        _ => None,
-    }
 }
 
 fn lease_map(lease: &Lease4, time: LeaseTime) -> Map<String, Value> {
@@ -858,21 +663,7 @@ fn lease_map(lease: &Lease4, time: LeaseTime) -> Map<String, Value> {
     if let Some(id) = lease.client_id.as_ref().filter(|id| !id.is_empty()) {
         m.insert("client-id".into(), colon_hex(id).into());
     }
-    match time {
-        LeaseTime::Cltt => m.insert("cltt".into(), lease.cltt().into()),
-        LeaseTime::Expire => m.insert("expire".into(), lease.expire.into()),
-    };
-    m.insert("valid-lft".into(), lease.valid_lifetime.into());
-    m.insert("fqdn-fwd".into(), lease.fqdn_fwd.into());
-    m.insert("fqdn-rev".into(), lease.fqdn_rev.into());
-    m.insert(
-        "hostname".into(),
-        lease.hostname.as_deref().unwrap_or("").into(),
-    );
-    m.insert("state".into(), lease.state.as_u32().into());
-    if let Some(ctx) = user_context_value(lease) {
-        m.insert("user-context".into(), ctx);
-    }
+    common_lease_fields!(lease).insert_into(&mut m, time);
     m
 }
 
@@ -902,70 +693,20 @@ pub fn lease4_to_json(lease: &Lease4) -> Value {
 pub fn lease4_from_json(v: &Value) -> Result<Lease4, CommandError> {
     let f = Fields::of(v, "lease")?;
     let address = f.ipv4("ip-address")?;
-    let hw_value = f.required("hw-address")?;
-    let hw_text = hw_value
-        .as_str()
-        .ok_or_else(|| wrong_type("hw-address", "a string", hw_value))?;
-    let hwaddr = hw_text
-        .parse::<HwAddr>()
-        .map_err(|e| invalid("hw-address", hw_value, e.to_string()))?;
-    let client_id = match f.get("client-id") {
-        None => None,
-        Some(id_value) => {
-            let text = id_value
-                .as_str()
-                .ok_or_else(|| wrong_type("client-id", "a string", id_value))?;
-            let bytes = parse_client_id_text(text)
-                .map_err(|reason| invalid("client-id", id_value, reason))?;
-            (!bytes.is_empty()).then(|| ClientId::from(bytes))
-        }
-    };
+    let hwaddr = f.parsed("hw-address", parse_hwaddr)?;
+    let client_id = f
+        .opt_parsed("client-id", |name, v, text| {
+            parse_client_id_text(text).map_err(|reason| invalid(name, v, reason))
+        })?
+        .filter(|bytes| !bytes.is_empty())
+        .map(ClientId::from);
     let valid_lifetime = f.u32("valid-lft")?;
-    let valid = u64::from(valid_lifetime);
-    let expire = if let Some(e) = f.opt_int("expire")? {
-        let shown = f.get("expire").unwrap_or(&Value::Null);
-        let e = u64::try_from(e)
-            .ok()
-            .filter(|&e| e > 0)
-            .ok_or_else(|| invalid("expire", shown, "must be positive"))?;
-        if e < valid {
-            return Err(invalid(
-                "expire",
-                shown,
-                format!("is earlier than valid-lft ({valid_lifetime}) seconds after the epoch"),
-            ));
-        }
-        e
-    } else if let Some(c) = f.opt_int("cltt")? {
-        let shown = f.get("cltt").unwrap_or(&Value::Null);
-        let cltt = u64::try_from(c)
-            .ok()
-            .filter(|&c| c > 0)
-            .ok_or_else(|| invalid("cltt", shown, "must be positive"))?;
-        // cltt <= i64::MAX and valid <= u32::MAX: the sum fits in u64.
-        cltt + valid
-    } else {
-        return Err(CommandError::Malformed(
-            "neither 'expire' nor 'cltt' is present: the lease has no time".to_string(),
-        ));
-    };
+    let expire = read_expire(&f, valid_lifetime)?;
     let subnet_id = f.u32("subnet-id")?;
     let fqdn_fwd = f.opt_bool("fqdn-fwd")?.unwrap_or(false);
     let fqdn_rev = f.opt_bool("fqdn-rev")?.unwrap_or(false);
-    let hostname = f
-        .opt_str("hostname")?
-        .filter(|h| !h.is_empty())
-        .map(Box::from);
-    let state = match f.opt_int_in("state", 0, 2)? {
-        None => LeaseState::Default,
-        Some(n) => LeaseState::try_from(n as u32).map_err(|_| {
-            invalid(
-                "state",
-                f.get("state").unwrap_or(&Value::Null),
-                "must be 0 (default), 1 (declined) or 2 (expired-reclaimed)",
-            )
-        })?,
-    };
+    let hostname = read_hostname(&f)?;
+    let state = read_state(&f)?;
     let user_context = read_user_context(&f)?;
     Ok(Lease4 {
         address,
@@ -980,27 +721,6 @@ pub fn lease4_from_json(v: &Value) -> Result<Lease4, CommandError> {
         state,
         user_context,
     })
-}
-
-fn read_user_context(f: &Fields<'_>) -> Result<Option<Box<str>>, CommandError> {
-    let context = match f.get("user-context") {
-        None => None,
-        Some(Value::Object(map)) => Some(map),
-        Some(other) => return Err(wrong_type("user-context", "a map", other)),
-    };
-    let Some(comment) = f.get("comment") else {
-        return Ok(context.map(|m| Value::Object(m.clone()).to_string().into_boxed_str()));
-    };
-    let mut merged = context.cloned().unwrap_or_default();
-    if merged.contains_key("comment") {
-        return Err(invalid(
-            "comment",
-            comment,
-            "the user context already has a comment",
-        ));
-    }
-    merged.insert("comment".into(), comment.clone());
-    Ok(Some(Value::Object(merged).to_string().into_boxed_str()))
 }
 
 /// The arguments of a `lease4-update` as Kea's HA sends it (`CommandCreator::createLease4Update`
@@ -1033,11 +753,7 @@ pub fn lease4_del_arguments(lease: &Lease4) -> Value {
 /// `identifier-type`/`identifier` (an operator's form) is not supported.
 pub fn parse_lease4_del(v: &Value) -> Result<Ipv4Addr, CommandError> {
     let f = Fields::of(v, "arguments")?;
-    if f.get("ip-address").is_none() && f.get("identifier-type").is_some() {
-        return Err(CommandError::Malformed(
-            "deleting by identifier is not supported; give 'ip-address'".to_string(),
-        ));
-    }
+    f.refuse_identifier()?;
     f.ipv4("ip-address")
 }
 
@@ -1056,89 +772,37 @@ pub struct PageRequest {
 
 /// The arguments of a `lease4-get-page` request (`CommandCreator::createLease4GetPage`).
 pub fn get_page_arguments(p: &PageRequest) -> Value {
-    let from = p
-        .from
-        .map_or_else(|| PAGE_START.to_string(), |a| a.to_string());
-    let mut m = Map::new();
-    m.insert("from".into(), from.into());
-    m.insert("limit".into(), p.limit.into());
-    Value::Object(m)
+    json_fields::page_request_arguments(p.from, p.limit)
 }
 
 /// Reads `lease4-get-page` arguments with lease_cmds' checks: `from` is "start" or an IPv4
 /// address ("0.0.0.0" also means the first page and reads as `None`), `limit` an integer from 1
 /// to 4294967295.
 pub fn parse_get_page(v: &Value) -> Result<PageRequest, CommandError> {
-    let f = Fields::of(v, "arguments")?;
-    let from_value = f.required("from")?;
-    let from_text = from_value
-        .as_str()
-        .ok_or_else(|| wrong_type("from", "a string", from_value))?;
-    let from = if from_text == PAGE_START {
-        None
-    } else {
-        Some(parse_ipv4("from", from_value, from_text)?).filter(|a| !a.is_unspecified())
-    };
-    let limit_value = f.required("limit")?;
-    let limit = int("limit", limit_value)?;
-    let limit = u32::try_from(limit)
-        .ok()
-        .filter(|&l| l > 0)
-        .ok_or_else(|| invalid("limit", limit_value, "must be between 1 and 4294967295"))?;
-    Ok(PageRequest { from, limit })
+    let (from, limit) = json_fields::read_page_request(v, parse_ipv4)?;
+    Ok(PageRequest {
+        from: from.filter(|a| !a.is_unspecified()),
+        limit,
+    })
 }
 
 /// The arguments of a `lease4-get-page` answer: `{"leases": [...], "count": n}`. Send them with
 /// every page, the empty last one included: Kea's synchronisation requires a map with a
 /// `leases` list even when the result is 3 (empty).
 pub fn page_answer_arguments(leases: &[Lease4]) -> Value {
-    let mut m = Map::new();
-    m.insert(
-        "leases".into(),
-        Value::Array(leases.iter().map(lease4_to_json).collect()),
-    );
-    m.insert("count".into(), leases.len().into());
-    Value::Object(m)
+    json_fields::page_answer_arguments(leases, lease4_to_json)
 }
 
 /// The whole answer to `lease4-get-page`, as lease_cmds gives it: result 0 with the leases, or
 /// result 3 (empty) with an empty list when there are no more.
 pub fn page_answer(leases: &[Lease4]) -> Answer {
-    Answer {
-        result: if leases.is_empty() {
-            ResultCode::Empty
-        } else {
-            ResultCode::Success
-        },
-        text: format!("{} IPv4 lease(s) found.", leases.len()),
-        arguments: Some(page_answer_arguments(leases)),
-    }
-}
-
-/// The lease at `at` in a list (`leases[3]`), its errors placed there.
-fn lease_at(entry: &Value, at: &str) -> Result<Lease4, CommandError> {
-    if !entry.is_object() {
-        return Err(wrong_type(at, "a map", entry));
-    }
-    lease4_from_json(entry).map_err(|e| e.within(at))
-}
-
-fn page_entries(v: &Value) -> Result<&Vec<Value>, CommandError> {
-    let f = Fields::of(v, "arguments")?;
-    match f.required("leases")? {
-        Value::Array(list) => Ok(list),
-        other => Err(wrong_type("leases", "a list", other)),
-    }
+    json_fields::page_answer(leases, "IPv4", lease4_to_json)
 }
 
 /// Reads a `lease4-get-page` answer's arguments strictly: any malformed lease fails the page,
 /// its error naming it (`leases[3].hw-address`). See [`parse_page_lenient`] for Kea's way.
 pub fn parse_page(v: &Value) -> Result<Vec<Lease4>, CommandError> {
-    page_entries(v)?
-        .iter()
-        .enumerate()
-        .map(|(i, entry)| lease_at(entry, &format!("leases[{i}]")))
-        .collect()
+    json_fields::read_page(v, lease4_from_json)
 }
 
 /// A page of leases read as Kea's synchronisation reads it: malformed leases are set aside, the
@@ -1160,24 +824,18 @@ pub struct Page {
 /// Reads a `lease4-get-page` answer's arguments the way Kea's HA does (bad leases are skipped
 /// and logged, the synchronisation goes on). Fails only when `leases` is absent or not a list.
 pub fn parse_page_lenient(v: &Value) -> Result<Page, CommandError> {
-    let entries = page_entries(v)?;
-    let mut page = Page {
-        leases: Vec::with_capacity(entries.len()),
-        rejected: Vec::new(),
-        count: entries.len(),
-        last_address: entries.last().and_then(|last| {
-            last.get("ip-address")
-                .and_then(Value::as_str)
-                .and_then(|a| a.parse().ok())
-        }),
-    };
-    for (i, entry) in entries.iter().enumerate() {
-        match lease_at(entry, &format!("leases[{i}]")) {
-            Ok(lease) => page.leases.push(lease),
-            Err(e) => page.rejected.push(e),
-        }
-    }
-    Ok(page)
+    let json_fields::LenientPage {
+        leases,
+        rejected,
+        count,
+        last_address,
+    } = json_fields::read_page_lenient(v, lease4_from_json)?;
+    Ok(Page {
+        leases,
+        rejected,
+        count,
+        last_address,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1223,40 +881,11 @@ pub fn bulk_apply_arguments(b: &BulkUpdate4) -> Value {
 /// whole lease is fine); a lease entry is read by [`lease4_from_json`]. Any malformed entry fails
 /// the whole command, named (`leases[2].valid-lft`), so nothing is half applied.
 pub fn parse_bulk_apply(v: &Value) -> Result<BulkUpdate4, CommandError> {
-    let f = Fields::of(v, "arguments")?;
-    let list = |name: &str| -> Result<Option<&Vec<Value>>, CommandError> {
-        match f.get(name) {
-            None => Ok(None),
-            Some(Value::Array(l)) => Ok(Some(l)),
-            Some(other) => Err(wrong_type(name, "a list", other)),
-        }
-    };
-    let deleted_list = list("deleted-leases")?;
-    let lease_list = list("leases")?;
-    if deleted_list.is_none() && lease_list.is_none() {
-        return Err(CommandError::Malformed(
-            "neither 'deleted-leases' nor 'leases' is present".to_string(),
-        ));
-    }
-    let deleted = deleted_list
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .map(|(i, entry)| {
-            let at = format!("deleted-leases[{i}]");
-            Fields::of(entry, &at)?
-                .ipv4("ip-address")
-                .map_err(|e| e.within(&at))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let leases = lease_list
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .map(|(i, entry)| lease_at(entry, &format!("leases[{i}]")))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (deleted, leases) = json_fields::read_bulk_apply(
+        v,
+        |entry| Fields::of(entry, "lease")?.ipv4("ip-address"),
+        lease4_from_json,
+    )?;
     Ok(BulkUpdate4 { leases, deleted })
 }
 
@@ -1330,29 +959,18 @@ pub fn parse_bulk_apply_answer(v: Option<&Value>) -> Result<BulkApplyFailures, C
         return Ok(BulkApplyFailures::default());
     };
     let f = Fields::of(v, "arguments")?;
+    let read_one = |entry: &Value| -> Result<FailedLease, CommandError> {
+        let e = Fields::of(entry, "entry")?;
+        let code = e.opt_int("result")?.unwrap_or(1);
+        Ok(FailedLease {
+            address: e.ipv4("ip-address")?,
+            result: ResultCode::try_from(code).unwrap_or(ResultCode::Error),
+            error_message: e.opt_str("error-message")?.unwrap_or("").to_string(),
+        })
+    };
     let read = |name: &str| -> Result<Vec<FailedLease>, CommandError> {
-        let entries = match f.get(name) {
-            None => return Ok(Vec::new()),
-            Some(Value::Array(l)) => l,
-            Some(other) => return Err(wrong_type(name, "a list", other)),
-        };
-        entries
-            .iter()
-            .enumerate()
-            .map(|(i, entry)| {
-                let at = format!("{name}[{i}]");
-                let e = Fields::of(entry, &at)?;
-                let read_one = || -> Result<FailedLease, CommandError> {
-                    let code = e.opt_int("result")?.unwrap_or(1);
-                    Ok(FailedLease {
-                        address: e.ipv4("ip-address")?,
-                        result: ResultCode::try_from(code).unwrap_or(ResultCode::Error),
-                        error_message: e.opt_str("error-message")?.unwrap_or("").to_string(),
-                    })
-                };
-                read_one().map_err(|err| err.within(&at))
-            })
-            .collect()
+        let entries = f.opt_list(name)?.unwrap_or_default();
+        json_fields::read_entries(entries, name, read_one)
     };
     Ok(BulkApplyFailures {
         deleted: read("failed-deleted-leases")?,
@@ -1471,6 +1089,7 @@ pub fn parse_sync_complete_notify(v: Option<&Value>) -> Result<(), CommandError>
 mod tests {
     use super::*;
     use crate::lease::record::INFINITE_LIFETIME;
+    use crate::lease::{HwAddr, LeaseState};
     use serde_json::json;
 
     fn lease() -> Lease4 {

@@ -28,13 +28,17 @@
 //! source are not part of Kea's JSON: a lease read from JSON has type 1 (Ethernet, as Kea's
 //! `HWAddr::fromText` sets) and source 0 (unknown).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
 use serde_json::{Map, Value};
 
-use super::commands::{Answer, CommandError, ResultCode, PAGE_START};
+use super::commands::{Answer, CommandError};
+use super::json_fields::{
+    self, colon_hex, common_lease_fields, hex_groups, hex_pairs, invalid, missing, parse_hwaddr,
+    parse_ipv6, read_expire, read_hostname, read_state, read_user_context, Fields, LeaseTime,
+};
 use crate::lease::memfile::csv6::DUID_MAX_LEN;
-use crate::lease::{HwAddr, Lease6, LeaseState, LeaseType6};
+use crate::lease::{Lease6, LeaseState, LeaseType6};
 
 /// The hardware type a lease read from JSON gets (Kea's `HTYPE_ETHER`).
 const HTYPE_ETHER: u16 = 1;
@@ -42,140 +46,23 @@ const HTYPE_ETHER: u16 = 1;
 const HWADDR_SOURCE_UNKNOWN: u32 = 0;
 
 // ---------------------------------------------------------------------------------------------
-// Errors and field reading (the same rules and messages as `commands`)
+// Fields only DHCPv6 leases have
 // ---------------------------------------------------------------------------------------------
 
-fn missing(name: &str) -> CommandError {
-    CommandError::Missing {
-        name: name.to_string(),
-    }
-}
-
-fn wrong_type(name: &str, expected: &'static str, found: &Value) -> CommandError {
-    CommandError::WrongType {
-        name: name.to_string(),
-        expected,
-        found: type_name(found),
-    }
-}
-
-fn invalid(name: &str, value: &Value, reason: impl Into<String>) -> CommandError {
-    /// Long values are cut so that one bad field does not flood the log.
-    const MAX_SHOWN: usize = 80;
-    let mut shown = value.to_string();
-    if shown.len() > MAX_SHOWN {
-        let mut cut = MAX_SHOWN;
-        while !shown.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        shown.truncate(cut);
-        shown.push('…');
-    }
-    CommandError::Invalid {
-        name: name.to_string(),
-        value: shown,
-        reason: reason.into(),
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_f64() => "a fractional number",
-        Value::Number(_) => "an integer",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a map",
-    }
-}
-
-/// A JSON map whose fields are read with errors that name them; `null` counts as absent.
-struct Fields<'a>(&'a Map<String, Value>);
-
-impl<'a> Fields<'a> {
-    fn of(v: &'a Value, what: &str) -> Result<Self, CommandError> {
-        match v {
-            Value::Object(map) => Ok(Fields(map)),
-            other => Err(wrong_type(what, "a map", other)),
-        }
-    }
-
-    fn get(&self, name: &str) -> Option<&'a Value> {
-        self.0.get(name).filter(|v| !v.is_null())
-    }
-
-    fn required(&self, name: &str) -> Result<&'a Value, CommandError> {
-        self.get(name).ok_or_else(|| missing(name))
-    }
-
-    fn opt_str(&self, name: &str) -> Result<Option<&'a str>, CommandError> {
-        self.get(name)
-            .map(|v| v.as_str().ok_or_else(|| wrong_type(name, "a string", v)))
-            .transpose()
-    }
-
-    fn opt_bool(&self, name: &str) -> Result<Option<bool>, CommandError> {
-        self.get(name)
-            .map(|v| v.as_bool().ok_or_else(|| wrong_type(name, "a boolean", v)))
-            .transpose()
-    }
-
-    fn opt_int(&self, name: &str) -> Result<Option<i64>, CommandError> {
-        self.get(name).map(|v| int(name, v)).transpose()
-    }
-
-    /// An integer in `lo..=hi`.
-    fn opt_int_in(&self, name: &str, lo: i64, hi: i64) -> Result<Option<i64>, CommandError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(v) => {
-                let n = int(name, v)?;
-                if (lo..=hi).contains(&n) {
-                    Ok(Some(n))
-                } else {
-                    Err(invalid(name, v, format!("must be between {lo} and {hi}")))
-                }
-            }
-        }
-    }
-
-    fn opt_u32(&self, name: &str) -> Result<Option<u32>, CommandError> {
-        // In range by the check.
-        Ok(self
-            .opt_int_in(name, 0, i64::from(u32::MAX))?
-            .map(|n| n as u32))
-    }
-
-    fn u32(&self, name: &str) -> Result<u32, CommandError> {
-        self.opt_u32(name)?.ok_or_else(|| missing(name))
-    }
-
-    fn ipv6(&self, name: &str) -> Result<Ipv6Addr, CommandError> {
-        let v = self.required(name)?;
-        let text = v.as_str().ok_or_else(|| wrong_type(name, "a string", v))?;
-        parse_ipv6(name, v, text)
-    }
-
+impl Fields<'_> {
     /// The lease `type` ("IA_NA", "IA_TA", "IA_PD"); with `numeric` also "0", "1" and "2", as
     /// lease_cmds' `getParameters` (deletions) accepts.
     fn opt_lease_type(&self, numeric: bool) -> Result<Option<LeaseType6>, CommandError> {
-        let Some(v) = self.get("type") else {
-            return Ok(None);
-        };
-        let text = v
-            .as_str()
-            .ok_or_else(|| wrong_type("type", "a string", v))?;
-        match (text, numeric) {
-            ("IA_NA", _) | ("0", true) => Ok(Some(LeaseType6::Na)),
-            ("IA_TA", _) | ("1", true) => Ok(Some(LeaseType6::Ta)),
-            ("IA_PD", _) | ("2", true) => Ok(Some(LeaseType6::Pd)),
+        self.opt_parsed("type", |name, v, text| match (text, numeric) {
+            ("IA_NA", _) | ("0", true) => Ok(LeaseType6::Na),
+            ("IA_TA", _) | ("1", true) => Ok(LeaseType6::Ta),
+            ("IA_PD", _) | ("2", true) => Ok(LeaseType6::Pd),
             _ => Err(invalid(
-                "type",
+                name,
                 v,
                 "must be \"IA_NA\", \"IA_TA\" or \"IA_PD\"",
             )),
-        }
+        })
     }
 
     /// A delegated prefix length, 1 to 128 (`Lease6::fromElement`'s range).
@@ -185,55 +72,17 @@ impl<'a> Fields<'a> {
     }
 
     fn duid(&self, name: &str) -> Result<Box<[u8]>, CommandError> {
-        let v = self.required(name)?;
-        let text = v.as_str().ok_or_else(|| wrong_type(name, "a string", v))?;
-        parse_duid_text(text)
-            .map(Vec::into_boxed_slice)
-            .map_err(|reason| invalid(name, v, reason))
+        self.parsed(name, |name, v, text| {
+            parse_duid_text(text)
+                .map(Vec::into_boxed_slice)
+                .map_err(|reason| invalid(name, v, reason))
+        })
     }
-}
-
-fn int(name: &str, v: &Value) -> Result<i64, CommandError> {
-    match v {
-        Value::Number(n) => n.as_i64().ok_or_else(|| {
-            if n.is_f64() {
-                wrong_type(name, "an integer", v)
-            } else {
-                invalid(name, v, "is larger than a 64-bit signed integer")
-            }
-        }),
-        other => Err(wrong_type(name, "an integer", other)),
-    }
-}
-
-fn parse_ipv6(name: &str, v: &Value, text: &str) -> Result<Ipv6Addr, CommandError> {
-    text.parse::<Ipv6Addr>().map_err(|_| {
-        let reason = if text.parse::<Ipv4Addr>().is_ok() {
-            "is an IPv4 address, an IPv6 address is required"
-        } else {
-            "is not an IPv6 address"
-        };
-        invalid(name, v, reason)
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
 // Hex text of DUIDs and hardware addresses
 // ---------------------------------------------------------------------------------------------
-
-/// Lowercase two-digit hex separated by colons, as Kea's `DUID::toText` and `HWAddr::toText`.
-fn colon_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 3);
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            out.push(':');
-        }
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
-}
 
 /// The DUID as Kea writes it; an empty one as Kea's empty DUID, the single byte 0 ("00").
 fn duid_text(duid: &[u8]) -> String {
@@ -249,43 +98,30 @@ fn duid_text(duid: &[u8]) -> String {
 /// without separators, optionally after "0x", an odd count getting a leading 0. The result
 /// must be 1 to 130 bytes (RFC 8415's limit, as Kea's `DUID` checks).
 fn parse_duid_text(text: &str) -> Result<Vec<u8>, &'static str> {
-    fn nibble(c: u8) -> Result<u8, &'static str> {
-        match c {
-            b'0'..=b'9' => Ok(c - b'0'),
-            b'a'..=b'f' => Ok(c - b'a' + 10),
-            b'A'..=b'F' => Ok(c - b'A' + 10),
-            _ => Err("contains a character that is not a hexadecimal digit or separator"),
-        }
-    }
+    const BAD_DIGIT: &str = "contains a character that is not a hexadecimal digit or separator";
     let bytes = text.as_bytes();
     let separator = [b':', b' '].into_iter().find(|s| bytes.contains(s));
-    let mut out = Vec::with_capacity(bytes.len() / 2 + 1);
-    if let Some(sep) = separator {
-        for group in bytes.split(|&b| b == sep) {
-            out.push(match *group {
-                [lo] => nibble(lo)?,
-                [hi, lo] => (nibble(hi)? << 4) | nibble(lo)?,
-                [] => return Err("has two separators in a row or one at an end"),
-                _ => return Err("has more than two hexadecimal digits in one byte"),
-            });
-        }
+    let out = if let Some(sep) = separator {
+        hex_groups(
+            bytes,
+            sep,
+            BAD_DIGIT,
+            "has two separators in a row or one at an end",
+        )?
     } else {
         let digits = match bytes {
             [b'0', b'x', rest @ ..] if !rest.is_empty() => rest,
             _ => bytes,
         };
-        let (first, pairs) = if digits.len() % 2 == 1 {
-            (Some(digits[0]), &digits[1..])
-        } else {
-            (None, digits)
-        };
-        if let Some(lo) = first {
-            out.push(nibble(lo)?);
+        let (first, pairs) = digits.split_at(digits.len() % 2);
+        let mut out = Vec::with_capacity(digits.len() / 2 + 1);
+        // An odd count: the first digit is a byte of its own, as if after a 0.
+        if let [lo] = *first {
+            out.extend(hex_pairs(&[b'0', lo], BAD_DIGIT)?);
         }
-        for pair in pairs.chunks_exact(2) {
-            out.push((nibble(pair[0])? << 4) | nibble(pair[1])?);
-        }
-    }
+        out.extend(hex_pairs(pairs, BAD_DIGIT)?);
+        out
+    };
     if out.is_empty() {
         return Err("is empty");
     }
@@ -308,25 +144,6 @@ pub fn lease_type_text(t: LeaseType6) -> &'static str {
     }
 }
 
-/// Which time field a lease map carries.
-#[derive(Clone, Copy)]
-enum LeaseTime {
-    /// `cltt`, as `Lease6::toElement` (lease pages).
-    Cltt,
-    /// `expire`, as HA's lease updates after `insertLeaseExpireTime`.
-    Expire,
-}
-
-/// The lease's user context as a JSON map; `None` when it has none or when the stored text is
-/// not a JSON map (Kea would refuse the whole lease for it).
-fn user_context_value(lease: &Lease6) -> Option<Value> {
-    let text = lease.user_context.as_deref()?;
-    match serde_json::from_str::<Value>(text) {
-        Ok(v @ Value::Object(_)) => Some(v),
-        _ => None,
-    }
-}
-
 fn lease_map(lease: &Lease6, time: LeaseTime) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("ip-address".into(), lease.address.to_string().into());
@@ -337,25 +154,11 @@ fn lease_map(lease: &Lease6, time: LeaseTime) -> Map<String, Value> {
     m.insert("iaid".into(), lease.iaid.into());
     m.insert("duid".into(), duid_text(&lease.duid).into());
     m.insert("subnet-id".into(), lease.subnet_id.into());
-    match time {
-        LeaseTime::Cltt => m.insert("cltt".into(), lease.cltt().into()),
-        LeaseTime::Expire => m.insert("expire".into(), lease.expire.into()),
-    };
     m.insert("preferred-lft".into(), lease.preferred_lifetime.into());
-    m.insert("valid-lft".into(), lease.valid_lifetime.into());
-    m.insert("fqdn-fwd".into(), lease.fqdn_fwd.into());
-    m.insert("fqdn-rev".into(), lease.fqdn_rev.into());
-    m.insert(
-        "hostname".into(),
-        lease.hostname.as_deref().unwrap_or("").into(),
-    );
     if let Some(hw) = lease.hwaddr.as_deref().filter(|hw| !hw.is_empty()) {
         m.insert("hw-address".into(), colon_hex(hw).into());
     }
-    m.insert("state".into(), lease.state.as_u32().into());
-    if let Some(ctx) = user_context_value(lease) {
-        m.insert("user-context".into(), ctx);
-    }
+    common_lease_fields!(lease).insert_into(&mut m, time);
     m
 }
 
@@ -369,63 +172,6 @@ fn lease_map(lease: &Lease6, time: LeaseTime) -> Map<String, Value> {
 /// one, `user-context` only when the stored context is a JSON map; `hostname` is "" when none.
 pub fn lease6_to_json(lease: &Lease6) -> Value {
     Value::Object(lease_map(lease, LeaseTime::Cltt))
-}
-
-/// When the lease ends: `expire` (HA's updates; wins when both are present, as in lease_cmds)
-/// or `cltt + valid-lft` (`Lease6::toElement`), with the checks of lease_cmds and
-/// `Lease6::fromElement`.
-fn read_expire(f: &Fields<'_>, valid_lifetime: u32) -> Result<u64, CommandError> {
-    let valid = u64::from(valid_lifetime);
-    if let Some(e) = f.opt_int("expire")? {
-        let shown = f.get("expire").unwrap_or(&Value::Null);
-        let e = u64::try_from(e)
-            .ok()
-            .filter(|&e| e > 0)
-            .ok_or_else(|| invalid("expire", shown, "must be positive"))?;
-        if e < valid {
-            return Err(invalid(
-                "expire",
-                shown,
-                format!("is earlier than valid-lft ({valid_lifetime}) seconds after the epoch"),
-            ));
-        }
-        Ok(e)
-    } else if let Some(c) = f.opt_int("cltt")? {
-        let shown = f.get("cltt").unwrap_or(&Value::Null);
-        let cltt = u64::try_from(c)
-            .ok()
-            .filter(|&c| c > 0)
-            .ok_or_else(|| invalid("cltt", shown, "must be positive"))?;
-        // cltt <= i64::MAX and valid <= u32::MAX: the sum fits in u64.
-        Ok(cltt + valid)
-    } else {
-        Err(CommandError::Malformed(
-            "neither 'expire' nor 'cltt' is present: the lease has no time".to_string(),
-        ))
-    }
-}
-
-/// The user context, with a `comment` moved into it as lease_cmds' `Lease6Parser` does; stored
-/// as compact JSON text.
-fn read_user_context(f: &Fields<'_>) -> Result<Option<Box<str>>, CommandError> {
-    let context = match f.get("user-context") {
-        None => None,
-        Some(Value::Object(map)) => Some(map),
-        Some(other) => return Err(wrong_type("user-context", "a map", other)),
-    };
-    let Some(comment) = f.get("comment") else {
-        return Ok(context.map(|m| Value::Object(m.clone()).to_string().into_boxed_str()));
-    };
-    let mut merged = context.cloned().unwrap_or_default();
-    if merged.contains_key("comment") {
-        return Err(invalid(
-            "comment",
-            comment,
-            "the user context already has a comment",
-        ));
-    }
-    merged.insert("comment".into(), comment.clone());
-    Ok(Some(Value::Object(merged).to_string().into_boxed_str()))
 }
 
 /// Reads a lease in either form Kea produces: `Lease6::toElement` (with `cltt`, lease pages)
@@ -460,44 +206,19 @@ pub fn lease6_from_json(v: &Value) -> Result<Lease6, CommandError> {
     let expire = read_expire(&f, valid_lifetime)?;
     let fqdn_fwd = f.opt_bool("fqdn-fwd")?.unwrap_or(false);
     let fqdn_rev = f.opt_bool("fqdn-rev")?.unwrap_or(false);
-    let hostname = f
-        .opt_str("hostname")?
-        .filter(|h| !h.is_empty())
-        .map(Box::from);
-    let hwaddr = match f.opt_str("hw-address")? {
-        None => None,
-        Some(text) => {
-            let hw = text.parse::<HwAddr>().map_err(|e| {
-                invalid(
-                    "hw-address",
-                    f.get("hw-address").unwrap_or(&Value::Null),
-                    e.to_string(),
-                )
-            })?;
-            (!hw.is_empty()).then(|| Box::from(hw.as_bytes()))
-        }
-    };
-    let state = match f.opt_int_in("state", 0, 2)? {
-        None => LeaseState::Default,
-        Some(n) => {
-            let shown = f.get("state").unwrap_or(&Value::Null);
-            let state = LeaseState::try_from(n as u32).map_err(|_| {
-                invalid(
-                    "state",
-                    shown,
-                    "must be 0 (default), 1 (declined) or 2 (expired-reclaimed)",
-                )
-            })?;
-            if state == LeaseState::Declined && lease_type == LeaseType6::Pd {
-                return Err(invalid(
-                    "state",
-                    shown,
-                    "a delegated prefix (IA_PD) cannot be declined",
-                ));
-            }
-            state
-        }
-    };
+    let hostname = read_hostname(&f)?;
+    let hwaddr = f
+        .opt_parsed("hw-address", parse_hwaddr)?
+        .filter(|hw| !hw.is_empty())
+        .map(|hw| Box::from(hw.as_bytes()));
+    let state = read_state(&f)?;
+    if state == LeaseState::Declined && lease_type == LeaseType6::Pd {
+        return Err(invalid(
+            "state",
+            f.get("state").unwrap_or(&Value::Null),
+            "a delegated prefix (IA_PD) cannot be declined",
+        ));
+    }
     let user_context = read_user_context(&f)?;
     Ok(Lease6 {
         address,
@@ -520,14 +241,6 @@ pub fn lease6_from_json(v: &Value) -> Result<Lease6, CommandError> {
     })
 }
 
-/// The lease at `at` in a list (`leases[3]`), its errors placed there.
-fn lease_at(entry: &Value, at: &str) -> Result<Lease6, CommandError> {
-    if !entry.is_object() {
-        return Err(wrong_type(at, "a map", entry));
-    }
-    lease6_from_json(entry).map_err(|e| e.within(at))
-}
-
 /// Reads what identifies a lease to delete, as lease_cmds' `getParameters` does: `ip-address`
 /// (required; deleting by `identifier-type`/`identifier` is not supported) and `type` (IA_NA by
 /// default; "0", "1", "2" accepted). Also kept when present: `prefix-len` of a prefix (else
@@ -536,13 +249,7 @@ fn lease_at(entry: &Value, at: &str) -> Result<Lease6, CommandError> {
 /// [`Lease6::default`]'s others (valid lifetime 0: a deletion).
 fn deletion_from_json(v: &Value) -> Result<Lease6, CommandError> {
     let f = Fields::of(v, "lease")?;
-    if f.get("ip-address").is_none() && f.get("identifier-type").is_some() {
-        return Err(CommandError::Malformed(
-            "deleting by identifier is not supported; give 'ip-address'".to_string(),
-        ));
-    }
-    let address = f.ipv6("ip-address")?;
-    let lease_type = f.opt_lease_type(true)?.unwrap_or_default();
+    let (address, lease_type) = deleted_address_and_type(&f)?;
     let prefix_len = match lease_type {
         LeaseType6::Pd => f.opt_prefix_len()?.unwrap_or(128),
         LeaseType6::Na | LeaseType6::Ta => 128,
@@ -571,12 +278,13 @@ pub fn lease6_del_arguments(lease: &Lease6) -> Value {
 /// Reads `lease6-del` arguments: the address and type of the lease to delete (type IA_NA when
 /// absent, as lease_cmds). Deleting by `identifier-type`/`identifier` is not supported.
 pub fn parse_lease6_del(v: &Value) -> Result<(Ipv6Addr, LeaseType6), CommandError> {
-    let f = Fields::of(v, "arguments")?;
-    if f.get("ip-address").is_none() && f.get("identifier-type").is_some() {
-        return Err(CommandError::Malformed(
-            "deleting by identifier is not supported; give 'ip-address'".to_string(),
-        ));
-    }
+    deleted_address_and_type(&Fields::of(v, "arguments")?)
+}
+
+/// What lease_cmds' `getParameters` reads to find a lease to delete: `ip-address` (required;
+/// not `identifier-type`/`identifier`) and `type` (IA_NA by default; "0", "1", "2" accepted).
+fn deleted_address_and_type(f: &Fields<'_>) -> Result<(Ipv6Addr, LeaseType6), CommandError> {
+    f.refuse_identifier()?;
     let address = f.ipv6("ip-address")?;
     let lease_type = f.opt_lease_type(true)?.unwrap_or_default();
     Ok((address, lease_type))
@@ -622,41 +330,7 @@ pub fn bulk_apply6_arguments(b: &BulkUpdate6) -> Value {
 /// (`leases[2].duid`), so nothing is half applied, as lease_cmds parses everything before
 /// applying anything.
 pub fn parse_bulk_apply6(v: &Value) -> Result<BulkUpdate6, CommandError> {
-    let f = Fields::of(v, "arguments")?;
-    let list = |name: &str| -> Result<Option<&Vec<Value>>, CommandError> {
-        match f.get(name) {
-            None => Ok(None),
-            Some(Value::Array(l)) => Ok(Some(l)),
-            Some(other) => Err(wrong_type(name, "a list", other)),
-        }
-    };
-    let deleted_list = list("deleted-leases")?;
-    let lease_list = list("leases")?;
-    if deleted_list.is_none() && lease_list.is_none() {
-        return Err(CommandError::Malformed(
-            "neither 'deleted-leases' nor 'leases' is present".to_string(),
-        ));
-    }
-    let deleted = deleted_list
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .map(|(i, entry)| {
-            let at = format!("deleted-leases[{i}]");
-            if !entry.is_object() {
-                return Err(wrong_type(&at, "a map", entry));
-            }
-            deletion_from_json(entry).map_err(|e| e.within(&at))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let leases = lease_list
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .map(|(i, entry)| lease_at(entry, &format!("leases[{i}]")))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (deleted, leases) = json_fields::read_bulk_apply(v, deletion_from_json, lease6_from_json)?;
     Ok(BulkUpdate6 { leases, deleted })
 }
 
@@ -675,81 +349,37 @@ pub struct PageRequest6 {
 
 /// The arguments of a `lease6-get-page` request (`CommandCreator::createLease6GetPage`).
 pub fn get_page6_arguments(p: &PageRequest6) -> Value {
-    let from = p
-        .from
-        .map_or_else(|| PAGE_START.to_string(), |a| a.to_string());
-    let mut m = Map::new();
-    m.insert("from".into(), from.into());
-    m.insert("limit".into(), p.limit.into());
-    Value::Object(m)
+    json_fields::page_request_arguments(p.from, p.limit)
 }
 
 /// Reads `lease6-get-page` arguments with lease_cmds' checks: `from` is "start" or an IPv6
 /// address ("::" also means the first page and reads as `None`; an IPv4 address is refused),
 /// `limit` an integer from 1 to 4294967295.
 pub fn parse_get_page6(v: &Value) -> Result<PageRequest6, CommandError> {
-    let f = Fields::of(v, "arguments")?;
-    let from_value = f.required("from")?;
-    let from_text = from_value
-        .as_str()
-        .ok_or_else(|| wrong_type("from", "a string", from_value))?;
-    let from = if from_text == PAGE_START {
-        None
-    } else {
-        Some(parse_ipv6("from", from_value, from_text)?).filter(|a| !a.is_unspecified())
-    };
-    let limit_value = f.required("limit")?;
-    let limit = int("limit", limit_value)?;
-    let limit = u32::try_from(limit)
-        .ok()
-        .filter(|&l| l > 0)
-        .ok_or_else(|| invalid("limit", limit_value, "must be between 1 and 4294967295"))?;
-    Ok(PageRequest6 { from, limit })
+    let (from, limit) = json_fields::read_page_request(v, parse_ipv6)?;
+    Ok(PageRequest6 {
+        from: from.filter(|a| !a.is_unspecified()),
+        limit,
+    })
 }
 
 /// The arguments of a `lease6-get-page` answer: `{"leases": [...], "count": n}`, leases as
 /// [`lease6_to_json`]. Sent with every page, the empty last one included: Kea's synchronisation
 /// requires the `leases` list even with result 3.
 pub fn page6_answer_arguments(leases: &[Lease6]) -> Value {
-    let mut m = Map::new();
-    m.insert(
-        "leases".into(),
-        Value::Array(leases.iter().map(lease6_to_json).collect()),
-    );
-    m.insert("count".into(), leases.len().into());
-    Value::Object(m)
+    json_fields::page_answer_arguments(leases, lease6_to_json)
 }
 
 /// The whole answer to `lease6-get-page`, as lease_cmds gives it: result 0 with the leases, or
 /// result 3 (empty) with an empty list when there are no more.
 pub fn page6_answer(leases: &[Lease6]) -> Answer {
-    Answer {
-        result: if leases.is_empty() {
-            ResultCode::Empty
-        } else {
-            ResultCode::Success
-        },
-        text: format!("{} IPv6 lease(s) found.", leases.len()),
-        arguments: Some(page6_answer_arguments(leases)),
-    }
-}
-
-fn page_entries(v: &Value) -> Result<&Vec<Value>, CommandError> {
-    let f = Fields::of(v, "arguments")?;
-    match f.required("leases")? {
-        Value::Array(list) => Ok(list),
-        other => Err(wrong_type("leases", "a list", other)),
-    }
+    json_fields::page_answer(leases, "IPv6", lease6_to_json)
 }
 
 /// Reads a `lease6-get-page` answer's arguments strictly: any malformed lease fails the page,
 /// its error naming it (`leases[3].duid`). See [`parse_page6_lenient`] for Kea's way.
 pub fn parse_page6(v: &Value) -> Result<Vec<Lease6>, CommandError> {
-    page_entries(v)?
-        .iter()
-        .enumerate()
-        .map(|(i, entry)| lease_at(entry, &format!("leases[{i}]")))
-        .collect()
+    json_fields::read_page(v, lease6_from_json)
 }
 
 /// A page of DHCPv6 leases read as Kea's synchronisation reads it: malformed leases are set
@@ -772,30 +402,26 @@ pub struct Page6 {
 /// and logged, the synchronisation goes on). Fails only when `leases` is absent or not a list
 /// (or the arguments not a map).
 pub fn parse_page6_lenient(v: &Value) -> Result<Page6, CommandError> {
-    let entries = page_entries(v)?;
-    let mut page = Page6 {
-        leases: Vec::with_capacity(entries.len()),
-        rejected: Vec::new(),
-        count: entries.len(),
-        last_address: entries.last().and_then(|last| {
-            last.get("ip-address")
-                .and_then(Value::as_str)
-                .and_then(|a| a.parse().ok())
-        }),
-    };
-    for (i, entry) in entries.iter().enumerate() {
-        match lease_at(entry, &format!("leases[{i}]")) {
-            Ok(lease) => page.leases.push(lease),
-            Err(e) => page.rejected.push(e),
-        }
-    }
-    Ok(page)
+    let json_fields::LenientPage {
+        leases,
+        rejected,
+        count,
+        last_address,
+    } = json_fields::read_page_lenient(v, lease6_from_json)?;
+    Ok(Page6 {
+        leases,
+        rejected,
+        count,
+        last_address,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ha::commands::{encode_answer, encode_request, names, parse_answer, Service};
+    use crate::ha::commands::{
+        encode_answer, encode_request, names, parse_answer, ResultCode, Service,
+    };
     use crate::lease::record::INFINITE_LIFETIME;
     use serde_json::json;
     use std::fmt;
@@ -858,6 +484,28 @@ mod tests {
             user_context: Some(r#"{"comment":"lab"}"#.into()),
             ..prefix()
         }
+    }
+
+    /// [`full_address`] as Kea writes it, with its time as `time_field` (`cltt` in pages,
+    /// `expire` in HA's lease updates).
+    fn full_address_json(time_field: &str, time: u64) -> Value {
+        let mut v = json!({
+            "ip-address": "2001:db8:1::10",
+            "type": "IA_NA",
+            "iaid": 7,
+            "duid": DUID_TEXT,
+            "subnet-id": 1,
+            "preferred-lft": 3000,
+            "valid-lft": 4000,
+            "fqdn-fwd": true,
+            "fqdn-rev": true,
+            "hostname": "host-a.example.org",
+            "hw-address": "00:0c:01:02:03:04",
+            "state": 0,
+            "user-context": {"ISC": {"relay-info": [{"hop": 0}]}, "n": 1}
+        });
+        v[time_field] = time.into();
+        v
     }
 
     fn err_text(r: Result<impl fmt::Debug, CommandError>) -> String {
@@ -936,22 +584,7 @@ mod tests {
         );
         assert_eq!(
             lease6_to_json(&full_address()),
-            json!({
-                "ip-address": "2001:db8:1::10",
-                "type": "IA_NA",
-                "iaid": 7,
-                "duid": DUID_TEXT,
-                "subnet-id": 1,
-                "cltt": 1_700_000_000,
-                "preferred-lft": 3000,
-                "valid-lft": 4000,
-                "fqdn-fwd": true,
-                "fqdn-rev": true,
-                "hostname": "host-a.example.org",
-                "hw-address": "00:0c:01:02:03:04",
-                "state": 0,
-                "user-context": {"ISC": {"relay-info": [{"hop": 0}]}, "n": 1}
-            })
+            full_address_json("cltt", 1_700_000_000)
         );
         // An address has no prefix-len; absent hardware address and context are left out; no
         // hostname is "".
@@ -1156,22 +789,7 @@ mod tests {
                     "hostname": "",
                     "state": 0
                 }],
-                "leases": [{
-                    "ip-address": "2001:db8:1::10",
-                    "type": "IA_NA",
-                    "iaid": 7,
-                    "duid": "00:01:00:01:2a:bb:cc:dd:00:0c:01:02:03:04",
-                    "subnet-id": 1,
-                    "expire": 1_700_004_000,
-                    "preferred-lft": 3000,
-                    "valid-lft": 4000,
-                    "fqdn-fwd": true,
-                    "fqdn-rev": true,
-                    "hostname": "host-a.example.org",
-                    "hw-address": "00:0c:01:02:03:04",
-                    "state": 0,
-                    "user-context": {"ISC": {"relay-info": [{"hop": 0}]}, "n": 1}
-                }]
+                "leases": [full_address_json("expire", 1_700_004_000)]
             }
         });
         assert_eq!(got, expected);

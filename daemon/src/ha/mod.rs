@@ -34,6 +34,7 @@ pub mod driver;
 pub mod family;
 pub mod http;
 pub mod inbox;
+mod json_fields;
 pub mod peer_commands;
 pub mod port;
 pub mod sender;
