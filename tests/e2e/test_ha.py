@@ -528,3 +528,39 @@ def test_netconf_timer_commit_is_live_and_two_primaries_are_refused(ha_servers, 
     run = nc.config_data("running")
     assert leaf(run, f"d:server/d:ha/d:peer[d:name='{ch.S2_NAME}']/d:role") == "standby"
     assert (s1.state(), s2.state()) == (HS, HS)
+
+
+def ha_rpc(server, name: str):
+    """One of the module's failover RPCs over NETCONF; returns the reply."""
+    return server.session().rpc(f'<{name} xmlns="{ch.NS}"/>')
+
+
+def test_maintenance_rpcs_hand_clients_over_and_back(ha_servers, ha_topo):
+    """ha-maintenance-start on the standby puts the primary in-maintenance (it answers nobody)
+    and the standby in partner-in-maintenance (it answers everyone); ha-maintenance-cancel
+    returns both to hot-standby and the primary answers again. The RPC is refused on a server
+    whose partner is not in maintenance, and ha-partner-down is refused there too."""
+    s1, s2 = start_pair(ha_servers, ha_topo, HS)
+    r = ha_rpc(s2, "ha-maintenance-cancel")
+    assert r.errors and "not in maintenance" in (r.errors[0].message or ""), r.raw
+
+    ha_rpc(s2, "ha-maintenance-start").assert_ok()
+    s1.wait_state("in-maintenance", timeout=10)
+    s2.wait_state("partner-in-maintenance", timeout=10)
+    assert s2.heartbeat()["scopes"] == [ch.S1_NAME] and s1.heartbeat()["scopes"] == []
+    r = ha_rpc(s1, "ha-partner-down")
+    assert r.errors, "partner-down accepted on a server in maintenance"
+
+    clients = [Client(client_mac(0x60, i)) for i in range(6)]
+    got = dora_all(ha_topo.client, ha_topo.client_if, clients)
+    assert_answered_only_by(got, {c.mac: S2_IP for c in clients}, "during maintenance")
+    assert s1.daemon.running(), "a server in maintenance keeps running"
+
+    ha_rpc(s2, "ha-maintenance-cancel").assert_ok()
+    wait_pair(s1, s2, HS, timeout=PAIR_UP)
+    again = [Client(client_mac(0x61, i)) for i in range(4)]
+    got = dora_all(ha_topo.client, ha_topo.client_if, again)
+    assert_answered_only_by(got, {c.mac: S1_IP for c in again}, "after maintenance")
+    v1, v2 = lease_view(s1.lease_rows()), lease_view(s2.lease_rows())
+    assert v1 == v2, "the files disagree after the hand-over back: " + view_diff(v1, v2)
+    assert len(v1) == 10
