@@ -289,6 +289,7 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
         counters4: counters.clone(),
         usage4: usage,
         ha: ha_port.clone(),
+        lease_writers: vec![writer.clone(), v6.writer.clone()],
     };
     let mut nb = Northbound::new(datastores, committer, sources);
     let (tx, rx) = tokio::sync::mpsc::channel(256);

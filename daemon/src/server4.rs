@@ -341,16 +341,33 @@ impl Engine4 {
                     mode,
                     done,
                 } => self.apply_partner_leases(config, leases, &deleted, mode, done),
-                PeerRequest4::GetPage { from, limit, done } => {
+                PeerRequest4::GetPage {
+                    from,
+                    limit,
+                    filter,
+                    done,
+                } => {
                     let store = &self.state.store;
+                    let keep = |l: &&Lease4| filter.as_ref().is_none_or(|f| f(l));
                     let page = self.pager.page(
                         store.iter().map(|l| u32::from(l.address)),
                         from.map(u32::from),
                         limit,
-                        |a| store.get(Ipv4Addr::from(a)).cloned(),
+                        |a| store.get(Ipv4Addr::from(a)).filter(keep).cloned(),
                     );
                     // The requester may have given up (timeout); nothing to undo.
                     let _ = done.send(page);
+                }
+                PeerRequest4::Reclaim { done } => {
+                    let mut total = 0;
+                    loop {
+                        let n = self.reclaim(config);
+                        total += n as u64;
+                        if n < RECLAIM_PER_PASS {
+                            break;
+                        }
+                    }
+                    let _ = done.send(total);
                 }
             }
         }
@@ -367,6 +384,7 @@ impl Engine4 {
         let now = unix_now();
         let mut report = ApplyReport::default();
         let mut rows = Vec::new();
+        let mut changed = Vec::new();
         for lease in leases {
             let only_if_newer = mode == ApplyMode::Sync;
             match self
@@ -380,6 +398,7 @@ impl Engine4 {
                     }
                     report.applied += 1;
                     csv4::format_row(&written, &mut rows);
+                    changed.push(written);
                 }
                 None => report.kept_newer += 1,
             }
@@ -388,9 +407,28 @@ impl Engine4 {
             if let Some(gone) = self.state.delete_partner_lease(&config.dhcp4, *addr) {
                 report.deleted += 1;
                 csv4::format_row(&gone, &mut rows);
+                changed.push(gone);
             }
         }
-        answer_when_durable(&self.writer, rows, report, done);
+        let partner = self.operator_changes_to_partner(mode, changed);
+        answer_when_durable(&self.writer, rows, report, done, partner);
+    }
+
+    /// An operator's change goes to the failover partner like one the server made itself.
+    fn operator_changes_to_partner(
+        &self,
+        mode: ApplyMode,
+        changed: Vec<Lease4>,
+    ) -> Option<crate::engine::PartnerLeg> {
+        let ha = self
+            .ha
+            .shared
+            .load_full()
+            .filter(|_| mode == ApplyMode::Operator)?;
+        let updates = ha.lease_updates();
+        let mut for_partner = Vec::new();
+        note_changes(&ha, updates, &changed, &mut for_partner);
+        partner_leg(&self.ha.outbound4, updates, for_partner)
     }
 
     // Pool counters are kept by the free maps, so this costs a few words per pool, not a walk
@@ -421,7 +459,8 @@ impl Engine4 {
         }));
     }
 
-    fn reclaim(&mut self, config: &RuntimeConfig) {
+    /// Reclaims up to a pass of expired leases; returns how many.
+    fn reclaim(&mut self, config: &RuntimeConfig) -> usize {
         let rows = self
             .state
             .reclaim(&config.dhcp4, unix_now(), RECLAIM_PER_PASS);
@@ -432,6 +471,7 @@ impl Engine4 {
             &self.counters.reclaimed,
             "",
         );
+        rows.len()
     }
 }
 

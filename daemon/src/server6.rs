@@ -486,17 +486,34 @@ impl Engine6 {
                     mode,
                     done,
                 } => self.apply_partner_leases(config, leases, &deleted, mode, done),
-                PeerRequest6::GetPage { from, limit, done } => {
+                PeerRequest6::GetPage {
+                    from,
+                    limit,
+                    filter,
+                    done,
+                } => {
                     let store = &self.state.store;
                     // Every lease at `from` was on the previous page.
                     let after = from.map(|a| (u128::from(a), LeaseType6::Pd));
+                    let keep = |l: &&Lease6| filter.as_ref().is_none_or(|f| f(l));
                     let page = self.pager.page(
                         store.iter().map(|l| (u128::from(l.address), l.lease_type)),
                         after,
                         limit,
-                        |(a, t)| store.get((t, Ipv6Addr::from(a))).cloned(),
+                        |(a, t)| store.get((t, Ipv6Addr::from(a))).filter(keep).cloned(),
                     );
                     let _ = done.send(page);
+                }
+                PeerRequest6::Reclaim { done } => {
+                    let mut total = 0;
+                    loop {
+                        let n = self.reclaim(config);
+                        total += n as u64;
+                        if n < RECLAIM_PER_PASS {
+                            break;
+                        }
+                    }
+                    let _ = done.send(total);
                 }
             }
         }
@@ -513,6 +530,7 @@ impl Engine6 {
         let now = unix_now();
         let mut report = ApplyReport::default();
         let mut rows = Vec::new();
+        let mut changed = Vec::new();
         for lease in leases {
             let only_if_newer = mode == ApplyMode::Sync;
             match self
@@ -522,6 +540,7 @@ impl Engine6 {
                 Some(written) => {
                     report.applied += 1;
                     csv6::format_row(&written, &mut rows);
+                    changed.push(written);
                 }
                 None => report.kept_newer += 1,
             }
@@ -530,12 +549,32 @@ impl Engine6 {
             if let Some(gone) = self.state.delete_partner_lease(&config.dhcp6, *key) {
                 report.deleted += 1;
                 csv6::format_row(&gone, &mut rows);
+                changed.push(gone);
             }
         }
-        answer_when_durable(&self.writer, rows, report, done);
+        let partner = self.operator_changes_to_partner(mode, changed);
+        answer_when_durable(&self.writer, rows, report, done, partner);
     }
 
-    fn reclaim(&mut self, config: &RuntimeConfig) {
+    /// An operator's change goes to the failover partner like one the server made itself.
+    fn operator_changes_to_partner(
+        &self,
+        mode: ApplyMode,
+        changed: Vec<Lease6>,
+    ) -> Option<crate::engine::PartnerLeg> {
+        let ha = self
+            .ha
+            .shared
+            .load_full()
+            .filter(|_| mode == ApplyMode::Operator)?;
+        let updates = ha.lease_updates();
+        let mut for_partner = Vec::new();
+        note_changes(&ha, updates, &changed, &mut for_partner);
+        partner_leg(&self.ha.outbound6, updates, for_partner)
+    }
+
+    /// Reclaims up to a pass of expired leases; returns how many.
+    fn reclaim(&mut self, config: &RuntimeConfig) -> usize {
         let rows = self
             .state
             .reclaim(&config.dhcp6, unix_now(), RECLAIM_PER_PASS);
@@ -546,6 +585,7 @@ impl Engine6 {
             &self.counters.reclaimed,
             "DHCPv6 ",
         );
+        rows.len()
     }
 }
 

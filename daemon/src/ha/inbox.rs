@@ -4,11 +4,12 @@
 
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::oneshot;
 
 use super::family::PeerLease;
+use crate::engine::PartnerLeg;
 use crate::lease::memfile::MemfileWriter;
 use crate::lease::{Lease4, Lease6};
 
@@ -22,6 +23,9 @@ pub enum ApplyMode {
     /// transaction time), as Kea's sync does, so a change that reached us as an update while
     /// the sync ran is not undone by an older page.
     Sync,
+    /// An operator's change (delete-lease): it replaces ours and, in a failover pair, goes to
+    /// the partner like a change the server made itself.
+    Operator,
 }
 
 /// What applying a set of partner leases did.
@@ -46,34 +50,80 @@ pub enum InboxError {
     /// The engine stopped.
     #[error("the DHCP engine is not running")]
     Stopped,
+    /// The failover partner did not acknowledge the change.
+    #[error("the failover partner did not acknowledge the change")]
+    Partner,
 }
 
-/// Answers an apply request once its lease rows are durable (at once when it wrote none).
+/// Answers an apply request once its lease rows are durable and, with `partner`, acknowledged
+/// by the failover partner (at once when there is neither).
 pub fn answer_when_durable(
     writer: &MemfileWriter,
     rows: Vec<u8>,
     report: ApplyReport,
     done: oneshot::Sender<Result<ApplyReport, InboxError>>,
+    partner: Option<PartnerLeg>,
 ) {
-    if rows.is_empty() {
+    let legs = u8::from(!rows.is_empty()) + u8::from(partner.is_some());
+    if legs == 0 {
         let _ = done.send(Ok(report));
         return;
     }
-    writer.submit(
-        rows,
-        Box::new(move |result| {
-            // The requester may have given up (timeout); nothing to undo.
-            let _ = done.send(
-                result
-                    .map(|()| report)
-                    .map_err(|e| InboxError::Write(e.to_string())),
-            );
-        }),
-    );
+    let join = Arc::new(Mutex::new(Join {
+        legs_left: legs,
+        failure: None,
+        done: Some(done),
+        report,
+    }));
+    if let Some(partner) = partner {
+        let join = join.clone();
+        partner(Box::new(move |ok| {
+            Join::complete(&join, (!ok).then_some(InboxError::Partner))
+        }));
+    }
+    if !rows.is_empty() {
+        writer.submit(
+            rows,
+            Box::new(move |result| {
+                let failure = result.err().map(|e| InboxError::Write(e.to_string()));
+                Join::complete(&join, failure);
+            }),
+        );
+    }
 }
 
-/// A request for an engine from the peer link.
-#[derive(Debug)]
+/// An answer waiting for its legs (disk, partner).
+struct Join {
+    legs_left: u8,
+    failure: Option<InboxError>,
+    done: Option<oneshot::Sender<Result<ApplyReport, InboxError>>>,
+    report: ApplyReport,
+}
+
+impl Join {
+    fn complete(join: &Mutex<Join>, failure: Option<InboxError>) {
+        let mut j = join.lock().unwrap_or_else(PoisonError::into_inner);
+        j.legs_left = j.legs_left.saturating_sub(1);
+        if j.failure.is_none() {
+            j.failure = failure;
+        }
+        if j.legs_left > 0 {
+            return;
+        }
+        if let Some(done) = j.done.take() {
+            // The requester may have given up (timeout); nothing to undo.
+            let _ = done.send(match j.failure.take() {
+                None => Ok(j.report),
+                Some(e) => Err(e),
+            });
+        }
+    }
+}
+
+/// Which leases a listing keeps.
+pub type LeaseFilter<L> = Box<dyn Fn(&L) -> bool + Send>;
+
+/// A request for an engine from the peer link or the operator.
 pub enum PeerRequest<L: PeerLease> {
     /// Apply the partner's leases (`deleted`: the leases it deleted); answered once the rows
     /// are durable.
@@ -94,8 +144,15 @@ pub enum PeerRequest<L: PeerLease> {
         from: Option<L::Addr>,
         /// Page size.
         limit: u32,
+        /// Only the leases it keeps (an operator's listing); all when `None`.
+        filter: Option<LeaseFilter<L>>,
         /// The answer.
         done: oneshot::Sender<Vec<L>>,
+    },
+    /// Reclaim every expired lease now; answered with how many were.
+    Reclaim {
+        /// The answer.
+        done: oneshot::Sender<u64>,
     },
 }
 

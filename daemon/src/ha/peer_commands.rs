@@ -203,6 +203,7 @@ impl PeerCommands {
         L::inbox(&self.port).send(PeerRequest::GetPage {
             from,
             limit,
+            filter: None,
             done: tx,
         });
         match rx.await {

@@ -63,6 +63,22 @@ impl Northbound {
                 msg = rx.recv() => match msg {
                     None => break,
                     Some(Request::Rpc { session, op, reply }) => {
+                        if let Some(rpc) = super::lease_rpc::parse(&op) {
+                            // The engines answer from their threads; the datastore keeps
+                            // serving meanwhile.
+                            let targets = super::lease_rpc::LeaseTargets {
+                                port: self.state.ha.clone(),
+                                writers: self.state.lease_writers.clone(),
+                            };
+                            tokio::spawn(async move {
+                                let result = match rpc {
+                                    Ok(rpc) => super::lease_rpc::run(targets, rpc).await,
+                                    Err(e) => Err(vec![e]),
+                                };
+                                let _ = reply.send(result);
+                            });
+                            continue;
+                        }
                         if let Some(event) = super::ha_rpc::event_of(&op) {
                             // The relationship answers from another thread; the datastore
                             // keeps serving meanwhile.

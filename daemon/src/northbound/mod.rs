@@ -9,6 +9,7 @@ pub mod edit;
 pub mod error;
 pub mod filter;
 pub mod ha_rpc;
+pub mod lease_rpc;
 pub mod library;
 pub mod startup;
 pub mod state;

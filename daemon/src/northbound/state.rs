@@ -23,8 +23,11 @@ pub struct Sources {
     pub counters4: Arc<Counters4>,
     /// DHCPv4 address use, published by the engine.
     pub usage4: Arc<ArcSwap<Usage4>>,
-    /// The failover port, whose relationship (if configured) holds the HA status.
+    /// The failover port, whose relationship (if configured) holds the HA status; also the
+    /// engines' inboxes the lease RPCs go through.
     pub ha: Arc<HaPort>,
+    /// The DHCPv4 and DHCPv6 lease file writers (compact-lease-files).
+    pub lease_writers: Vec<Arc<crate::lease::memfile::MemfileWriter>>,
 }
 
 /// `/server/state` as XML.
@@ -187,6 +190,7 @@ mod tests {
             counters4: counters,
             usage4: Arc::new(ArcSwap::from_pointee(usage)),
             ha: HaPort::new().unwrap().0,
+            lease_writers: Vec::new(),
         };
         let xml = state_xml(&src);
         assert!(

@@ -1,0 +1,165 @@
+"""Lease RPCs over NETCONF (netdhcp-server: get-leases4, get-leases6, delete-lease,
+reclaim-leases, compact-lease-files) against a daemon holding thousands of leases loaded from
+its lease file: paging walks every lease once in address order, filters run on the server,
+bad input gets rpc-errors, and every change reaches the lease file.
+
+Configuration: netconf_tools.nc_config (subnet 1 100.64.0.0/16).
+"""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+import time
+
+from daemon import LEASE4_HEADER
+from netconf_tools import NSMAP, nc_config, nc_env_factory  # noqa: F401
+
+NS = "urn:netdhcp:yang:netdhcp-server"
+LEASES = 5000
+EXPIRED = 10
+FIRST = ipaddress.IPv4Address("100.64.10.0")
+
+
+def hw(i: int) -> str:
+    return f"02:00:00:00:{i >> 8 & 0xff:02x}:{i & 0xff:02x}"
+
+
+def write_leases(path, now: int):
+    """LEASES leases from FIRST up: every 7th with a client-id, the last EXPIRED already
+    expired (state 0, to be reclaimed)."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(LEASE4_HEADER)
+        for i in range(LEASES):
+            expire = now - 60 if i >= LEASES - EXPIRED else now + 3600
+            client_id = f"01:{hw(i)}" if i % 7 == 0 else ""
+            w.writerow([FIRST + i, hw(i), client_id, 3600, expire, 1, 0, 0, f"host-{i}", 0, ""])
+
+
+def rpc(sess, name: str, body: str = ""):
+    return sess.rpc(f'<{name} xmlns="{NS}">{body}</{name}>')
+
+
+def leases(reply) -> list[dict]:
+    out = []
+    for el in reply.root.findall(f"{{{NS}}}lease"):
+        out.append({etree_local(c): (c.text or "") for c in el})
+    return out
+
+
+def etree_local(el) -> str:
+    return el.tag.split("}")[-1]
+
+
+def next_of(reply) -> str | None:
+    el = reply.root.find(f"{{{NS}}}next")
+    return el.text if el is not None else None
+
+
+def started(nc_env_factory, topo):
+    env = nc_env_factory(nc_config(topo.server_if))
+    env.daemon.stop()
+    write_leases(env.daemon.state_dir / "leases4.csv", int(time.time()))
+    env.daemon.start()
+    return env, env.connect()
+
+
+def test_paging_walks_every_lease_once_in_address_order(nc_env_factory, topo):
+    env, s = started(nc_env_factory, topo)
+    seen: list[str] = []
+    after = None
+    pages = 0
+    while True:
+        body = "<limit>1000</limit>" + (f"<after>{after}</after>" if after else "")
+        r = rpc(s, "get-leases4", body)
+        assert not r.errors, r.raw
+        page = leases(r)
+        pages += 1
+        seen += [l["address"] for l in page]
+        after = next_of(r)
+        if after is None:
+            break
+        assert after == page[-1]["address"], "next is the page's last address"
+        assert pages <= LEASES // 1000 + 1, "paging does not end"
+    assert len(seen) == LEASES and len(set(seen)) == LEASES
+    assert seen == sorted(seen, key=ipaddress.IPv4Address), "address order"
+    assert seen[0] == str(FIRST)
+    first = leases(rpc(s, "get-leases4", f"<address>{FIRST}</address>"))
+    assert first == [
+        {
+            "address": str(FIRST),
+            "hw-address": hw(0),
+            "client-id": f"01:{hw(0)}",
+            "subnet-id": "1",
+            "valid-lifetime": "3600",
+            "expire": first[0]["expire"],
+            "state": "default",
+            "hostname": "host-0",
+        }
+    ], first
+
+
+def test_filters_run_on_the_server(nc_env_factory, topo):
+    env, s = started(nc_env_factory, topo)
+    by_hw = leases(rpc(s, "get-leases4", f"<hw-address>{hw(1234)}</hw-address>"))
+    assert [l["address"] for l in by_hw] == [str(FIRST + 1234)]
+    by_cid = leases(rpc(s, "get-leases4", f"<client-id>01:{hw(14)}</client-id>"))
+    assert [l["address"] for l in by_cid] == [str(FIRST + 14)]
+    r = rpc(s, "get-leases4", "<subnet-id>2</subnet-id>")
+    assert not r.errors and leases(r) == [] and next_of(r) is None
+    subnet1 = rpc(s, "get-leases4", "<subnet-id>1</subnet-id><limit>10</limit>")
+    assert len(leases(subnet1)) == 10 and next_of(subnet1) == str(FIRST + 9)
+    assert leases(rpc(s, "get-leases6", "")) == [], "no DHCPv6 leases"
+
+    e = rpc(s, "get-leases4", "<limit>0</limit>").one_error()
+    assert e.tag == "invalid-value"
+    e = rpc(s, "get-leases4", "<address>100.64.0.300</address>").one_error()
+    assert e.tag == "invalid-value"
+    e = rpc(s, "get-leases4", "<duid>00:01</duid>").one_error()
+    assert e.tag == "unknown-element"
+    e = rpc(s, "get-leases4", "<client-id>zz</client-id>").one_error()
+    assert e.tag == "invalid-value"
+
+
+def test_delete_reclaim_and_compact_reach_the_lease_file(nc_env_factory, topo):
+    env, s = started(nc_env_factory, topo)
+    target = str(FIRST + 42)
+    rpc(s, "delete-lease", f"<address>{target}</address>").assert_ok()
+    assert leases(rpc(s, "get-leases4", f"<address>{target}</address>")) == []
+    rows = [r for r in env.daemon.lease_rows() if r["address"] == target]
+    assert rows[-1]["valid_lifetime"] == "0", "the deletion is written"
+    e = rpc(s, "delete-lease", f"<address>{target}</address>").one_error()
+    assert e.tag == "invalid-value" and e.app_tag == "data-missing", e
+    e = rpc(s, "delete-lease", "").one_error()
+    assert e.tag == "missing-element"
+
+    r = rpc(s, "reclaim-leases")
+    assert not r.errors, r.raw
+    reclaimed = int(r.root.find(f"{{{NS}}}reclaimed").text)
+    assert reclaimed == EXPIRED
+    last = leases(rpc(s, "get-leases4", f"<address>{FIRST + LEASES - 1}</address>"))
+    assert last[0]["state"] == "expired-reclaimed"
+
+    before = env.daemon.lease_file().stat().st_size
+    rpc(s, "compact-lease-files").assert_ok()
+    # Kea's file set: the compacted leases in leases4.csv.1, a fresh leases4.csv for new rows.
+    compacted = env.daemon.lease_file().with_name("leases4.csv.1")
+    with open(compacted, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == LEASES - 1, "one row per lease left, the deleted one gone"
+    assert len({r["address"] for r in rows}) == LEASES - 1
+    assert env.daemon.lease_rows() == [], "new rows start a fresh file"
+    assert compacted.stat().st_size < before
+
+    env.daemon.restart()
+    s = env.connect()
+    walked = 0
+    after = None
+    while True:
+        r = rpc(s, "get-leases4", "<limit>10000</limit>" + (f"<after>{after}</after>" if after else ""))
+        walked += len(leases(r))
+        after = next_of(r)
+        if after is None:
+            break
+    assert walked == LEASES - 1, "the compacted file loads every lease but the deleted one"
