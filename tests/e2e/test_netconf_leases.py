@@ -111,6 +111,11 @@ def test_filters_run_on_the_server(nc_env_factory, topo):
     subnet1 = rpc(s, "get-leases4", "<subnet-id>1</subnet-id><limit>10</limit>")
     assert len(leases(subnet1)) == 10 and next_of(subnet1) == str(FIRST + 9)
     assert leases(rpc(s, "get-leases6", "")) == [], "no DHCPv6 leases"
+    # The README's netconf-console2 form.
+    page = env.workdir / "page.xml"
+    page.write_text(f'<get-leases4 xmlns="{NS}"><limit>3</limit></get-leases4>')
+    out = env.console("--rpc", str(page)).stdout
+    assert out.count("<lease ") == 3 and f">{FIRST + 2}</next>" in out, out
 
     e = rpc(s, "get-leases4", "<limit>0</limit>").one_error()
     assert e.tag == "invalid-value"
