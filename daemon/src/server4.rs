@@ -394,7 +394,7 @@ impl Engine4 {
                 Some((written, conflict)) => {
                     if conflict {
                         report.conflicts += 1;
-                        tracing::warn!(address = %written.address, "the partner's lease replaces another client's lease");
+                        tracing::warn!(address = %written.address, ?mode, "a lease from the partner or the operator replaces another client's lease");
                     }
                     report.applied += 1;
                     csv4::format_row(&written, &mut rows);

@@ -168,3 +168,36 @@ def test_delete_reclaim_and_compact_reach_the_lease_file(nc_env_factory, topo):
         if after is None:
             break
     assert walked == LEASES - 1, "the compacted file loads every lease but the deleted one"
+
+
+def test_set_lease4_repairs_a_lease_the_client_then_gets(nc_env_factory, topo):
+    """set-lease4 places a lease in its subnet: it is listed, written, and the client of that
+    hardware address is offered and ACKed exactly that address. Input is checked."""
+    from client import Dhcp4Client
+    from netconf_tools import PRL
+
+    env = nc_env_factory(nc_config(topo.server_if))
+    s = env.connect()
+    mac = "02:00:00:00:aa:01"
+    rpc(
+        s,
+        "set-lease4",
+        f"<address>100.64.1.50</address><hw-address>{mac}</hw-address><hostname>fixed</hostname>"
+        "<valid-lifetime>7200</valid-lifetime>",
+    ).assert_ok()
+    listed = leases(rpc(s, "get-leases4", "<address>100.64.1.50</address>"))
+    assert [(l["hw-address"], l["subnet-id"], l["valid-lifetime"], l["hostname"]) for l in listed] == [
+        (mac, "1", "7200", "fixed")
+    ]
+    row = [r for r in env.daemon.lease_rows() if r["address"] == "100.64.1.50"][-1]
+    assert (row["hwaddr"], row["valid_lifetime"], row["hostname"]) == (mac, "7200", "fixed")
+
+    ack = Dhcp4Client(topo.client, topo.client_if).lease(mac=mac, prl=PRL)
+    assert ack.yiaddr == "100.64.1.50", "the client gets the repaired lease's address"
+
+    e = rpc(s, "set-lease4", f"<address>100.99.0.1</address><hw-address>{mac}</hw-address>").one_error()
+    assert e.tag == "invalid-value" and "no configured DHCPv4 subnet" in (e.message or ""), e
+    e = rpc(s, "set-lease4", "<address>100.64.1.51</address>").one_error()
+    assert e.tag == "missing-element", e
+    e = rpc(s, "set-lease4", f"<address>100.64.1.51</address><hw-address>{mac}</hw-address><valid-lifetime>0</valid-lifetime>").one_error()
+    assert e.tag == "invalid-value", e

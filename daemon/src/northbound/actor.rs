@@ -69,6 +69,7 @@ impl Northbound {
                             let targets = super::lease_rpc::LeaseTargets {
                                 port: self.state.ha.clone(),
                                 writers: self.state.lease_writers.clone(),
+                                config: self.committer.config.clone(),
                             };
                             tokio::spawn(async move {
                                 let result = match rpc {

@@ -38,6 +38,8 @@ pub enum LeaseRpc {
     List6(Query<Ipv6Addr>),
     /// delete-lease.
     Delete(IpAddr),
+    /// set-lease4.
+    Set4(SetLease4),
     /// reclaim-leases.
     Reclaim,
     /// compact-lease-files.
@@ -57,6 +59,16 @@ pub struct Query<A> {
     limit: u32,
 }
 
+/// set-lease4's input.
+#[derive(Debug)]
+pub struct SetLease4 {
+    address: Ipv4Addr,
+    hw_address: HwAddr,
+    client_id: Option<Vec<u8>>,
+    valid_lifetime: Option<u32>,
+    hostname: Option<String>,
+}
+
 /// What the lease RPCs act on.
 #[derive(Clone)]
 pub struct LeaseTargets {
@@ -64,6 +76,8 @@ pub struct LeaseTargets {
     pub port: Arc<HaPort>,
     /// The DHCPv4 and DHCPv6 lease file writers.
     pub writers: Vec<Arc<MemfileWriter>>,
+    /// The running configuration (set-lease4 places a lease in its subnet).
+    pub config: Arc<arc_swap::ArcSwap<crate::config::RuntimeConfig>>,
 }
 
 /// The lease RPC an operation is, if it is one; an input error is an rpc-error.
@@ -83,6 +97,7 @@ pub fn parse(op: &Operation) -> Option<Result<LeaseRpc, RpcError>> {
         "get-leases4",
         "get-leases6",
         "delete-lease",
+        "set-lease4",
         "reclaim-leases",
         "compact-lease-files",
     ];
@@ -221,6 +236,36 @@ fn build(name: &str, leaves: HashMap<String, String>) -> Result<LeaseRpc, RpcErr
                 .map(LeaseRpc::Delete)
                 .ok_or_else(|| RpcError::missing_element("address"))
         }
+        "set-lease4" => {
+            only(
+                &leaves,
+                &[
+                    "address",
+                    "hw-address",
+                    "client-id",
+                    "valid-lifetime",
+                    "hostname",
+                ],
+            )?;
+            let address = value(&leaves, "address", "an IPv4 address")?
+                .ok_or_else(|| RpcError::missing_element("address"))?;
+            let hw_address = value(&leaves, "hw-address", "a hardware address")?
+                .ok_or_else(|| RpcError::missing_element("hw-address"))?;
+            let valid_lifetime = value::<u32>(&leaves, "valid-lifetime", "a number")?;
+            if valid_lifetime == Some(0) {
+                return Err(RpcError::invalid_value(
+                    "valid-lifetime",
+                    "use delete-lease to remove a lease",
+                ));
+            }
+            Ok(LeaseRpc::Set4(SetLease4 {
+                address,
+                hw_address,
+                client_id: hex_bytes(&leaves, "client-id")?.filter(|c| !c.is_empty()),
+                valid_lifetime,
+                hostname: leaves.get("hostname").cloned().filter(|h| !h.is_empty()),
+            }))
+        }
         "reclaim-leases" => only(&leaves, &[]).map(|()| LeaseRpc::Reclaim),
         _ => only(&leaves, &[]).map(|()| LeaseRpc::Compact),
     }
@@ -248,6 +293,11 @@ pub async fn run(targets: LeaseTargets, rpc: LeaseRpc) -> Result<Reply, Vec<RpcE
             })))
         }
         LeaseRpc::Delete(addr) => delete(&targets.port, addr).await,
+        LeaseRpc::Set4(input) => {
+            let lease = lease_of(&targets.config.load().dhcp4, input)?;
+            apply::<Lease4>(&targets.port, vec![lease], Vec::new()).await?;
+            Ok(Reply::Ok)
+        }
         LeaseRpc::Reclaim => {
             let total =
                 reclaim::<Lease4>(&targets.port).await? + reclaim::<Lease6>(&targets.port).await?;
@@ -282,21 +332,54 @@ async fn reclaim<L: PeerLease>(port: &HaPort) -> Result<u64, Vec<RpcError>> {
     answer.await.map_err(|_| engine_stopped())
 }
 
-async fn apply_deletion<L: PeerLease>(
+/// The lease set-lease4 describes, placed in the configured subnet holding its address.
+fn lease_of(
+    config: &crate::config::Dhcp4Config,
+    input: SetLease4,
+) -> Result<Lease4, Vec<RpcError>> {
+    let subnet = config
+        .subnets
+        .iter()
+        .find(|s| s.prefix.contains(&input.address))
+        .ok_or_else(|| {
+            vec![RpcError::invalid_value(
+                "address",
+                format!("{} is in no configured DHCPv4 subnet", input.address),
+            )]
+        })?;
+    let valid_lifetime = input.valid_lifetime.unwrap_or(subnet.lifetimes.valid);
+    Ok(Lease4 {
+        address: input.address,
+        hwaddr: input.hw_address,
+        client_id: input.client_id.as_deref().map(crate::lease::ClientId::new),
+        valid_lifetime,
+        expire: crate::engine::unix_now() + u64::from(valid_lifetime),
+        subnet_id: subnet.id,
+        fqdn_fwd: false,
+        fqdn_rev: false,
+        hostname: input.hostname.map(String::into_boxed_str),
+        state: LeaseState::Default,
+        user_context: None,
+    })
+}
+
+/// Applies an operator's changes through the family's engine; returns the report.
+async fn apply<L: PeerLease>(
     port: &HaPort,
+    leases: Vec<L>,
     deleted: Vec<L::Key>,
-) -> Result<u64, Vec<RpcError>> {
+) -> Result<crate::ha::inbox::ApplyReport, Vec<RpcError>> {
     let (done, answer) = oneshot::channel();
     L::inbox(port).send(PeerRequest::Apply {
-        leases: Vec::new(),
+        leases,
         deleted,
         mode: ApplyMode::Operator,
         done,
     });
     match answer.await {
-        Ok(Ok(report)) => Ok(report.deleted),
+        Ok(Ok(report)) => Ok(report),
         Ok(Err(InboxError::Partner)) => Err(vec![RpcError::operation_failed(
-            "the lease is deleted here, but the failover partner did not acknowledge the deletion",
+            "the change is made here, but the failover partner did not acknowledge it",
         )]),
         Ok(Err(e)) => Err(vec![RpcError::operation_failed(e.to_string())]),
         Err(_) => Err(engine_stopped()),
@@ -305,13 +388,13 @@ async fn apply_deletion<L: PeerLease>(
 
 async fn delete(port: &HaPort, addr: IpAddr) -> Result<Reply, Vec<RpcError>> {
     let deleted = match addr {
-        IpAddr::V4(a) => apply_deletion::<Lease4>(port, vec![a]).await?,
+        IpAddr::V4(a) => apply::<Lease4>(port, Vec::new(), vec![a]).await?.deleted,
         IpAddr::V6(a) => {
             let keys = [LeaseType6::Na, LeaseType6::Ta, LeaseType6::Pd]
                 .into_iter()
                 .map(|t| (t, a))
                 .collect();
-            apply_deletion::<Lease6>(port, keys).await?
+            apply::<Lease6>(port, Vec::new(), keys).await?.deleted
         }
     };
     if deleted == 0 {
