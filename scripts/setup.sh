@@ -26,7 +26,7 @@ build_pkgs=(build-essential cmake libpcre2-dev pkg-config clang libclang-dev)
 # kea-admin (perfdhcp), kea-common (kea-lfc), kea-dhcp4-server, kea-dhcp6-server: interoperability checks;
 # libyang2-tools: yanglint; python3-venv: the test venv; tcpdump: debugging captures.
 test_pkgs=(iproute2 iputils-ping isc-dhcp-client udhcpc kea-admin kea-common kea-dhcp4-server
-    kea-dhcp6-server libyang2-tools python3-venv tcpdump)
+    kea-dhcp6-server libyang2-tools python3-venv tcpdump curl openssl)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$mode" = all ]; then

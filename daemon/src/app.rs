@@ -290,7 +290,9 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
         usage4: usage,
         ha: ha_port.clone(),
         lease_writers: vec![writer.clone(), v6.writer.clone()],
+        counters6: v6.counters.clone(),
     };
+    let metrics_sources = Arc::new(sources.clone());
     let mut nb = Northbound::new(datastores, committer, sources);
     let (tx, rx) = tokio::sync::mpsc::channel(256);
     let netconf = crate::netconf_server::build(&settings, state_dir, nb.capabilities(), tx)?;
@@ -318,6 +320,15 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
     let (ha_stop, ha_stop_rx) = tokio::sync::watch::channel(false);
     let ha_service =
         runtime.spawn(HaService::new(ha_port, ha_queues, ha_config_rx).run(ha_stop_rx));
+    if settings.metrics.enabled {
+        let server = runtime
+            .block_on(crate::metrics::bind(
+                settings.metrics.listen,
+                metrics_sources,
+            ))
+            .map_err(|e| AppError::Runtime(e.to_string()))?;
+        runtime.spawn(server);
+    }
     let result = runtime.block_on(async {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term =

@@ -98,6 +98,25 @@ pub struct DatastoreSettings {
     pub running_persistent: bool,
 }
 
+/// The `[metrics]` table: the Prometheus endpoint.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Serve `GET /metrics`. Off by default.
+    pub enabled: bool,
+    /// Where; loopback by default, as the page needs no credentials.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            enabled: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9410)),
+        }
+    }
+}
+
 /// All start-up settings.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -106,6 +125,8 @@ pub struct Settings {
     pub netconf: NetconfSettings,
     /// Datastore behaviour.
     pub datastore: DatastoreSettings,
+    /// Prometheus endpoint.
+    pub metrics: MetricsSettings,
     /// NETCONF users.
     #[serde(rename = "user")]
     pub users: Vec<User>,

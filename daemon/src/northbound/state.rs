@@ -14,6 +14,7 @@ use crate::ha::port::HaPort;
 use crate::stats::{Counters4, Usage4};
 
 /// Where the state comes from.
+#[derive(Clone)]
 pub struct Sources {
     /// When the daemon started.
     pub started: SystemTime,
@@ -23,6 +24,8 @@ pub struct Sources {
     pub counters4: Arc<Counters4>,
     /// DHCPv4 address use, published by the engine.
     pub usage4: Arc<ArcSwap<Usage4>>,
+    /// DHCPv6 counters.
+    pub counters6: Arc<crate::server6::Counters6>,
     /// The failover port, whose relationship (if configured) holds the HA status; also the
     /// engines' inboxes the lease RPCs go through.
     pub ha: Arc<HaPort>,
@@ -189,6 +192,7 @@ mod tests {
             lease_file: "/nonexistent/leases4.csv".into(),
             counters4: counters,
             usage4: Arc::new(ArcSwap::from_pointee(usage)),
+            counters6: Arc::default(),
             ha: HaPort::new().unwrap().0,
             lease_writers: Vec::new(),
         };
