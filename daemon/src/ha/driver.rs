@@ -326,6 +326,15 @@ impl Relationship {
                     }
                 }
                 _ = tick.tick() => self.on_tick(),
+                // Detection at the deadline itself, not at the next tick after it.
+                _ = tokio::time::sleep_until(
+                    (self.last_heartbeat_ok + self.config.timers.max_response_delay).into()
+                ), if self.heartbeats && !self.machine.communication_interrupted => {
+                    self.check_interrupted();
+                }
+                // The partner's heartbeat reached us while we took it for gone: ask for its
+                // state now rather than at our next tick, so changes start flowing to it at once.
+                _ = self.shared.partner_seen.notified() => self.send_heartbeat(),
                 Some(internal) = self.internal.recv() => self.on_internal(internal),
                 Some(command) = queues.commands.recv() => {
                     let refusal = self.step(command.event);
@@ -343,7 +352,7 @@ impl Relationship {
         ended
     }
 
-    fn on_tick(&mut self) {
+    fn send_heartbeat(&mut self) {
         let Some(client) = self.client.clone() else {
             return;
         };
@@ -356,10 +365,14 @@ impl Relationship {
                 let _ = tx.send(Internal::Heartbeat(result));
             });
         }
-        let interrupted = self.machine.communication_interrupted;
-        if !interrupted
+    }
+
+    /// Communication counts as interrupted once no heartbeat succeeded for max-response-delay.
+    fn check_interrupted(&mut self) {
+        if self.client.is_some()
+            && !self.machine.communication_interrupted
             && self.heartbeats
-            && self.last_heartbeat_ok.elapsed() > self.config.timers.max_response_delay
+            && self.last_heartbeat_ok.elapsed() >= self.config.timers.max_response_delay
         {
             tracing::warn!(
                 partner = %self.shared.status.load().partner_name,
@@ -367,6 +380,17 @@ impl Relationship {
             );
             self.shared.set_communication_interrupted(true);
             self.step(Event::CommunicationInterrupted);
+        }
+    }
+
+    fn on_tick(&mut self) {
+        if self.client.is_none() {
+            return;
+        }
+        self.send_heartbeat();
+        let interrupted = self.machine.communication_interrupted;
+        if !interrupted {
+            self.check_interrupted();
         } else if interrupted
             && self.ctx.detect_by_unacked_clients
             && !self.machine.unacked_over_threshold

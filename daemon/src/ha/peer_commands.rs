@@ -153,6 +153,9 @@ impl PeerCommands {
 
     fn heartbeat(&self) -> Vec<u8> {
         let status = self.shared.status.load();
+        if status.partner_state.is_none() {
+            self.shared.partner_seen.notify_one();
+        }
         let beat = Heartbeat {
             state: status.state,
             date_time: SystemTime::now(),

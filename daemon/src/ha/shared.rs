@@ -98,6 +98,9 @@ pub struct HaShared {
     disabled: AtomicBool,
     unacked: Mutex<HashSet<Box<[u8]>>>,
     has_backups: bool,
+    /// Raised when the partner's heartbeat reaches us while we do not know its state: the
+    /// driver asks for it at once.
+    pub partner_seen: tokio::sync::Notify,
     /// Peer link counters.
     pub counters: HaCounters,
     /// The operator's view.
@@ -122,6 +125,7 @@ impl HaShared {
             disabled: AtomicBool::new(false),
             unacked: Mutex::new(HashSet::new()),
             has_backups,
+            partner_seen: tokio::sync::Notify::new(),
             counters: HaCounters::default(),
             status: ArcSwap::from_pointee(status),
         })
