@@ -62,6 +62,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 import bench as b  # noqa: E402  (perfdhcp report parsing, percentiles, medians, formatting)
+from bench import log, sh  # noqa: E402
 
 NS_S1, NS_S2, NS_CLI, NS_LAN = "ndh-s1", "ndh-s2", "ndh-cli", "ndh-lan"
 IF_LAN, IF_CLI, IF_PEER = "lan", "cli", "peer"
@@ -97,14 +98,6 @@ RESYNC_BOUND = {100_000: 180.0, 2_000_000: 480.0}  # seconds allowed for the pai
 PAIR_UP = 60.0  # seconds for a fresh pair to reach hot-standby
 
 NAMES = {"kea": "Kea 2.2 HA (MT, 2 threads)", "nd": "netdhcpd HA (durability fsync)"}
-
-
-def log(msg: str):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def sh(*cmd, check=True, timeout=30):
-    return subprocess.run(cmd, check=check, timeout=timeout, capture_output=True, text=True)
 
 
 # ------------------------------------------------------------------ namespaces
@@ -289,16 +282,10 @@ class HaServer:
         return self.proc is not None and self.proc.poll() is None
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return b.cpu_seconds(self.pid)
 
     def memory_kb(self) -> dict:
-        out = {}
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            k, _, v = line.partition(":")
-            if k in ("VmRSS", "VmHWM"):
-                out[k] = int(v.split()[0])
-        return out
+        return b.memory_kb(self.pid)
 
     def log_tail(self, lines: int = 60) -> str:
         out = []
