@@ -61,6 +61,8 @@ pub struct Counters6 {
     pub send_failed: AtomicU64,
     /// Leases reclaimed after expiry.
     pub reclaimed: AtomicU64,
+    /// Lease records held now (addresses and prefixes, any state).
+    pub leases: AtomicU64,
 }
 
 impl Counters6 {
@@ -339,6 +341,10 @@ impl Engine6 {
         let mut housekeeping = engine::Housekeeping::new();
         let mut pollfds: Vec<libc::pollfd> = Vec::new();
         while !self.shutdown.load(Ordering::Relaxed) {
+            // One store per wake-up: what the operational state shows as leases held.
+            self.counters
+                .leases
+                .store(self.state.store.len() as u64, Ordering::Relaxed);
             self.apply_if_changed();
             let Some(config) = self.applied.clone() else {
                 break;

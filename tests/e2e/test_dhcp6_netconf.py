@@ -75,3 +75,31 @@ def test_pool_outside_subnet_is_refused_with_its_path(s, v6):
     s.commit().assert_ok()
     adv = v6.one(v6.base(d6.DHCP6_Solicit) / V6Client.ia_na(1))
     assert isinstance(adv, d6.DHCP6_Advertise)
+
+
+def test_dhcpv6_counters_and_leases_in_the_operational_state(s, v6):
+    """/server/state/dhcpv6 follows the wire: a SOLICIT/ADVERTISE/REQUEST/REPLY and an
+    INFORMATION-REQUEST are counted by type, and the lease is held."""
+    from dhcp6_client import server_duid_of
+    from netconf_tools import leaf, wait_for
+
+    def state():
+        return s.get(filter=("subtree", ndhcp("<state><dhcpv6/></state>"))).data
+
+    c = "d:server/d:state/d:dhcpv6/d:counters"
+    assert leaf(state(), f"{c}/d:reply") == "0"
+    ia = V6Client.ia_na(7)
+    adv = v6.one(v6.base(d6.DHCP6_Solicit) / ia)
+    assert isinstance(adv, d6.DHCP6_Advertise), adv
+    rep = v6.one(v6.base(d6.DHCP6_Request, server_duid=server_duid_of(adv)) / ia)
+    assert isinstance(rep, d6.DHCP6_Reply), rep
+    info(v6)
+    now = state()
+    assert leaf(now, f"{c}/d:solicit") == "1"
+    assert leaf(now, f"{c}/d:request") == "1"
+    assert leaf(now, f"{c}/d:information-request") == "1"
+    assert leaf(now, f"{c}/d:advertise") == "1"
+    assert leaf(now, f"{c}/d:reply") == "2"
+    assert leaf(now, f"{c}/d:malformed") == "0"
+    # The engine stores the count on its next wake-up.
+    wait_for(lambda: leaf(state(), "d:server/d:state/d:dhcpv6/d:leases") == "1", timeout=5, what="one lease held")

@@ -97,11 +97,43 @@ pub fn state_xml(src: &Sources) -> String {
         x.push_str("</subnet>");
     }
     x.push_str("</dhcpv4>");
+    dhcp6_xml(&mut x, &src.counters6);
     if let Some(ha) = src.ha.shared.load_full() {
         ha_xml(&mut x, &ha);
     }
     x.push_str("</state></server>");
     x
+}
+
+fn dhcp6_xml(x: &mut String, c: &crate::server6::Counters6) {
+    use crate::dhcp6::packet::msg;
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let rx = |t: u8| get(&c.received_by_type[usize::from(t)]);
+    let tx = |t: u8| get(&c.sent_by_type[usize::from(t)]);
+    let _ = write!(x, "<dhcpv6><leases>{}</leases><counters>", get(&c.leases));
+    for (name, value) in [
+        ("received", get(&c.received)),
+        ("malformed", get(&c.malformed)),
+        ("solicit", rx(msg::SOLICIT)),
+        ("request", rx(msg::REQUEST)),
+        ("confirm", rx(msg::CONFIRM)),
+        ("renew", rx(msg::RENEW)),
+        ("rebind", rx(msg::REBIND)),
+        ("release", rx(msg::RELEASE)),
+        ("decline", rx(msg::DECLINE)),
+        ("information-request", rx(msg::INFORMATION_REQUEST)),
+        ("advertise", tx(msg::ADVERTISE)),
+        ("reply", tx(msg::REPLY)),
+        ("no-subnet", get(&c.no_subnet)),
+        ("not-for-us", get(&c.not_for_us)),
+        ("lease-write-failed", get(&c.lease_write_failed)),
+        ("partner-update-failed", get(&c.partner_update_failed)),
+        ("send-failed", get(&c.send_failed)),
+        ("reclaimed", get(&c.reclaimed)),
+    ] {
+        let _ = write!(x, "<{name}>{value}</{name}>");
+    }
+    x.push_str("</counters></dhcpv6>");
 }
 
 fn ha_xml(x: &mut String, ha: &crate::ha::shared::HaShared) {
