@@ -432,6 +432,19 @@ pub fn submit_reclaimed<L>(
     );
 }
 
+/// Runs reclaim passes of up to `per_pass` leases until one finds fewer (reclaim-leases);
+/// returns how many were reclaimed.
+pub fn reclaim_all(per_pass: usize, mut pass: impl FnMut() -> usize) -> u64 {
+    let mut total = 0;
+    loop {
+        let n = pass();
+        total += n as u64;
+        if n < per_pass {
+            return total;
+        }
+    }
+}
+
 /// Starts a compaction off the packet thread: rotating the file waits for the writer's fsync,
 /// which the packet path must not. `family` prefixes the log messages ("" or "DHCPv6 ").
 pub fn start_compaction(writer: &Arc<MemfileWriter>, thread: &str, family: &'static str) {

@@ -15,7 +15,7 @@ use crate::config::{Ingress, RuntimeConfig};
 use crate::dhcp4::{self, Arrival, LeaseState4, Packet, Reply};
 use crate::engine::{self, unix_now, DurableBatch, Leg};
 use crate::ha::inbox::{answer_when_durable, ApplyMode, ApplyReport, InboxError, PeerRequest4};
-use crate::ha::port::{note_changes, partner_leg, HaPort, Pager};
+use crate::ha::port::{note_changes, operator_leg, partner_leg, HaPort, Pager};
 use crate::ha::LeaseUpdates;
 use crate::lease::memfile::csv4;
 use crate::lease::memfile::MemfileWriter;
@@ -359,14 +359,7 @@ impl Engine4 {
                     let _ = done.send(page);
                 }
                 PeerRequest4::Reclaim { done } => {
-                    let mut total = 0;
-                    loop {
-                        let n = self.reclaim(config);
-                        total += n as u64;
-                        if n < RECLAIM_PER_PASS {
-                            break;
-                        }
-                    }
+                    let total = engine::reclaim_all(RECLAIM_PER_PASS, || self.reclaim(config));
                     let _ = done.send(total);
                 }
             }
@@ -410,25 +403,8 @@ impl Engine4 {
                 changed.push(gone);
             }
         }
-        let partner = self.operator_changes_to_partner(mode, changed);
+        let partner = operator_leg(&self.ha, &self.ha.outbound4, mode, changed);
         answer_when_durable(&self.writer, rows, report, done, partner);
-    }
-
-    /// An operator's change goes to the failover partner like one the server made itself.
-    fn operator_changes_to_partner(
-        &self,
-        mode: ApplyMode,
-        changed: Vec<Lease4>,
-    ) -> Option<crate::engine::PartnerLeg> {
-        let ha = self
-            .ha
-            .shared
-            .load_full()
-            .filter(|_| mode == ApplyMode::Operator)?;
-        let updates = ha.lease_updates();
-        let mut for_partner = Vec::new();
-        note_changes(&ha, updates, &changed, &mut for_partner);
-        partner_leg(&self.ha.outbound4, updates, for_partner)
     }
 
     // Pool counters are kept by the free maps, so this costs a few words per pool, not a walk

@@ -19,7 +19,7 @@ use crate::dhcp6::packet::msg;
 use crate::dhcp6::{self, Arrival6, DecodeError, LeaseState6, Packet, Reply6, Silence6};
 use crate::engine::{self, unix_now, DurableBatch, Leg};
 use crate::ha::inbox::{answer_when_durable, ApplyMode, ApplyReport, InboxError, PeerRequest6};
-use crate::ha::port::{note_changes, partner_leg, HaPort, Pager};
+use crate::ha::port::{note_changes, operator_leg, partner_leg, HaPort, Pager};
 use crate::ha::LeaseUpdates;
 use crate::lease::memfile::{self, csv6, MemfileWriter};
 use crate::lease::record6::{LeaseKey6, LeaseType6};
@@ -511,14 +511,7 @@ impl Engine6 {
                     let _ = done.send(page);
                 }
                 PeerRequest6::Reclaim { done } => {
-                    let mut total = 0;
-                    loop {
-                        let n = self.reclaim(config);
-                        total += n as u64;
-                        if n < RECLAIM_PER_PASS {
-                            break;
-                        }
-                    }
+                    let total = engine::reclaim_all(RECLAIM_PER_PASS, || self.reclaim(config));
                     let _ = done.send(total);
                 }
             }
@@ -558,25 +551,8 @@ impl Engine6 {
                 changed.push(gone);
             }
         }
-        let partner = self.operator_changes_to_partner(mode, changed);
+        let partner = operator_leg(&self.ha, &self.ha.outbound6, mode, changed);
         answer_when_durable(&self.writer, rows, report, done, partner);
-    }
-
-    /// An operator's change goes to the failover partner like one the server made itself.
-    fn operator_changes_to_partner(
-        &self,
-        mode: ApplyMode,
-        changed: Vec<Lease6>,
-    ) -> Option<crate::engine::PartnerLeg> {
-        let ha = self
-            .ha
-            .shared
-            .load_full()
-            .filter(|_| mode == ApplyMode::Operator)?;
-        let updates = ha.lease_updates();
-        let mut for_partner = Vec::new();
-        note_changes(&ha, updates, &changed, &mut for_partner);
-        partner_leg(&self.ha.outbound6, updates, for_partner)
     }
 
     /// Reclaims up to a pass of expired leases; returns how many.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 use tokio::sync::mpsc;
 
-use super::inbox::{Inbox, PeerRequest4, PeerRequest6};
+use super::inbox::{ApplyMode, Inbox, PeerRequest4, PeerRequest6};
 use super::peer_commands::MachineCommand;
 use super::shared::HaShared;
 use super::state::LeaseUpdates;
@@ -161,6 +161,24 @@ pub fn partner_leg<L: Send + 'static>(
     };
     let _ = queue.send(Outbound { leases, delivery });
     None
+}
+
+/// The partner's part in an operator's change (delete-lease, set-lease4): it goes to the
+/// partner like a change the server made itself. None for other apply modes, or alone.
+pub fn operator_leg<L: Clone + Send + 'static>(
+    port: &HaPort,
+    queue: &mpsc::UnboundedSender<Outbound<L>>,
+    mode: ApplyMode,
+    changed: Vec<L>,
+) -> Option<PartnerLeg> {
+    let ha = port
+        .shared
+        .load_full()
+        .filter(|_| mode == ApplyMode::Operator)?;
+    let updates = ha.lease_updates();
+    let mut for_partner = Vec::new();
+    note_changes(&ha, updates, &changed, &mut for_partner);
+    partner_leg(queue, updates, for_partner)
 }
 
 /// How long a sorted snapshot of lease keys serves page requests before it is rebuilt.
