@@ -103,3 +103,63 @@ def test_dhcpv6_counters_and_leases_in_the_operational_state(s, v6):
     assert leaf(now, f"{c}/d:malformed") == "0"
     # The engine stores the count on its next wake-up.
     wait_for(lambda: leaf(state(), "d:server/d:state/d:dhcpv6/d:leases") == "1", timeout=5, what="one lease held")
+
+
+def test_set_lease6_repairs_an_address_and_a_prefix_the_client_then_renews(s, env, v6):
+    """set-lease6 places an address lease and a delegated prefix in their subnet: both are
+    listed, written to the DHCPv6 lease file, and the client holding that DUID and IAID is
+    confirmed exactly those by a RENEW. Input is checked."""
+    import csv
+
+    from dhcp6_client import duid_bytes, ia_addresses, ia_prefixes
+    from test_netconf_leases import leases, rpc
+
+    duid = duid_bytes(v6.duid).hex(":")
+    address, prefix = "2001:db8:1::10f", "2001:db8:1ab::"
+    rpc(s, "set-lease6",
+        f"<address>{address}</address><duid>{duid}</duid><iaid>41</iaid>"
+        "<valid-lifetime>7200</valid-lifetime><preferred-lifetime>3600</preferred-lifetime>"
+        "<hostname>fixed6</hostname>").assert_ok()  # fmt: skip
+    rpc(s, "set-lease6",
+        f"<type>ia-pd</type><address>{prefix}</address><prefix-length>56</prefix-length>"
+        f"<duid>{duid}</duid><iaid>42</iaid>").assert_ok()  # fmt: skip
+
+    listed = {l["address"]: l for l in leases(rpc(s, "get-leases6", f"<duid>{duid}</duid>"))}
+    assert set(listed) == {address, prefix}, listed
+    na, pd = listed[address], listed[prefix]
+    assert (na["type"], na["iaid"], na["prefix-length"], na["valid-lifetime"], na["hostname"], na["subnet-id"]) == (
+        "ia-na", "41", "128", "7200", "fixed6", "1"
+    )
+    assert (pd["type"], pd["iaid"], pd["prefix-length"], pd["valid-lifetime"], pd["subnet-id"]) == (
+        "ia-pd", "42", "56", "4000", "1"
+    ), "the prefix takes the subnet's valid lifetime"
+
+    with open(env.daemon.state_dir / "leases6.csv", newline="") as f:
+        rows = {r["address"]: r for r in csv.DictReader(f)}
+    assert (rows[address]["iaid"], rows[address]["valid_lifetime"], rows[address]["pref_lifetime"]) == ("41", "7200", "3600")
+    assert (rows[prefix]["prefix_len"], rows[prefix]["lease_type"]) == ("56", "2")
+
+    from dhcp6_client import server_duid_of
+
+    adv = v6.one(v6.base(d6.DHCP6_Solicit) / V6Client.ia_na(41) / V6Client.ia_pd(42))
+    assert isinstance(adv, d6.DHCP6_Advertise), adv
+    reply = v6.one(
+        v6.base(d6.DHCP6_Renew, server_duid=server_duid_of(adv)) / V6Client.ia_na(41, [address])
+        / V6Client.ia_pd(42, [(prefix, 56)])
+    )  # fmt: skip
+    assert isinstance(reply, d6.DHCP6_Reply), reply
+    got_na = [a.addr for a in ia_addresses(opt(reply, d6.DHCP6OptIA_NA)) if a.validlft > 0]
+    got_pd = [(p.prefix, p.plen) for p in ia_prefixes(opt(reply, d6.DHCP6OptIA_PD)) if p.validlft > 0]
+    assert got_na == [address] and got_pd == [(prefix, 56)], reply.show(dump=True)
+
+    mine = f"<duid>{duid}</duid><iaid>1</iaid>"
+    e = rpc(s, "set-lease6", f"<address>2001:db8:9::1</address>{mine}").one_error()
+    assert e.tag == "invalid-value" and "no configured DHCPv6 subnet" in (e.message or ""), e
+    e = rpc(s, "set-lease6", f"<type>ia-pd</type><address>2001:db8:1ab::</address>{mine}").one_error()
+    assert e.tag == "missing-element", e
+    e = rpc(s, "set-lease6", f"<type>ia-pd</type><address>2001:db8:1ab::1</address><prefix-length>56</prefix-length>{mine}").one_error()
+    assert e.tag == "invalid-value" and "bits set" in (e.message or ""), e
+    e = rpc(s, "set-lease6", f"<address>{address}</address><iaid>1</iaid>").one_error()
+    assert e.tag == "missing-element", e
+    e = rpc(s, "set-lease6", f"<address>{address}</address>{mine}<valid-lifetime>0</valid-lifetime>").one_error()
+    assert e.tag == "invalid-value", e

@@ -1,6 +1,6 @@
 //! The lease RPCs of the netdhcp-server module: get-leases4 and get-leases6 (paged listings
 //! filtered by the engines, so millions of leases are walked a page at a time), delete-lease,
-//! reclaim-leases and compact-lease-files. Each is carried out by the engine owning the leases
+//! set-lease4 and set-lease6 (repairs), reclaim-leases and compact-lease-files. Each is carried out by the engine owning the leases
 //! (through its inbox) or by the lease file writers, off the datastore thread.
 
 use std::collections::HashMap;
@@ -40,6 +40,8 @@ pub enum LeaseRpc {
     Delete(IpAddr),
     /// set-lease4.
     Set4(SetLease4),
+    /// set-lease6.
+    Set6(SetLease6),
     /// reclaim-leases.
     Reclaim,
     /// compact-lease-files.
@@ -69,6 +71,19 @@ pub struct SetLease4 {
     hostname: Option<String>,
 }
 
+/// set-lease6's input.
+#[derive(Debug)]
+pub struct SetLease6 {
+    lease_type: LeaseType6,
+    address: Ipv6Addr,
+    prefix_len: u8,
+    duid: Vec<u8>,
+    iaid: u32,
+    valid_lifetime: Option<u32>,
+    preferred_lifetime: Option<u32>,
+    hostname: Option<String>,
+}
+
 /// What the lease RPCs act on.
 #[derive(Clone)]
 pub struct LeaseTargets {
@@ -76,7 +91,7 @@ pub struct LeaseTargets {
     pub port: Arc<HaPort>,
     /// The DHCPv4 and DHCPv6 lease file writers.
     pub writers: Vec<Arc<MemfileWriter>>,
-    /// The running configuration (set-lease4 places a lease in its subnet).
+    /// The running configuration (set-lease4 and set-lease6 place a lease in its subnet).
     pub config: Arc<arc_swap::ArcSwap<crate::config::RuntimeConfig>>,
 }
 
@@ -98,6 +113,7 @@ pub fn parse(op: &Operation) -> Option<Result<LeaseRpc, RpcError>> {
         "get-leases6",
         "delete-lease",
         "set-lease4",
+        "set-lease6",
         "reclaim-leases",
         "compact-lease-files",
     ];
@@ -266,9 +282,100 @@ fn build(name: &str, leaves: HashMap<String, String>) -> Result<LeaseRpc, RpcErr
                 hostname: leaves.get("hostname").cloned().filter(|h| !h.is_empty()),
             }))
         }
+        "set-lease6" => set_lease6(&leaves).map(LeaseRpc::Set6),
         "reclaim-leases" => only(&leaves, &[]).map(|()| LeaseRpc::Reclaim),
         _ => only(&leaves, &[]).map(|()| LeaseRpc::Compact),
     }
+}
+
+fn set_lease6(leaves: &HashMap<String, String>) -> Result<SetLease6, RpcError> {
+    only(
+        leaves,
+        &[
+            "type",
+            "address",
+            "prefix-length",
+            "duid",
+            "iaid",
+            "valid-lifetime",
+            "preferred-lifetime",
+            "hostname",
+        ],
+    )?;
+    let lease_type = match leaves.get("type").map(String::as_str) {
+        None | Some("ia-na") => LeaseType6::Na,
+        Some("ia-pd") => LeaseType6::Pd,
+        Some(other) => {
+            return Err(RpcError::invalid_value(
+                "type",
+                format!("{other}: expected ia-na or ia-pd"),
+            ))
+        }
+    };
+    let address: Ipv6Addr = value(leaves, "address", "an IPv6 address")?
+        .ok_or_else(|| RpcError::missing_element("address"))?;
+    let prefix_len = match (
+        lease_type,
+        value::<u8>(leaves, "prefix-length", "a prefix length")?,
+    ) {
+        (LeaseType6::Pd, None) => return Err(RpcError::missing_element("prefix-length")),
+        (LeaseType6::Pd, Some(len)) if (1..=128).contains(&len) => len,
+        (LeaseType6::Pd, Some(len)) => {
+            return Err(RpcError::invalid_value(
+                "prefix-length",
+                format!("{len}: a delegated prefix is 1 to 128 bits long"),
+            ))
+        }
+        (_, None | Some(128)) => 128,
+        (_, Some(len)) => {
+            return Err(RpcError::invalid_value(
+                "prefix-length",
+                format!("{len}: an ia-na lease is one address (128)"),
+            ))
+        }
+    };
+    if lease_type == LeaseType6::Pd {
+        let masked = ipnet::Ipv6Net::new(address, prefix_len)
+            .map(|net| net.trunc().addr())
+            .unwrap_or(address);
+        if masked != address {
+            return Err(RpcError::invalid_value(
+                "address",
+                format!("{address} has bits set past /{prefix_len}"),
+            ));
+        }
+    }
+    let duid = hex_bytes(leaves, "duid")?
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| RpcError::missing_element("duid"))?;
+    let iaid = value::<u32>(leaves, "iaid", "a number")?
+        .ok_or_else(|| RpcError::missing_element("iaid"))?;
+    let valid_lifetime = value::<u32>(leaves, "valid-lifetime", "a number")?;
+    if valid_lifetime == Some(0) {
+        return Err(RpcError::invalid_value(
+            "valid-lifetime",
+            "use delete-lease to remove a lease",
+        ));
+    }
+    let preferred_lifetime = value::<u32>(leaves, "preferred-lifetime", "a number")?;
+    if let (Some(p), Some(v)) = (preferred_lifetime, valid_lifetime) {
+        if p > v {
+            return Err(RpcError::invalid_value(
+                "preferred-lifetime",
+                format!("{p} is longer than the valid lifetime {v}"),
+            ));
+        }
+    }
+    Ok(SetLease6 {
+        lease_type,
+        address,
+        prefix_len,
+        duid,
+        iaid,
+        valid_lifetime,
+        preferred_lifetime,
+        hostname: leaves.get("hostname").cloned().filter(|h| !h.is_empty()),
+    })
 }
 
 fn engine_stopped() -> Vec<RpcError> {
@@ -296,6 +403,11 @@ pub async fn run(targets: LeaseTargets, rpc: LeaseRpc) -> Result<Reply, Vec<RpcE
         LeaseRpc::Set4(input) => {
             let lease = lease_of(&targets.config.load().dhcp4, input)?;
             apply::<Lease4>(&targets.port, vec![lease], Vec::new()).await?;
+            Ok(Reply::Ok)
+        }
+        LeaseRpc::Set6(input) => {
+            let lease = lease6_of(&targets.config.load().dhcp6, input)?;
+            apply::<Lease6>(&targets.port, vec![lease], Vec::new()).await?;
             Ok(Reply::Ok)
         }
         LeaseRpc::Reclaim => {
@@ -360,6 +472,55 @@ fn lease_of(
         hostname: input.hostname.map(String::into_boxed_str),
         state: LeaseState::Default,
         user_context: None,
+    })
+}
+
+/// The lease set-lease6 describes, placed in the configured subnet holding its address (an
+/// address lease) or in the subnet whose prefix pool holds the prefix (a delegated prefix).
+fn lease6_of(
+    config: &crate::config::Dhcp6Config,
+    input: SetLease6,
+) -> Result<Lease6, Vec<RpcError>> {
+    let subnet = config
+        .subnets
+        .iter()
+        .find(|s| match input.lease_type {
+            LeaseType6::Pd => s.pd_pools.iter().any(|p| {
+                p.prefix.contains(&input.address) && input.prefix_len >= p.prefix.prefix_len()
+            }),
+            _ => s.prefix.contains(&input.address),
+        })
+        .ok_or_else(|| {
+            let place = match input.lease_type {
+                LeaseType6::Pd => "prefix pool",
+                _ => "subnet",
+            };
+            vec![RpcError::invalid_value(
+                "address",
+                format!(
+                    "{}/{} is in no configured DHCPv6 {place}",
+                    input.address, input.prefix_len
+                ),
+            )]
+        })?;
+    let valid_lifetime = input.valid_lifetime.unwrap_or(subnet.lifetimes.valid);
+    let preferred_lifetime = input
+        .preferred_lifetime
+        .unwrap_or(subnet.lifetimes.preferred)
+        .min(valid_lifetime);
+    Ok(Lease6 {
+        address: input.address,
+        prefix_len: input.prefix_len,
+        lease_type: input.lease_type,
+        duid: input.duid.into_boxed_slice(),
+        iaid: input.iaid,
+        valid_lifetime,
+        preferred_lifetime,
+        expire: crate::engine::unix_now() + u64::from(valid_lifetime),
+        subnet_id: subnet.id,
+        hostname: input.hostname.map(String::into_boxed_str),
+        state: LeaseState::Default,
+        ..Lease6::default()
     })
 }
 
