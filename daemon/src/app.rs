@@ -87,14 +87,9 @@ fn format_problems(problems: &[Problem]) -> String {
         .join("\n")
 }
 
-/// Sets up tracing: RUST_LOG if set, else `level`.
+/// Sets up tracing: RUST_LOG if set, else `level`; `/server/logging` changes it live.
 pub fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    crate::logging::init(level);
 }
 
 /// `netdhcpd check FILE`.
@@ -272,6 +267,7 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
             Box::new(server4::Dhcp4Subsystem { sockets }),
             Box::new(v6_subsystem),
             Box::new(HaSubsystem { config: ha_config }),
+            Box::new(crate::logging::LoggingSubsystem),
         ],
     };
     let datastores = Datastores::new(
@@ -291,6 +287,7 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
         ha: ha_port.clone(),
         lease_writers: vec![writer.clone(), v6.writer.clone()],
         counters6: v6.counters.clone(),
+        usage6: v6.usage.clone(),
     };
     let metrics_sources = Arc::new(sources.clone());
     let mut nb = Northbound::new(datastores, committer, sources);

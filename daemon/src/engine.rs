@@ -22,6 +22,8 @@ pub fn unix_now() -> u64 {
 
 /// How often the engines re-read interface addresses.
 const ADDRESS_REFRESH: Duration = Duration::from_secs(5);
+/// How often the engines publish pool use for the operational state and the metrics.
+pub const USAGE_PERIOD: Duration = Duration::from_secs(2);
 
 /// When an engine last did its periodic work; each `*_due` call restarts its clock when it
 /// answers true.

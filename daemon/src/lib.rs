@@ -10,6 +10,7 @@ pub mod dhcp6;
 pub mod engine;
 pub mod ha;
 pub mod lease;
+pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod netconf_server;

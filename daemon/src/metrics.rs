@@ -213,6 +213,39 @@ pub fn render(src: &Sources) -> String {
     ] {
         f.sample(name, &[("reason", reason)], get(c));
     }
+    let name = "netdhcp_dhcp6_leases";
+    Family::new(&mut x, name, "gauge", "DHCPv6 lease records held.").sample(
+        name,
+        &[],
+        get(&c6.leases),
+    );
+    let name = "netdhcp_dhcp6_pool_leases";
+    let mut f = Family::new(
+        &mut x,
+        name,
+        "gauge",
+        "Addresses (type ia-na) or delegated prefixes (ia-pd) of each DHCPv6 pool, total and in use.",
+    );
+    for (subnet, pools) in &src.usage6.load().subnets {
+        let subnet = subnet.to_string();
+        for p in pools {
+            let pool = format!("{}/{}", p.start, p.length);
+            let kind = match p.kind {
+                crate::stats::PoolKind6::Address => "ia-na",
+                crate::stats::PoolKind6::Prefix => "ia-pd",
+            };
+            let labels = |state| {
+                [
+                    ("subnet", subnet.as_str()),
+                    ("pool", pool.as_str()),
+                    ("type", kind),
+                    ("state", state),
+                ]
+            };
+            f.sample(name, &labels("total"), p.total);
+            f.sample(name, &labels("in-use"), p.in_use);
+        }
+    }
 
     if let Some(ha) = src.ha.shared.load_full() {
         let status = ha.status.load();
@@ -366,6 +399,7 @@ mod tests {
             lease_file: "/nonexistent/leases4.csv".into(),
             counters4,
             counters6: Arc::default(),
+            usage6: Arc::default(),
             usage4: Arc::new(ArcSwap::from_pointee(usage)),
             ha: HaPort::new().unwrap().0,
             lease_writers: Vec::new(),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use ipnet::Ipv4Net;
@@ -28,8 +28,6 @@ use netconf::error::RpcError;
 
 /// Packets taken from one socket per wake-up before the batch is committed.
 const BATCH: usize = 64;
-/// How often address use is published for the operational state.
-const USAGE_PERIOD: Duration = Duration::from_secs(2);
 /// Expired leases reclaimed per pass, so a mass expiry does not stall the packet path.
 const RECLAIM_PER_PASS: usize = 10_000;
 
@@ -184,7 +182,7 @@ impl Engine4 {
     pub fn run(mut self) {
         let mut buf = vec![0u8; 65536];
         let mut housekeeping = engine::Housekeeping::new();
-        let mut last_usage = Instant::now() - USAGE_PERIOD;
+        let mut last_usage = Instant::now() - engine::USAGE_PERIOD;
         let mut pollfds: Vec<libc::pollfd> = Vec::new();
         while !self.shutdown.load(Ordering::Relaxed) {
             self.apply_if_changed();
@@ -236,7 +234,7 @@ impl Engine4 {
             if housekeeping.address_refresh_due() {
                 self.refresh_addresses();
             }
-            if last_usage.elapsed() >= USAGE_PERIOD {
+            if last_usage.elapsed() >= engine::USAGE_PERIOD {
                 last_usage = Instant::now();
                 self.publish_usage(&config);
             }

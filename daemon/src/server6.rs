@@ -27,6 +27,7 @@ use crate::lease::Lease6;
 use crate::net::iface6;
 use crate::net::socket6::{Socket6, SocketError6};
 use crate::northbound::commit::{Reservation, Subsystem};
+use crate::stats::{PoolKind6, PoolUsage6, Usage6};
 use netconf::error::RpcError;
 
 /// Datagrams taken from one socket per wake-up before the batch is committed.
@@ -212,6 +213,8 @@ pub struct Started6 {
     pub writer: Arc<MemfileWriter>,
     /// Counters.
     pub counters: Arc<Counters6>,
+    /// Pool use, refreshed by the engine.
+    pub usage: Arc<ArcSwap<Usage6>>,
 }
 
 impl Started6 {
@@ -260,6 +263,7 @@ pub fn start(
     let list = open_sockets(&current, &HashMap::new()).map_err(|e| e.to_string())?;
     let sockets = engine::initial_sockets(list);
     let counters = Arc::new(Counters6::default());
+    let usage = Arc::new(ArcSwap::from_pointee(Usage6::default()));
     let engine = Engine6 {
         config,
         applied: None,
@@ -270,6 +274,7 @@ pub fn start(
         addresses: HashMap::new(),
         duid,
         counters: counters.clone(),
+        usage: usage.clone(),
         shutdown,
         ha,
         pager: Pager::default(),
@@ -283,6 +288,7 @@ pub fn start(
             engine,
             writer,
             counters,
+            usage,
         },
         Dhcp6Subsystem { sockets },
     ))
@@ -299,6 +305,7 @@ struct Engine6 {
     addresses: HashMap<String, Vec<Ipv6Net>>,
     duid: Vec<u8>,
     counters: Arc<Counters6>,
+    usage: Arc<ArcSwap<Usage6>>,
     shutdown: Arc<AtomicBool>,
     ha: Arc<HaPort>,
     pager: Pager<(u128, LeaseType6)>,
@@ -324,7 +331,38 @@ impl Engine6 {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "DHCPv6 configuration applied"
         );
+        // Readers see the new pools at once, not at the next periodic refresh.
+        self.publish_usage(&current);
         self.applied = Some(current);
+    }
+
+    // Pool counters are kept by the free maps: a few words per pool, no walk over the leases.
+    fn publish_usage(&self, config: &RuntimeConfig) {
+        let subnets = config
+            .dhcp6
+            .subnets
+            .iter()
+            .map(|s| {
+                let pools = self
+                    .state
+                    .pool_usage(s.id)
+                    .into_iter()
+                    .map(|(start, length, in_use, total)| PoolUsage6 {
+                        kind: if length == 128 {
+                            PoolKind6::Address
+                        } else {
+                            PoolKind6::Prefix
+                        },
+                        start,
+                        length,
+                        total,
+                        in_use,
+                    })
+                    .collect();
+                (s.id, pools)
+            })
+            .collect();
+        self.usage.store(Arc::new(Usage6 { subnets }));
     }
 
     fn refresh_addresses(&mut self) {
@@ -339,6 +377,7 @@ impl Engine6 {
         let _enter = span.enter();
         let mut buf = vec![0u8; 65536];
         let mut housekeeping = engine::Housekeeping::new();
+        let mut last_usage = Instant::now();
         let mut pollfds: Vec<libc::pollfd> = Vec::new();
         while !self.shutdown.load(Ordering::Relaxed) {
             // One store per wake-up: what the operational state shows as leases held.
@@ -394,6 +433,10 @@ impl Engine6 {
             }
             if housekeeping.address_refresh_due() {
                 self.refresh_addresses();
+            }
+            if last_usage.elapsed() >= engine::USAGE_PERIOD {
+                last_usage = Instant::now();
+                self.publish_usage(&config);
             }
         }
         tracing::info!(counters = %self.counters.summary(), "DHCPv6 engine stopped");

@@ -100,3 +100,34 @@ pub struct Usage4 {
     /// (subnet id, its pools), in subnet id order.
     pub subnets: Vec<(u32, Vec<PoolUsage4>)>,
 }
+
+/// What a DHCPv6 pool gives out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolKind6 {
+    /// Addresses (IA_NA).
+    Address,
+    /// Delegated prefixes (IA_PD).
+    Prefix,
+}
+
+/// Use of one DHCPv6 pool: addresses of an address range, or prefixes of a prefix pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolUsage6 {
+    /// Addresses or delegated prefixes.
+    pub kind: PoolKind6,
+    /// The first address, or the first delegated prefix.
+    pub start: std::net::Ipv6Addr,
+    /// 128 for addresses; the delegated length for prefixes.
+    pub length: u8,
+    /// Addresses or prefixes in the pool (can exceed 2^64 in a /64 range).
+    pub total: u128,
+    /// Leased, offered, declined or reserved.
+    pub in_use: u64,
+}
+
+/// Address and prefix use of the DHCPv6 server, published by the engine every few seconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage6 {
+    /// (subnet id, its pools: address ranges then prefix pools), in subnet id order.
+    pub subnets: Vec<(u32, Vec<PoolUsage6>)>,
+}

@@ -104,6 +104,18 @@ def test_dhcpv6_counters_and_leases_in_the_operational_state(s, v6):
     # The engine stores the count on its next wake-up.
     wait_for(lambda: leaf(state(), "d:server/d:state/d:dhcpv6/d:leases") == "1", timeout=5, what="one lease held")
 
+    # Pool use per subnet: subnet 1's range of 16 addresses has the leased one in use, its
+    # /40 prefix pool of /56 prefixes none; subnet 2 (relayed) is listed with its range.
+    def pool(subnet: int, kind: str, start: str) -> tuple:
+        p = f"d:server/d:state/d:dhcpv6/d:subnet[d:id='{subnet}']/d:pool[d:type='{kind}'][d:start='{start}']"
+        now = state()
+        return tuple(leaf(now, f"{p}/d:{n}") for n in ("length", "total", "in-use", "free"))
+
+    wait_for(lambda: pool(1, "ia-na", "2001:db8:1::100")[2] == "1", timeout=5, what="the leased address in use")
+    assert pool(1, "ia-na", "2001:db8:1::100") == ("128", "16", "1", "15")
+    assert pool(1, "ia-pd", "2001:db8:100::") == ("56", "65536", "0", "65536")
+    assert pool(2, "ia-na", "2001:db8:2::100") == ("128", "256", "0", "256")
+
 
 def test_set_lease6_repairs_an_address_and_a_prefix_the_client_then_renews(s, env, v6):
     """set-lease6 places an address lease and a delegated prefix in their subnet: both are

@@ -4,6 +4,8 @@
 pub const SERVER: &str = "/netdhcp-server:server";
 /// Lease database settings.
 pub const LEASE_DATABASE: &str = "/netdhcp-server:server/lease-database";
+/// Log levels.
+pub const LOGGING: &str = "/netdhcp-server:server/logging";
 /// The DHCPv4 server.
 pub const DHCPV4: &str = "/netdhcp-server:server/dhcpv4";
 /// XML namespace of `netdhcp-server`.

@@ -7,6 +7,7 @@ mod checks6;
 mod checks_shared;
 mod common;
 mod ha;
+mod logging;
 mod options4;
 mod tree;
 mod v4;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 pub use common::{AddressRange, FamilyAddress};
 pub use ha::{HaBasicAuth, HaConfig, HaMode, HaPeer, HaTimers, HaTls, PeerRole};
+pub use logging::LoggingConfig;
 pub use options4::{OptionFormat, OptionSet, OptionSet4, OptionValue};
 pub use v4::{Dhcp4Config, HostId, Ingress, Lifetimes, Pool4, Reservation4, Subnet4};
 #[cfg(test)]
@@ -81,6 +83,8 @@ pub struct RuntimeConfig {
     pub dhcp6: Dhcp6Config,
     /// Failover, when this server is one of a pair.
     pub ha: Option<HaConfig>,
+    /// Log levels.
+    pub logging: LoggingConfig,
 }
 
 impl TryFrom<&DataTree<'_>> for RuntimeConfig {
@@ -96,12 +100,14 @@ impl TryFrom<&DataTree<'_>> for RuntimeConfig {
         let dhcp6 = v6::read(&root, &mut errors);
         checks6::check_v6(&dhcp6, &mut errors);
         let ha = ha::read(&root, &mut errors);
+        let logging = logging::read(&root);
         if errors.is_empty() {
             Ok(RuntimeConfig {
                 lease_db,
                 dhcp4,
                 dhcp6,
                 ha,
+                logging,
             })
         } else {
             Err(errors)

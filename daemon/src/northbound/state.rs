@@ -26,6 +26,8 @@ pub struct Sources {
     pub usage4: Arc<ArcSwap<Usage4>>,
     /// DHCPv6 counters.
     pub counters6: Arc<crate::server6::Counters6>,
+    /// DHCPv6 address and prefix use, published by the engine.
+    pub usage6: Arc<ArcSwap<crate::stats::Usage6>>,
     /// The failover port, whose relationship (if configured) holds the HA status; also the
     /// engines' inboxes the lease RPCs go through.
     pub ha: Arc<HaPort>,
@@ -97,7 +99,7 @@ pub fn state_xml(src: &Sources) -> String {
         x.push_str("</subnet>");
     }
     x.push_str("</dhcpv4>");
-    dhcp6_xml(&mut x, &src.counters6);
+    dhcp6_xml(&mut x, &src.counters6, &src.usage6.load());
     if let Some(ha) = src.ha.shared.load_full() {
         ha_xml(&mut x, &ha);
     }
@@ -105,7 +107,7 @@ pub fn state_xml(src: &Sources) -> String {
     x
 }
 
-fn dhcp6_xml(x: &mut String, c: &crate::server6::Counters6) {
+fn dhcp6_xml(x: &mut String, c: &crate::server6::Counters6, usage: &crate::stats::Usage6) {
     use crate::dhcp6::packet::msg;
     let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let rx = |t: u8| get(&c.received_by_type[usize::from(t)]);
@@ -133,7 +135,27 @@ fn dhcp6_xml(x: &mut String, c: &crate::server6::Counters6) {
     ] {
         let _ = write!(x, "<{name}>{value}</{name}>");
     }
-    x.push_str("</counters></dhcpv6>");
+    x.push_str("</counters>");
+    for (id, pools) in &usage.subnets {
+        let _ = write!(x, "<subnet><id>{id}</id>");
+        for p in pools {
+            let kind = match p.kind {
+                crate::stats::PoolKind6::Address => "ia-na",
+                crate::stats::PoolKind6::Prefix => "ia-pd",
+            };
+            let total = u64::try_from(p.total).unwrap_or(u64::MAX);
+            let _ = write!(
+                x,
+                "<pool><type>{kind}</type><start>{}</start><length>{}</length><total>{total}</total><in-use>{}</in-use><free>{}</free></pool>",
+                p.start,
+                p.length,
+                p.in_use,
+                total.saturating_sub(p.in_use)
+            );
+        }
+        x.push_str("</subnet>");
+    }
+    x.push_str("</dhcpv6>");
 }
 
 fn ha_xml(x: &mut String, ha: &crate::ha::shared::HaShared) {
@@ -201,7 +223,7 @@ fn ha_xml(x: &mut String, ha: &crate::ha::shared::HaShared) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::PoolUsage4;
+    use crate::stats::{PoolKind6, PoolUsage4, PoolUsage6, Usage6};
 
     #[test]
     fn state_fits_the_model() {
@@ -225,6 +247,27 @@ mod tests {
             counters4: counters,
             usage4: Arc::new(ArcSwap::from_pointee(usage)),
             counters6: Arc::default(),
+            usage6: Arc::new(ArcSwap::from_pointee(Usage6 {
+                subnets: vec![(
+                    1,
+                    vec![
+                        PoolUsage6 {
+                            kind: PoolKind6::Address,
+                            start: "2001:db8:1::".parse().unwrap(),
+                            length: 128,
+                            total: 1 << 64,
+                            in_use: 2,
+                        },
+                        PoolUsage6 {
+                            kind: PoolKind6::Prefix,
+                            start: "2001:db8:100::".parse().unwrap(),
+                            length: 56,
+                            total: 65536,
+                            in_use: 1,
+                        },
+                    ],
+                )],
+            })),
             ha: HaPort::new().unwrap().0,
             lease_writers: Vec::new(),
         };
@@ -232,6 +275,11 @@ mod tests {
         assert!(
             xml.contains("<received>7</received>") && xml.contains("<free>7</free>"),
             "{xml}"
+        );
+        assert!(
+            xml.contains("<total>18446744073709551615</total><in-use>2</in-use>")
+                && xml.contains("<type>ia-pd</type><start>2001:db8:100::</start><length>56</length><total>65536</total><in-use>1</in-use><free>65535</free>"),
+            "a /64 range saturates at the largest uint64: {xml}"
         );
         let ctx = yang::context().unwrap();
         let parsed = yang::yang5::data::DataTree::parse_string(
