@@ -77,6 +77,17 @@ pub enum AppError {
     /// Signal handling or the engine thread failed.
     #[error("{0}")]
     Runtime(String),
+    /// A Kea configuration could not be imported.
+    #[error(transparent)]
+    ImportKea(#[from] crate::import_kea::ImportError),
+    /// An output file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
 }
 
 fn format_problems(problems: &[Problem]) -> String {
@@ -405,4 +416,43 @@ fn lock_state_dir(state_dir: &Path) -> Result<std::fs::File, AppError> {
         return Err(AppError::Locked(path));
     }
     Ok(file)
+}
+
+/// `netdhcpd import-kea FILE [FILE] [-o OUT]`: the netdhcp document converted from Kea
+/// configuration files on standard output (or in `output`); each Kea setting it does not
+/// carry, and any problem `netdhcpd check` would find in it, on standard error. Only an
+/// unreadable file or one that is not a Kea configuration is an error.
+pub fn import_kea(files: &[PathBuf], output: Option<&Path>) -> Result<(), AppError> {
+    let inputs = files
+        .iter()
+        .map(|f| {
+            Ok(crate::import_kea::KeaFile {
+                origin: f.display().to_string(),
+                text: read_file(f)?,
+            })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    let conversion = crate::import_kea::import(&inputs)?;
+    for unsupported in &conversion.report {
+        eprintln!("{unsupported}");
+    }
+    // The document is written even when it does not validate: the operator edits it.
+    if let Err(problems) = northbound::validate_document(yang::context()?, &conversion.document) {
+        eprintln!(
+            "the converted document does not pass `netdhcpd check` yet:\n{}",
+            format_problems(&problems)
+        );
+    }
+    match output {
+        Some(path) => {
+            std::fs::write(path, &conversion.document).map_err(|source| AppError::Write {
+                path: path.into(),
+                source,
+            })
+        }
+        None => {
+            print!("{}", conversion.document);
+            Ok(())
+        }
+    }
 }

@@ -9,6 +9,7 @@ pub mod dhcp4;
 pub mod dhcp6;
 pub mod engine;
 pub mod ha;
+pub mod import_kea;
 pub mod lease;
 pub mod logging;
 pub mod metrics;

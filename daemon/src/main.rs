@@ -36,6 +36,18 @@ enum Command {
     /// Read a password on standard input and print its hash for the settings file.
     HashPassword,
 
+    /// Convert an ISC Kea 2.2 configuration (kea-dhcp4.conf, kea-dhcp6.conf, or one file with
+    /// both) to a netdhcp instance document; each Kea setting it cannot express is listed on
+    /// standard error with its JSON path.
+    ImportKea {
+        /// Kea configuration files (JSON with comments), at most one per family.
+        #[arg(required = true, num_args = 1..=2)]
+        files: Vec<PathBuf>,
+        /// Write the document here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+
     /// Validate a configuration file (XML or JSON instance document) and exit: 0 when valid,
     /// 1 with every error and its path otherwise.
     Check {
@@ -60,6 +72,7 @@ fn main() -> ExitCode {
         Command::HashPassword => app::hash_password(),
 
         Command::Check { file } => app::check(&file),
+        Command::ImportKea { files, output } => app::import_kea(&files, output.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
