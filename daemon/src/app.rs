@@ -167,8 +167,17 @@ fn read_file(path: &Path) -> Result<String, AppError> {
 
 fn validated(text: &str, origin: String) -> Result<ValidatedConfig<'static>, AppError> {
     let ctx = yang::context()?;
-    northbound::validate_document(ctx, text)
-        .map_err(|problems| AppError::Invalid { origin, problems })
+    let mut config =
+        northbound::validate_document(ctx, text).map_err(|problems| AppError::Invalid {
+            origin: origin.clone(),
+            problems,
+        })?;
+    // A configuration with no access control at all gets the default policy, so the users
+    // of an installation configured before access control keep their rights.
+    if northbound::nacm::tree::add_default_policy(ctx, &mut config.tree) {
+        tracing::info!(%origin, "no /nacm in the configuration: the default access control policy applies");
+    }
+    Ok(config)
 }
 
 /// The startup datastore (after `--startup FILE` replaced it, if given) and the configuration
@@ -302,10 +311,22 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
     };
     let metrics_sources = Arc::new(sources.clone());
     let mut nb = Northbound::new(datastores, committer, sources);
+    nb.set_access_control(settings.nacm.external_groups());
     let (tx, rx) = tokio::sync::mpsc::channel(256);
-    let netconf = crate::netconf_server::build(&settings, state_dir, nb.capabilities(), tx)?;
+    let netconf = crate::netconf_server::build(
+        &settings,
+        state_dir,
+        nb.capabilities(),
+        tx,
+        nb.access_control().notification_hook(ctx),
+    )?;
+    let mut notification_feed = None;
     if let Some(server) = &netconf {
         nb.set_sessions(server.sessions());
+        notification_feed = Some((
+            server.notifications(),
+            nb.set_notifications(server.notifications()),
+        ));
     }
     let northbound = std::thread::Builder::new()
         .name("northbound".into())
@@ -328,6 +349,14 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
     let (ha_stop, ha_stop_rx) = tokio::sync::watch::channel(false);
     let ha_service =
         runtime.spawn(HaService::new(ha_port, ha_queues, ha_config_rx).run(ha_stop_rx));
+    if let Some((publisher, thresholds)) = notification_feed {
+        runtime.spawn(crate::northbound::notifications::run(
+            publisher,
+            metrics_sources.clone(),
+            thresholds,
+            ha_stop.subscribe(),
+        ));
+    }
     if settings.metrics.enabled {
         let server = runtime
             .block_on(crate::metrics::bind(

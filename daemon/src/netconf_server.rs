@@ -19,6 +19,7 @@ pub fn build(
     state_dir: &Path,
     capabilities: Vec<String>,
     backend: mpsc::Sender<Request>,
+    notification_access: netconf::notification::NotificationAccess,
 ) -> Result<Option<NetconfServer>, AppError> {
     if !settings.netconf.enabled {
         return Ok(None);
@@ -41,6 +42,16 @@ pub fn build(
     let mut config = ServerConfig::new(n.listen, host_key, users);
     config.idle_timeout = Duration::from_secs(n.idle_timeout_secs);
     config.max_sessions = n.max_sessions;
+    config.notifications = netconf::Publisher::new(
+        n.replay_buffer,
+        netconf::notification::DEFAULT_NOTIFICATION_QUEUE,
+    );
+    if let Ok(ctx) = yang::context() {
+        config.notification_xpath = Some(netconf::NotificationXPath(std::sync::Arc::new(
+            crate::northbound::notifications::ModelXPath { ctx },
+        )));
+    }
+    config.notification_access = Some(notification_access);
     let server = NetconfServer::new(config, capabilities, backend)
         .map_err(|e| AppError::Netconf(e.to_string()))?;
     tracing::info!(addr = %server.local_addr(), host_key = server.host_public_key(), "NETCONF over SSH");

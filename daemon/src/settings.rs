@@ -74,6 +74,9 @@ pub struct NetconfSettings {
     pub max_sessions: usize,
     /// SSH host key (created on first start); relative to the state directory.
     pub host_key: PathBuf,
+    /// Notifications kept for replay (`<create-subscription>` with a `startTime`); the
+    /// oldest is dropped beyond this. 0 turns replay off.
+    pub replay_buffer: usize,
 }
 
 impl Default for NetconfSettings {
@@ -84,6 +87,7 @@ impl Default for NetconfSettings {
             idle_timeout_secs: 3600,
             max_sessions: 64,
             host_key: PathBuf::from("ssh_host_ed25519_key"),
+            replay_buffer: netconf::notification::DEFAULT_REPLAY_BUFFER,
         }
     }
 }
@@ -117,6 +121,29 @@ impl Default for MetricsSettings {
     }
 }
 
+/// The `[nacm]` table: NETCONF access control (RFC 8341) settings that cannot live in the
+/// datastore. The rules themselves are `/nacm` in running.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct NacmSettings {
+    /// Sessions of this user bypass access control (the RFC 8341 recovery session), to repair
+    /// a `/nacm` that locks everyone out. None by default.
+    pub recovery_user: Option<String>,
+    /// External groups (used while `/nacm/enable-external-groups` is true): group name to its
+    /// user names. When absent, every user is in the group `admin`.
+    pub groups: Option<std::collections::BTreeMap<String, Vec<String>>>,
+}
+
+impl NacmSettings {
+    /// The form access control uses.
+    pub fn external_groups(&self) -> crate::northbound::nacm::ExternalGroups {
+        crate::northbound::nacm::ExternalGroups {
+            recovery_user: self.recovery_user.clone(),
+            groups: self.groups.clone(),
+        }
+    }
+}
+
 /// All start-up settings.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -127,6 +154,8 @@ pub struct Settings {
     pub datastore: DatastoreSettings,
     /// Prometheus endpoint.
     pub metrics: MetricsSettings,
+    /// Access control.
+    pub nacm: NacmSettings,
     /// NETCONF users.
     #[serde(rename = "user")]
     pub users: Vec<User>,
@@ -241,6 +270,36 @@ authorized_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBogus bot@example"]
         assert_eq!(s.netconf.max_sessions, 64);
         assert!(s.datastore.running_persistent);
         assert_eq!(s.users.len(), 2);
+    }
+
+    #[test]
+    fn parses_nacm_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("s.toml");
+        std::fs::write(
+            &f,
+            "[nacm]\nrecovery_user = \"rescue\"\n[nacm.groups]\nadmin = [\"oss\"]\noperator = [\"noc\", \"bot\"]\n",
+        )
+        .unwrap();
+        let s = Settings::load(&f).unwrap();
+        assert_eq!(s.nacm.recovery_user.as_deref(), Some("rescue"));
+        let groups = s.nacm.groups.unwrap();
+        assert_eq!(
+            groups["operator"],
+            vec!["noc".to_string(), "bot".to_string()]
+        );
+        assert_eq!(Settings::default().nacm.groups, None);
+    }
+
+    #[test]
+    fn example_settings_file_parses() {
+        let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/netdhcpd.toml");
+        let s = Settings::load(&f).unwrap();
+        assert_eq!(s.nacm.recovery_user, None);
+        assert_eq!(
+            s.nacm.groups.unwrap()["operator"],
+            vec!["automation".to_string()]
+        );
     }
 
     #[test]

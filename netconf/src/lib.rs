@@ -6,6 +6,8 @@
 //! - [`error`]: `<rpc-error>` (RFC 6241 Appendix A) and the server's own errors.
 //! - [`backend`]: the messages the datastore task answers.
 //! - [`hello`]: the capability exchange.
+//! - [`notification`]: event notifications (RFC 5277, :interleave), the [`Publisher`] the
+//!   daemon raises them with, replay, and the per-session access hook.
 //! - [`ssh`]: the SSH server ([`NetconfServer`]), users and authentication.
 //!
 //! Wiring, in the daemon:
@@ -34,6 +36,8 @@ pub mod backend;
 pub mod error;
 pub mod framing;
 pub mod hello;
+pub mod notification;
+mod quickack;
 pub mod registry;
 pub mod rpc;
 mod session;
@@ -42,6 +46,9 @@ pub mod xml;
 
 pub use backend::{Reply, Request, SessionInfo};
 pub use error::{ErrorInfo, ErrorSeverity, ErrorTag, ErrorType, RpcError, ServerError};
+pub use notification::{
+    Notification, NotificationAccess, NotificationXPath, Publisher, XPathEvaluator,
+};
 pub use registry::{SessionSummary, Sessions};
 pub use rpc::Operation;
 pub use ssh::{hash_password, NetconfServer, ServerConfig, User};

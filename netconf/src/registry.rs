@@ -39,6 +39,8 @@ pub struct SessionCounters {
     pub in_bad_rpcs: AtomicU64,
     /// `<rpc-reply>` messages sent that contained an `<rpc-error>`.
     pub out_rpc_errors: AtomicU64,
+    /// `<notification>` messages sent.
+    pub out_notifications: AtomicU64,
 }
 
 impl SessionCounters {
@@ -64,6 +66,8 @@ pub struct SessionSummary {
     pub in_bad_rpcs: u64,
     /// Replies with rpc-errors sent.
     pub out_rpc_errors: u64,
+    /// Notifications sent.
+    pub out_notifications: u64,
 }
 
 /// A read-only view of the live sessions, for monitoring state.
@@ -85,6 +89,7 @@ impl Sessions {
                 in_rpcs: e.counters.in_rpcs.load(Ordering::Relaxed),
                 in_bad_rpcs: e.counters.in_bad_rpcs.load(Ordering::Relaxed),
                 out_rpc_errors: e.counters.out_rpc_errors.load(Ordering::Relaxed),
+                out_notifications: e.counters.out_notifications.load(Ordering::Relaxed),
             })
             .collect();
         out.sort_by_key(|s| s.id);

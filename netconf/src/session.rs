@@ -13,8 +13,11 @@ use crate::backend::{Reply, Request, SessionInfo};
 use crate::error::{ErrorTag, RpcError};
 use crate::framing::{self, Decoder, Framing, FramingError};
 use crate::hello::{self, HelloError};
+use crate::notification::filter::SubtreeFilter;
+use crate::notification::subscription::{Delivery, Subscription, SubscriptionFilter};
+use crate::notification::{NotificationAccess, NotificationXPath, Publisher};
 use crate::registry::{Registration, Registry, SessionCounters, KILLED_BY_SERVER};
-use crate::rpc::{self, reply, Operation, RpcParseError};
+use crate::rpc::{self, reply, Filter, Operation, RpcParseError};
 
 /// Read buffer size: one SSH channel packet is at most 32 KiB by default.
 const READ_CHUNK: usize = 64 * 1024;
@@ -36,6 +39,12 @@ pub(crate) struct SessionSettings {
     pub backend: mpsc::Sender<Request>,
     /// The session table.
     pub registry: Arc<Registry>,
+    /// The notification stream sessions subscribe to.
+    pub notifications: Publisher,
+    /// Which notifications a session's user may receive; `None`: all.
+    pub notification_access: Option<NotificationAccess>,
+    /// Evaluates XPath notification filters; `None`: they are refused.
+    pub notification_xpath: Option<NotificationXPath>,
 }
 
 /// Why a session ended, for the log.
@@ -145,7 +154,7 @@ where
     if let Err(end) = write_message(io, Framing::EndOfMessage, hello.as_bytes(), limit).await {
         return end;
     }
-    let client = match reader.next(io).await {
+    let client = match reader.next(io, true).await {
         Ok(msg) => match hello::parse_client_hello(&msg) {
             Ok(client) => client,
             Err(e) => return e.into(),
@@ -165,8 +174,36 @@ where
         "hello exchanged"
     );
 
+    // RFC 5277 with :interleave: notifications are written between replies, never inside one.
+    let mut subscription: Option<Subscription> = None;
     loop {
-        let msg = match reader.next(io).await {
+        // A subscribed session may listen quietly for as long as it likes; SSH keepalives
+        // still find a peer that vanished.
+        let idle_applies = subscription.is_none();
+        let incoming = tokio::select! {
+            read = reader.next(io, idle_applies) => Incoming::Message(read),
+            delivery = next_delivery(&mut subscription) => Incoming::Notification(delivery),
+        };
+        let read = match incoming {
+            Incoming::Message(read) => read,
+            Incoming::Notification(delivery) => {
+                let text = match delivery {
+                    Delivery::Send(text) => text,
+                    Delivery::Complete(text) => {
+                        debug!("subscription complete (stopTime reached)");
+                        subscription = None;
+                        text
+                    }
+                };
+                SessionCounters::count(&counters.out_notifications);
+                trace!(notification = %text, "sending");
+                if let Err(end) = write_message(io, framing, text.as_bytes(), limit).await {
+                    return end;
+                }
+                continue;
+            }
+        };
+        let msg = match read {
             Ok(msg) => msg,
             Err(SessionEnd::Framing(e)) => {
                 // Say why before closing: the stream cannot be resynchronised.
@@ -230,6 +267,32 @@ where
                             }
                         }
                     }
+                    Operation::CreateSubscription {
+                        filter,
+                        start_time,
+                        stop_time,
+                        ..
+                    } => match subscribe(
+                        settings,
+                        info,
+                        &subscription,
+                        filter,
+                        start_time,
+                        stop_time,
+                    ) {
+                        Ok(new) => {
+                            info!(
+                                replay = start_time.is_some(),
+                                "notification subscription created"
+                            );
+                            subscription = Some(new);
+                            reply::ok(Some(&attributes))
+                        }
+                        Err(e) => {
+                            SessionCounters::count(&counters.out_rpc_errors);
+                            reply::errors(Some(&attributes), &[e])
+                        }
+                    },
                     op => {
                         let get_schema = matches!(op, Operation::GetSchema { .. });
                         let result = ask_backend(&settings.backend, info, op).await;
@@ -246,6 +309,81 @@ where
             return end;
         }
     }
+}
+
+/// What woke the session loop.
+enum Incoming {
+    /// A request (or the reason the session ends).
+    Message(Result<Vec<u8>, SessionEnd>),
+    /// A notification to write.
+    Notification(Delivery),
+}
+
+/// The subscription's next message; never, without a subscription.
+async fn next_delivery(subscription: &mut Option<Subscription>) -> Delivery {
+    match subscription {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Checks a `<create-subscription>` against the session and the clock (RFC 5277 section
+/// 2.1.1) and starts the subscription.
+fn subscribe(
+    settings: &SessionSettings,
+    info: &SessionInfo,
+    current: &Option<Subscription>,
+    filter: Option<Filter>,
+    start_time: Option<std::time::SystemTime>,
+    stop_time: Option<std::time::SystemTime>,
+) -> Result<Subscription, RpcError> {
+    if current.is_some() {
+        return Err(
+            RpcError::new(crate::error::ErrorType::Protocol, ErrorTag::OperationFailed)
+                .with_message(
+                "this session already has a subscription; open another session for a second one",
+            ),
+        );
+    }
+    if start_time.is_some_and(|start| start > std::time::SystemTime::now()) {
+        return Err(RpcError::bad_element(
+            "startTime",
+            "the startTime is in the future",
+        ));
+    }
+    let filter = match filter {
+        None => None,
+        Some(Filter::Subtree(content)) => Some(SubscriptionFilter::Subtree(
+            SubtreeFilter::parse(&content).ok_or_else(|| {
+                RpcError::invalid_value("filter", "the subtree filter is not well-formed XML")
+            })?,
+        )),
+        Some(Filter::XPath { select, namespaces }) => {
+            let Some(evaluator) = settings.notification_xpath.clone() else {
+                return Err(RpcError::new(
+                    crate::error::ErrorType::Protocol,
+                    ErrorTag::OperationNotSupported,
+                )
+                .with_message("this server evaluates subtree notification filters only")
+                .with_info(crate::error::ErrorInfo::BadAttribute("type".into()))
+                .with_info(crate::error::ErrorInfo::BadElement("filter".into())));
+            };
+            evaluator.0.check(&select, &namespaces)?;
+            Some(SubscriptionFilter::XPath {
+                select,
+                namespaces,
+                evaluator,
+            })
+        }
+    };
+    Ok(Subscription::new(
+        &settings.notifications,
+        info.clone(),
+        filter,
+        settings.notification_access.clone(),
+        start_time,
+        stop_time,
+    ))
 }
 
 /// RFC 6241 Appendix A: malformed-message is new in base:1.1 and must not be sent to a
@@ -312,6 +450,9 @@ struct MessageReader {
     decoder: Decoder,
     buf: Vec<u8>,
     idle_timeout: Duration,
+    /// When the wait for the current message times out. Kept across calls, since a read may
+    /// be interrupted to write a notification and resumed.
+    deadline: Option<Instant>,
 }
 
 impl MessageReader {
@@ -320,23 +461,34 @@ impl MessageReader {
             decoder: Decoder::new(max_message_size),
             buf: vec![0; READ_CHUNK],
             idle_timeout,
+            deadline: None,
         }
     }
 
     /// The next complete message. The idle clock starts when the session starts waiting, so
     /// time spent answering does not count and a client dribbling bytes cannot stay forever.
-    async fn next<S>(&mut self, io: &mut S) -> Result<Vec<u8>, SessionEnd>
+    /// Without `idle_applies` it waits as long as it takes. Cancel-safe: bytes read are kept
+    /// in the decoder.
+    async fn next<S>(&mut self, io: &mut S, idle_applies: bool) -> Result<Vec<u8>, SessionEnd>
     where
         S: AsyncRead + Unpin,
     {
-        let deadline = Instant::now() + self.idle_timeout;
         loop {
             if let Some(msg) = self.decoder.next_message()? {
+                self.deadline = None;
                 return Ok(msg);
             }
-            let n = match tokio::time::timeout_at(deadline, io.read(&mut self.buf)).await {
-                Ok(read) => read?,
-                Err(_) => return Err(SessionEnd::IdleTimeout(self.idle_timeout)),
+            let read = io.read(&mut self.buf);
+            let n = if idle_applies {
+                let idle = self.idle_timeout;
+                let deadline = *self.deadline.get_or_insert_with(|| Instant::now() + idle);
+                match tokio::time::timeout_at(deadline, read).await {
+                    Ok(read) => read?,
+                    Err(_) => return Err(SessionEnd::IdleTimeout(self.idle_timeout)),
+                }
+            } else {
+                self.deadline = None;
+                read.await?
             };
             if n == 0 {
                 return Err(SessionEnd::Eof);
@@ -413,6 +565,9 @@ mod tests {
                 max_message_size: 1 << 20,
                 backend: tx,
                 registry: Arc::new(Registry::new(8)),
+                notifications: Publisher::new(16, 4),
+                notification_access: None,
+                notification_xpath: None,
             },
             backend_rx: rx,
         }
@@ -713,6 +868,289 @@ mod tests {
         for i in 0..5 {
             let r = c.recv().await.unwrap();
             assert!(r.contains(&format!("message-id=\"{i}\"")), "{r}");
+        }
+    }
+
+    mod notifications {
+        use super::*;
+        use crate::notification::time::format_date_and_time;
+        use crate::notification::{Notification, NS_NOTIFICATION};
+        use std::time::SystemTime;
+
+        fn subscribe_rpc(id: &str, params: &str) -> String {
+            rpc(
+                id,
+                &format!("<create-subscription xmlns=\"{NS_NOTIFICATION}\">{params}</create-subscription>"),
+            )
+        }
+
+        fn event(i: u32) -> String {
+            format!("<ev xmlns=\"urn:t\"><n>{i}</n></ev>")
+        }
+
+        fn ago(ms: u64) -> SystemTime {
+            SystemTime::now() - Duration::from_millis(ms)
+        }
+
+        #[tokio::test]
+        async fn notifications_interleave_with_replies() {
+            let h = harness(TIMEOUT);
+            let publisher = h.settings.notifications.clone();
+            let (mut c, _t) = connect(&h, &[CAP_BASE_1_1]).await;
+            let _backend = spawn_backend(h.backend_rx);
+            let r = c.rpc(&subscribe_rpc("s", "<stream>NETCONF</stream>")).await;
+            assert_eq!(
+                r,
+                format!("<rpc-reply xmlns=\"{NS_BASE}\" message-id=\"s\"><ok/></rpc-reply>")
+            );
+            let published = publisher.publish(SystemTime::now(), &event(1)).unwrap();
+            let n = c.recv().await.unwrap();
+            assert_eq!(n, published.message);
+            assert!(n.starts_with(&format!(
+                "<notification xmlns=\"{NS_NOTIFICATION}\"><eventTime>"
+            )));
+            assert!(
+                n.ends_with("</eventTime><ev xmlns=\"urn:t\"><n>1</n></ev></notification>"),
+                "{n}"
+            );
+            // An rpc while subscribed is answered (:interleave), and a notification raised
+            // while it waits comes whole, before or after the reply, never inside it.
+            c.send(&rpc("g", "<get/>")).await;
+            publisher.publish(SystemTime::now(), &event(2)).unwrap();
+            let mut got = vec![c.recv().await.unwrap(), c.recv().await.unwrap()];
+            got.sort();
+            assert!(
+                got[0].starts_with("<notification") && got[0].contains("<n>2</n>"),
+                "{got:?}"
+            );
+            assert!(
+                got[1].starts_with("<rpc-reply") && got[1].contains("message-id=\"g\"><ok/>"),
+                "{got:?}"
+            );
+        }
+
+        #[tokio::test]
+        async fn replay_from_start_time_then_replay_complete_then_live() {
+            let h = harness(TIMEOUT);
+            let publisher = h.settings.notifications.clone();
+            publisher.publish(ago(3000), &event(0)).unwrap();
+            publisher.publish(ago(2000), &event(1)).unwrap();
+            publisher.publish(ago(1000), &event(2)).unwrap();
+            let (mut c, _t) = connect(&h, &[CAP_BASE_1_1]).await;
+            let start = format_date_and_time(ago(2500));
+            let r = c
+                .rpc(&subscribe_rpc(
+                    "s",
+                    &format!("<startTime>{start}</startTime>"),
+                ))
+                .await;
+            assert!(r.contains("<ok/>"), "{r}");
+            assert!(c.recv().await.unwrap().contains("<n>1</n>"));
+            assert!(c.recv().await.unwrap().contains("<n>2</n>"));
+            let done = c.recv().await.unwrap();
+            assert!(
+                done.contains(
+                    "<replayComplete xmlns=\"urn:ietf:params:xml:ns:netmod:notification\"/>"
+                ),
+                "{done}"
+            );
+            publisher.publish(SystemTime::now(), &event(3)).unwrap();
+            assert!(c.recv().await.unwrap().contains("<n>3</n>"));
+        }
+
+        #[tokio::test]
+        async fn stop_time_ends_with_notification_complete() {
+            let h = harness(TIMEOUT);
+            let publisher = h.settings.notifications.clone();
+            publisher.publish(ago(3000), &event(0)).unwrap();
+            publisher.publish(ago(1000), &event(1)).unwrap();
+            let (mut c, _t) = connect(&h, &[CAP_BASE_1_1]).await;
+            let _backend = spawn_backend(h.backend_rx);
+            // A window wholly in the past: its events, replayComplete, notificationComplete.
+            let params = format!(
+                "<startTime>{}</startTime><stopTime>{}</stopTime>",
+                format_date_and_time(ago(4000)),
+                format_date_and_time(ago(2000))
+            );
+            assert!(c.rpc(&subscribe_rpc("1", &params)).await.contains("<ok/>"));
+            assert!(c.recv().await.unwrap().contains("<n>0</n>"));
+            assert!(c.recv().await.unwrap().contains("<replayComplete"));
+            assert!(c.recv().await.unwrap().contains("<notificationComplete"));
+            // The subscription is over: the session may subscribe again, with a stop ahead.
+            let stop_at = SystemTime::now() + Duration::from_millis(300);
+            let params = format!(
+                "<startTime>{}</startTime><stopTime>{}</stopTime>",
+                format_date_and_time(ago(1500)),
+                format_date_and_time(stop_at)
+            );
+            assert!(c.rpc(&subscribe_rpc("2", &params)).await.contains("<ok/>"));
+            assert!(c.recv().await.unwrap().contains("<n>1</n>"));
+            assert!(c.recv().await.unwrap().contains("<replayComplete"));
+            publisher.publish(SystemTime::now(), &event(2)).unwrap();
+            assert!(c.recv().await.unwrap().contains("<n>2</n>"));
+            assert!(c.recv().await.unwrap().contains("<notificationComplete"));
+            assert!(SystemTime::now() >= stop_at);
+            publisher.publish(SystemTime::now(), &event(3)).unwrap();
+            let r = c.rpc(&rpc("3", "<get/>")).await;
+            assert!(
+                r.starts_with("<rpc-reply"),
+                "nothing after notificationComplete: {r}"
+            );
+        }
+
+        #[tokio::test]
+        async fn create_subscription_errors() {
+            let h = harness(TIMEOUT);
+            let (mut c, _t) = connect(&h, &[CAP_BASE_1_1]).await;
+            let tag = |r: &str| {
+                r.split("<error-tag>")
+                    .nth(1)
+                    .and_then(|t| t.split('<').next())
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let r = c.rpc(&subscribe_rpc("1", "<stream>SNMP</stream>")).await;
+            assert_eq!(tag(&r), "invalid-value");
+            assert!(r.contains("<bad-element>stream</bad-element>"), "{r}");
+            let later = format_date_and_time(SystemTime::now() + Duration::from_secs(60));
+            let r = c
+                .rpc(&subscribe_rpc(
+                    "2",
+                    &format!("<stopTime>{later}</stopTime>"),
+                ))
+                .await;
+            assert_eq!(tag(&r), "bad-element");
+            assert!(r.contains("<bad-element>stopTime</bad-element>"), "{r}");
+            let r = c
+                .rpc(&subscribe_rpc(
+                    "3",
+                    &format!("<startTime>{later}</startTime>"),
+                ))
+                .await;
+            assert_eq!(tag(&r), "bad-element");
+            assert!(r.contains("<bad-element>startTime</bad-element>"), "{r}");
+            let params = format!(
+                "<startTime>{}</startTime><stopTime>{}</stopTime>",
+                format_date_and_time(ago(1000)),
+                format_date_and_time(ago(2000))
+            );
+            let r = c.rpc(&subscribe_rpc("4", &params)).await;
+            assert_eq!(tag(&r), "bad-element");
+            let r = c
+                .rpc(&subscribe_rpc("5", "<startTime>yesterday</startTime>"))
+                .await;
+            assert_eq!(tag(&r), "invalid-value");
+            let r = c
+                .rpc(&subscribe_rpc(
+                    "6",
+                    "<filter type=\"xpath\" select=\"/a\"/>",
+                ))
+                .await;
+            assert_eq!(tag(&r), "operation-not-supported");
+            assert!(c.rpc(&subscribe_rpc("7", "")).await.contains("<ok/>"));
+            let r = c.rpc(&subscribe_rpc("8", "")).await;
+            assert_eq!(tag(&r), "operation-failed", "{r}");
+            assert!(r.contains("<error-type>protocol</error-type>"), "{r}");
+        }
+
+        #[tokio::test]
+        async fn access_hook_and_filter_withhold_notifications() {
+            let mut h = harness(TIMEOUT);
+            h.settings.notification_access = Some(NotificationAccess::new(
+                |s: &SessionInfo, n: &Notification| !(s.username == "alice" && n.name == "secret"),
+            ));
+            let publisher = h.settings.notifications.clone();
+            let (mut c, _t) = connect(&h, &[CAP_BASE_1_1]).await;
+            let filter = format!(
+                "<filter xmlns=\"{NS_BASE}\" type=\"subtree\"><ev xmlns=\"urn:t\"/><secret xmlns=\"urn:t\"/></filter>"
+            );
+            assert!(c.rpc(&subscribe_rpc("1", &filter)).await.contains("<ok/>"));
+            publisher
+                .publish(SystemTime::now(), "<secret xmlns=\"urn:t\"/>")
+                .unwrap();
+            publisher
+                .publish(SystemTime::now(), "<other xmlns=\"urn:t\"/>")
+                .unwrap();
+            publisher
+                .publish(SystemTime::now(), "<ev xmlns=\"urn:other\"/>")
+                .unwrap();
+            publisher.publish(SystemTime::now(), &event(7)).unwrap();
+            let n = c.recv().await.unwrap();
+            assert!(
+                n.contains("<n>7</n>"),
+                "withheld and unselected ones skipped: {n}"
+            );
+        }
+
+        /// Selects notifications whose content element is named by the expression.
+        struct ByName;
+
+        impl crate::notification::XPathEvaluator for ByName {
+            fn check(
+                &self,
+                select: &str,
+                _: &std::collections::BTreeMap<String, String>,
+            ) -> Result<(), RpcError> {
+                if select.starts_with('/') {
+                    Ok(())
+                } else {
+                    Err(RpcError::invalid_value("filter", "not absolute"))
+                }
+            }
+
+            fn selects(
+                &self,
+                select: &str,
+                namespaces: &std::collections::BTreeMap<String, String>,
+                n: &Notification,
+            ) -> bool {
+                let (prefix, name) = select[1..].split_once(':').unwrap_or(("", ""));
+                namespaces.get(prefix) == Some(&n.namespace) && n.name == name
+            }
+        }
+
+        #[tokio::test]
+        async fn xpath_filters_go_to_the_evaluator() {
+            let mut h = harness(TIMEOUT);
+            h.settings.notification_xpath = Some(NotificationXPath(Arc::new(ByName)));
+            let publisher = h.settings.notifications.clone();
+            let (mut c, _t) = connect(&h, &[CAP_BASE_1_1]).await;
+            let r = c
+                .rpc(&subscribe_rpc(
+                    "1",
+                    "<filter type=\"xpath\" select=\"relative\"/>",
+                ))
+                .await;
+            assert!(r.contains("<error-tag>invalid-value</error-tag>"), "{r}");
+            let r = c
+                .rpc(&subscribe_rpc(
+                    "2",
+                    "<filter xmlns:t=\"urn:t\" type=\"xpath\" select=\"/t:ev\"/>",
+                ))
+                .await;
+            assert!(r.contains("<ok/>"), "{r}");
+            publisher
+                .publish(SystemTime::now(), "<other xmlns=\"urn:t\"/>")
+                .unwrap();
+            publisher.publish(SystemTime::now(), &event(5)).unwrap();
+            assert!(c.recv().await.unwrap().contains("<n>5</n>"));
+        }
+
+        #[tokio::test]
+        async fn slow_subscriber_loses_the_oldest_and_never_blocks_the_publisher() {
+            let h = harness(TIMEOUT);
+            let publisher = h.settings.notifications.clone();
+            let (mut c, _t) = connect(&h, &[CAP_BASE_1_1]).await;
+            assert!(c.rpc(&subscribe_rpc("1", "")).await.contains("<ok/>"));
+            // The session task cannot run while this loop does: the queue (4) overflows.
+            for i in 0..20 {
+                publisher.publish(SystemTime::now(), &event(i)).unwrap();
+            }
+            for i in 16..20 {
+                let n = c.recv().await.unwrap();
+                assert!(n.contains(&format!("<n>{i}</n>")), "{i}: {n}");
+            }
+            assert_eq!(publisher.lost(), 16);
         }
     }
 }

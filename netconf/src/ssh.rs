@@ -24,6 +24,10 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use crate::backend::Request;
 use crate::error::ServerError;
 use crate::framing::DEFAULT_MAX_MESSAGE_SIZE;
+use crate::notification::{
+    NotificationAccess, NotificationXPath, Publisher, CAP_INTERLEAVE, CAP_NOTIFICATION,
+};
+use crate::quickack::QuickAckStream;
 use crate::registry::Registry;
 use crate::session::{self, SessionSettings};
 
@@ -84,6 +88,16 @@ pub struct ServerConfig {
     pub max_sessions: usize,
     /// Largest NETCONF message accepted, in bytes.
     pub max_message_size: usize,
+    /// Where the daemon publishes notifications; sessions subscribe to it with
+    /// `<create-subscription>`. Its replay buffer and per-session queue sizes are set when it
+    /// is built ([`Publisher::new`]).
+    pub notifications: Publisher,
+    /// Decides, per session, which notifications its user may receive (NACM, RFC 8341
+    /// section 3.4.6); `None` lets every notification through.
+    pub notification_access: Option<NotificationAccess>,
+    /// Evaluates XPath filters of `<create-subscription>`; `None` refuses them
+    /// (operation-not-supported) while subtree filters still work.
+    pub notification_xpath: Option<NotificationXPath>,
 }
 
 impl ServerConfig {
@@ -97,6 +111,9 @@ impl ServerConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_sessions: DEFAULT_MAX_SESSIONS,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            notifications: Publisher::default(),
+            notification_access: None,
+            notification_xpath: None,
         }
     }
 }
@@ -153,11 +170,12 @@ impl std::fmt::Debug for NetconfServer {
 
 impl NetconfServer {
     /// Loads (or creates) the host key, checks every user's credentials, binds the listening
-    /// socket. `capabilities` are announced in every hello after base:1.0 and base:1.1;
-    /// `backend_tx` receives every request the server does not answer itself.
+    /// socket. `capabilities` are announced in every hello after base:1.0 and base:1.1, and
+    /// so are `:notification:1.0` and `:interleave:1.0` (added when missing); `backend_tx`
+    /// receives every request the server does not answer itself.
     pub fn new(
         config: ServerConfig,
-        capabilities: Vec<String>,
+        mut capabilities: Vec<String>,
         backend_tx: mpsc::Sender<Request>,
     ) -> Result<Self, ServerError> {
         let host_key = load_or_create_host_key(&config.host_key_path)?;
@@ -201,6 +219,11 @@ impl NetconfServer {
             nodelay: true,
             ..Default::default()
         };
+        for cap in [CAP_NOTIFICATION, CAP_INTERLEAVE] {
+            if !capabilities.iter().any(|c| c == cap) {
+                capabilities.push(cap.to_owned());
+            }
+        }
         let max_sessions = config.max_sessions.max(1);
         let shared = Shared {
             users,
@@ -210,6 +233,9 @@ impl NetconfServer {
                 max_message_size: config.max_message_size,
                 backend: backend_tx,
                 registry: Arc::new(Registry::new(max_sessions)),
+                notifications: config.notifications,
+                notification_access: config.notification_access,
+                notification_xpath: config.notification_xpath,
             },
             max_sessions,
             password_checks: Semaphore::new(MAX_PARALLEL_PASSWORD_CHECKS),
@@ -231,6 +257,11 @@ impl NetconfServer {
     /// The live sessions, for monitoring state (ietf-netconf-monitoring).
     pub fn sessions(&self) -> crate::registry::Sessions {
         crate::registry::Sessions(Arc::clone(&self.shared.settings.registry))
+    }
+
+    /// The publisher of this server's notification stream.
+    pub fn notifications(&self) -> Publisher {
+        self.shared.settings.notifications.clone()
     }
 
     /// The host public key, OpenSSH format (`ssh-ed25519 AAAA...`), for known_hosts files.
@@ -438,7 +469,7 @@ async fn serve_connection(
     // The client's SSH identification line is read before run_stream returns; a peer that
     // sends nothing must not hold the slot forever.
     let running =
-        match tokio::time::timeout(LOGIN_GRACE, russh::server::run_stream(ssh, stream, handler))
+        match tokio::time::timeout(LOGIN_GRACE, russh::server::run_stream(ssh, QuickAckStream::new(stream), handler))
             .await
         {
             Ok(Ok(running)) => running,

@@ -48,8 +48,8 @@ pub const MODULES: &[Module] = &[
     module!("ietf", "ietf-yang-types", "2013-07-15", false, &[]),
     module!("ietf", "ietf-datastores", "2018-02-14", true, &[]),
     module!("ietf", "ietf-origin", "2018-02-14", true, &[]),
-    // Imported by ietf-netconf; implemented (and so advertised) once access control is enforced.
-    module!("ietf", "ietf-netconf-acm", "2018-02-14", false, &[]),
+    // Implemented: access control (/nacm) is configured in the datastore and enforced.
+    module!("ietf", "ietf-netconf-acm", "2018-02-14", true, &[]),
     module!(
         "ietf",
         "ietf-netconf",

@@ -481,6 +481,15 @@ impl Relationship {
                 ?event,
                 "failover state changed"
             );
+            // Nobody listening (no NETCONF) is fine.
+            let _ = self.port.state_changes.send(super::port::StateChange {
+                previous: before,
+                state: self.machine.state,
+                partner: match self.machine.partner {
+                    PartnerState::Known(s) => Some(s),
+                    PartnerState::Unknown | PartnerState::Unavailable => None,
+                },
+            });
         }
         let refusal = self.execute(actions);
         self.publish();

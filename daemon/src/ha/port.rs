@@ -50,6 +50,22 @@ impl<L> Outbound<L> {
     }
 }
 
+/// A change of this server's failover state, announced on [`HaPort::state_changes`] (the
+/// northbound turns it into a notification).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateChange {
+    /// The state left.
+    pub previous: super::state::State,
+    /// The state entered.
+    pub state: super::state::State,
+    /// The partner's state as last heard, if known.
+    pub partner: Option<super::state::State>,
+}
+
+/// State changes kept for a slow listener; beyond that the oldest are lost (a listener
+/// misses transitions, the failover never waits for it).
+const STATE_CHANGE_QUEUE: usize = 64;
+
 /// The engines' failover connections, fixed for the life of the process; the relationship
 /// behind them comes and goes with the configuration.
 pub struct HaPort {
@@ -65,6 +81,8 @@ pub struct HaPort {
     pub outbound6: mpsc::UnboundedSender<Outbound6>,
     /// Commands for the state machine (the partner's, the operator's).
     pub commands: mpsc::UnboundedSender<MachineCommand>,
+    /// Every change of this server's failover state; subscribe to hear them.
+    pub state_changes: tokio::sync::broadcast::Sender<StateChange>,
 }
 
 /// The failover service's ends of the port's queues.
@@ -91,6 +109,7 @@ impl HaPort {
                 outbound4,
                 outbound6,
                 commands,
+                state_changes: tokio::sync::broadcast::channel(STATE_CHANGE_QUEUE).0,
             }),
             PortReceivers {
                 outbound4: outbound4_rx,

@@ -23,12 +23,16 @@ pub struct Northbound {
     modules: Vec<ModuleInfo>,
     sessions: Option<netconf::Sessions>,
     state: super::state::Sources,
+    access: super::nacm::AccessControl,
+    notifier: Option<super::notifications::ConfigNotifier>,
 }
 
 impl Northbound {
     /// A northbound over `ds`, installing configurations through `committer`.
     pub fn new(ds: Datastores, committer: Committer, state: super::state::Sources) -> Self {
         let modules = library::modules(ds.ctx);
+        let access = super::nacm::AccessControl::default();
+        access.load(&ds.running);
         Northbound {
             ds,
             committer,
@@ -36,7 +40,55 @@ impl Northbound {
             modules,
             sessions: None,
             state,
+            access,
+            notifier: None,
         }
+    }
+
+    /// Publishes a netconf-config-change through `publisher` after each change of running;
+    /// the receiver follows the pool-utilization thresholds of running.
+    pub fn set_notifications(
+        &mut self,
+        publisher: netconf::Publisher,
+    ) -> tokio::sync::watch::Receiver<super::notifications::PoolThresholds> {
+        let (notifier, thresholds) =
+            super::notifications::ConfigNotifier::new(publisher, &self.ds.running);
+        self.notifier = Some(notifier);
+        thresholds
+    }
+
+    /// Reports the change of running the last operation made, if it made one.
+    fn notify_running_change(&mut self, session: Option<&SessionInfo>) {
+        let Some(old) = self.ds.replaced_running.take() else {
+            return;
+        };
+        let Some(notifier) = &self.notifier else {
+            return;
+        };
+        let by = match session {
+            None => super::notifications::ChangedBy::Server,
+            Some(s) => super::notifications::ChangedBy::Session {
+                id: s.id,
+                username: s.username.clone(),
+                source_host: self
+                    .sessions
+                    .as_ref()
+                    .and_then(|all| all.list().into_iter().find(|x| x.id == s.id))
+                    .map(|x| x.source_host),
+            },
+        };
+        notifier.running_changed(self.ds.ctx, &old, &self.ds.running, &by);
+    }
+
+    /// Groups and recovery user of the start-up settings' `[nacm]` table.
+    pub fn set_access_control(&mut self, external: super::nacm::ExternalGroups) {
+        self.access = super::nacm::AccessControl::new(external);
+        self.access.load(&self.ds.running);
+    }
+
+    /// The access control in force, for the notification sender.
+    pub fn access_control(&self) -> super::nacm::AccessControl {
+        self.access.clone()
     }
 
     /// Where the monitoring state finds the live NETCONF sessions.
@@ -63,6 +115,11 @@ impl Northbound {
                 msg = rx.recv() => match msg {
                     None => break,
                     Some(Request::Rpc { session, op, reply }) => {
+                        let (module, rpc_name) = super::nacm::operation_of(self.ds.ctx, &op);
+                        if let Err(e) = self.access.check_exec(&session, &module, rpc_name) {
+                            let _ = reply.send(Err(vec![e]));
+                            continue;
+                        }
                         if let Some(rpc) = super::lease_rpc::parse(&op) {
                             // The engines answer from their threads; the datastore keeps
                             // serving meanwhile.
@@ -91,6 +148,11 @@ impl Northbound {
                         }
                         let name = op.name().to_string();
                         let result = self.handle(&session, op);
+                        // Rules first, so the notification of this change is sent under them.
+                        if matches!(name.as_str(), "commit" | "cancel-commit") {
+                            self.access.load(&self.ds.running);
+                        }
+                        self.notify_running_change(Some(&session));
                         if let Err(errors) = &result {
                             tracing::debug!(session = session.id, op = %name, ?errors, "rpc-error");
                         }
@@ -101,6 +163,8 @@ impl Northbound {
                 _ = sleep => {
                     tracing::warn!("confirmed commit timed out");
                     let _ = self.ds.roll_back(&self.committer, &mut self.pending);
+                    self.access.load(&self.ds.running);
+                    self.notify_running_change(None);
                 }
             }
         }
@@ -111,6 +175,8 @@ impl Northbound {
         if Datastores::pending_owned_by(&self.pending, id) {
             tracing::warn!(session = id, "session of a pending confirmed commit ended");
             let _ = self.ds.roll_back(&self.committer, &mut self.pending);
+            self.access.load(&self.ds.running);
+            self.notify_running_change(None);
         }
     }
 
@@ -123,15 +189,14 @@ impl Northbound {
                 filter,
                 with_defaults,
             } => self
-                .ds
-                .get_config(source, filter.as_ref(), with_defaults)
+                .get_config(&session.username, source, filter.as_ref(), with_defaults)
                 .map(Reply::Data)
                 .map_err(one),
             Operation::Get {
                 filter,
                 with_defaults,
             } => self
-                .get(filter.as_ref(), with_defaults)
+                .get(&session.username, filter.as_ref(), with_defaults)
                 .map(Reply::Data)
                 .map_err(one),
             Operation::EditConfig {
@@ -146,19 +211,53 @@ impl Northbound {
                     DefaultOperation::Replace => edit::Operation::Replace,
                     DefaultOperation::None => edit::Operation::None,
                 };
+                // Write access is checked on what the edit changed in the candidate; commit
+                // then needs only exec access (RFC 8341 section 3.4.5).
+                let before = (!self.access.writes_everything(&session.username))
+                    .then(|| self.ds.candidate.duplicate().ok())
+                    .flatten();
+                let dirty_by = self.ds.candidate_dirty_by;
+                let result =
+                    self.ds
+                        .edit_config(sid, target, default, test_option, error_option, &config);
+                if let Some(before) = before {
+                    let checked = self.access.check_writes(
+                        session,
+                        "edit-config",
+                        &before,
+                        &self.ds.candidate,
+                    );
+                    if let Err(e) = checked {
+                        self.ds.candidate = before;
+                        self.ds.candidate_dirty_by = dirty_by;
+                        return Err(vec![e]);
+                    }
+                }
+                result.map(|()| Reply::Ok)
+            }
+            Operation::CopyConfig { target, source, .. } => {
+                if !self.access.writes_everything(&session.username) {
+                    let next = self.ds.load_source(&source)?;
+                    self.access
+                        .check_writes(session, "copy-config", self.ds.tree(target), &next.tree)
+                        .map_err(one)?;
+                }
                 self.ds
-                    .edit_config(sid, target, default, test_option, error_option, &config)
+                    .copy_config(sid, target, &source)
                     .map(|()| Reply::Ok)
             }
-            Operation::CopyConfig { target, source, .. } => self
-                .ds
-                .copy_config(sid, target, &source)
-                .map(|()| Reply::Ok),
-            Operation::DeleteConfig { target } => self
-                .ds
-                .delete_config(sid, target)
-                .map(|()| Reply::Ok)
-                .map_err(one),
+            Operation::DeleteConfig { target } => {
+                if !self.access.writes_everything(&session.username) {
+                    let empty = DataTree::new(self.ds.ctx);
+                    self.access
+                        .check_writes(session, "delete-config", self.ds.tree(target), &empty)
+                        .map_err(one)?;
+                }
+                self.ds
+                    .delete_config(sid, target)
+                    .map(|()| Reply::Ok)
+                    .map_err(one)
+            }
             Operation::Lock { target } => {
                 self.ds.lock(sid, target).map(|()| Reply::Ok).map_err(one)
             }
@@ -227,7 +326,9 @@ impl Northbound {
                     .with_app_tag("data-not-unique")]),
                 }
             }
-            Operation::CloseSession | Operation::KillSession { .. } => Err(vec![error(
+            Operation::CloseSession
+            | Operation::KillSession { .. }
+            | Operation::CreateSubscription { .. } => Err(vec![error(
                 ErrorType::Protocol,
                 ErrorTag::OperationFailed,
                 "handled by the session layer",
@@ -240,6 +341,7 @@ impl Northbound {
     /// library).
     fn get(
         &self,
+        user: &str,
         filter: Option<&netconf::rpc::Filter>,
         wd: Option<netconf::rpc::WithDefaults>,
     ) -> Result<String, RpcError> {
@@ -253,6 +355,7 @@ impl Northbound {
             library::yang_library_xml(&self.modules),
             self.monitoring_xml(),
             super::state::state_xml(&self.state),
+            self.access.state_xml(),
         ] {
             match DataTree::parse_string(
                 ctx,
@@ -267,7 +370,33 @@ impl Northbound {
                 Err(e) => tracing::error!(error = %e, "state data does not fit its model"),
             }
         }
+        if !self.access.reads_everything(user) {
+            self.access.prune(user, &mut all);
+        }
         let selected = filter::select(ctx, &all, filter).map_err(from_filter)?;
+        Ok(print_with_defaults(&selected, wd))
+    }
+
+    /// get-config, without the nodes `user` may not read (left out before the filter runs,
+    /// so a filter cannot reveal them).
+    fn get_config(
+        &self,
+        user: &str,
+        source: netconf::rpc::Datastore,
+        filter: Option<&netconf::rpc::Filter>,
+        wd: Option<netconf::rpc::WithDefaults>,
+    ) -> Result<String, RpcError> {
+        if self.access.reads_everything(user) {
+            return self.ds.get_config(source, filter, wd);
+        }
+        let ctx = self.ds.ctx;
+        let mut readable = self
+            .ds
+            .tree(source)
+            .duplicate()
+            .unwrap_or_else(|_| DataTree::new(ctx));
+        self.access.prune(user, &mut readable);
+        let selected = filter::select(ctx, &readable, filter).map_err(from_filter)?;
         Ok(print_with_defaults(&selected, wd))
     }
 
@@ -313,14 +442,15 @@ impl Northbound {
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
             x.push_str(&format!(
-                "<session><session-id>{}</session-id><transport xmlns:ncm=\"urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring\">ncm:netconf-ssh</transport><username>{}</username><source-host>{}</source-host><login-time>{}</login-time><in-rpcs>{}</in-rpcs><in-bad-rpcs>{}</in-bad-rpcs><out-rpc-errors>{}</out-rpc-errors><out-notifications>0</out-notifications></session>",
+                "<session><session-id>{}</session-id><transport xmlns:ncm=\"urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring\">ncm:netconf-ssh</transport><username>{}</username><source-host>{}</source-host><login-time>{}</login-time><in-rpcs>{}</in-rpcs><in-bad-rpcs>{}</in-bad-rpcs><out-rpc-errors>{}</out-rpc-errors><out-notifications>{}</out-notifications></session>",
                 s.id,
                 netconf::xml::escape_text(&s.username),
                 s.source_host,
                 super::time::rfc3339(login),
                 s.in_rpcs,
                 s.in_bad_rpcs,
-                s.out_rpc_errors
+                s.out_rpc_errors,
+                s.out_notifications
             ));
         }
         x.push_str("</sessions></netconf-state>");

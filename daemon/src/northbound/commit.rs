@@ -101,7 +101,8 @@ impl Datastores {
         let started = Instant::now();
         let runtime = validate_tree(&mut tree).map_err(from_problems)?;
         committer.install(runtime).map_err(|e| vec![e])?;
-        self.running = tree;
+        // Kept for the change notification: the previous tree costs nothing more to keep.
+        self.replaced_running = Some(std::mem::replace(&mut self.running, tree));
         self.candidate = self
             .running
             .duplicate()
@@ -152,10 +153,12 @@ impl Datastores {
             None => {}
         }
 
-        let previous = self
-            .running
-            .duplicate()
-            .unwrap_or_else(|_| DataTree::new(self.ctx));
+        // The rollback point, kept only by a first confirmed commit: no copy otherwise.
+        let previous = (confirm.is_some() && pending.is_none()).then(|| {
+            self.running
+                .duplicate()
+                .unwrap_or_else(|_| DataTree::new(self.ctx))
+        });
         let next = self
             .candidate
             .duplicate()
@@ -173,7 +176,7 @@ impl Datastores {
                     }
                     None => {
                         *pending = Some(PendingConfirm {
-                            rollback: previous,
+                            rollback: previous.unwrap_or_else(|| DataTree::new(self.ctx)),
                             session,
                             persist: c.persist,
                             deadline,

@@ -38,6 +38,9 @@ pub struct Datastores {
     // Holder and when it took the lock (RFC 3339), per datastore.
     locks: HashMap<Datastore, (u32, String)>,
     pub(super) settings: Settings,
+    /// The running tree a commit (or rollback) just replaced, until the northbound takes it
+    /// to report the change.
+    pub(super) replaced_running: Option<DataTree<'static>>,
 }
 
 fn dup(ctx: &'static Context, t: &DataTree<'static>) -> DataTree<'static> {
@@ -61,6 +64,7 @@ impl Datastores {
             candidate_dirty_by: None,
             locks: HashMap::new(),
             settings,
+            replaced_running: None,
         }
     }
 

@@ -81,6 +81,8 @@ pub fn capabilities(modules: &[ModuleInfo]) -> Vec<String> {
         "urn:ietf:params:netconf:capability:startup:1.0",
         "urn:ietf:params:netconf:capability:xpath:1.0",
         "urn:ietf:params:netconf:capability:with-defaults:1.0?basic-mode=explicit&also-supported=report-all,report-all-tagged,trim",
+        netconf::notification::CAP_NOTIFICATION,
+        netconf::notification::CAP_INTERLEAVE,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -179,6 +181,12 @@ mod tests {
         assert!(caps
             .iter()
             .any(|c| c.contains("module=ietf-netconf-monitoring")));
+        assert!(caps
+            .iter()
+            .any(|c| c == netconf::notification::CAP_INTERLEAVE));
+        assert!(caps
+            .iter()
+            .any(|c| c.contains("module=ietf-netconf-notifications")));
         let lib = yang_library_xml(&mods);
         assert!(lib.contains("<name>netdhcp-server</name><revision>2026-11-27</revision>"));
         let found = schema(&mods, "netdhcp-server", None);

@@ -11,6 +11,8 @@ pub mod filter;
 pub mod ha_rpc;
 pub mod lease_rpc;
 pub mod library;
+pub mod nacm;
+pub mod notifications;
 pub mod startup;
 pub mod state;
 pub mod time;

@@ -128,8 +128,8 @@ pub enum ConfigSource {
 
 /// One NETCONF operation, parameters parsed and defaults applied.
 ///
-/// The server answers [`Operation::CloseSession`] and [`Operation::KillSession`] itself; the
-/// backend receives every other variant.
+/// The server answers [`Operation::CloseSession`], [`Operation::KillSession`] and
+/// [`Operation::CreateSubscription`] itself; the backend receives every other variant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operation {
     /// `<get>` (RFC 6241 section 7.7).
@@ -226,6 +226,18 @@ pub enum Operation {
         /// The format's identity name without prefix (`yang`, `yin`), if sent.
         format: Option<String>,
     },
+    /// `<create-subscription>` (RFC 5277 section 2.1.1), parameters checked against each
+    /// other (a stopTime needs an earlier startTime). Answered by the server.
+    CreateSubscription {
+        /// The stream; only `NETCONF` exists.
+        stream: String,
+        /// The filter, if any: the same forms as `<get>`'s.
+        filter: Option<Filter>,
+        /// `<startTime>`: replay from this time.
+        start_time: Option<std::time::SystemTime>,
+        /// `<stopTime>`: end the subscription at this time.
+        stop_time: Option<std::time::SystemTime>,
+    },
     /// Any other operation (a YANG `rpc` or `action` of some module, or a base operation of a
     /// namespace the library does not parse). The backend answers, typically
     /// operation-not-supported when it does not know it either.
@@ -257,6 +269,7 @@ impl Operation {
             Operation::CancelCommit { .. } => "cancel-commit",
             Operation::DiscardChanges => "discard-changes",
             Operation::GetSchema { .. } => "get-schema",
+            Operation::CreateSubscription { .. } => "create-subscription",
             Operation::Other { name, .. } => name,
         }
     }

@@ -11,6 +11,8 @@ use super::{
     TestOption, WithDefaults, NS_BASE, NS_MONITORING, NS_WITH_DEFAULTS,
 };
 use crate::error::{ErrorInfo, ErrorTag, ErrorType, RpcError};
+use crate::notification::time::parse_date_and_time;
+use crate::notification::{NS_NOTIFICATION, STREAM_NETCONF};
 use crate::xml::{self, Element, XmlError};
 
 /// Why a message does not yield an operation.
@@ -102,6 +104,9 @@ fn parse_operation(op: &Element) -> Result<Operation, RpcError> {
     let ns = op.ns.as_deref().unwrap_or_default();
     if ns == NS_MONITORING && op.local == "get-schema" {
         return get_schema(op);
+    }
+    if ns == NS_NOTIFICATION && op.local == "create-subscription" {
+        return create_subscription(op);
     }
     if ns != NS_BASE {
         let mut xml = String::new();
@@ -318,6 +323,68 @@ fn get_schema(op: &Element) -> Result<Operation, RpcError> {
         identifier,
         version,
         format,
+    })
+}
+
+/// `<create-subscription>` (RFC 5277 section 2.1.1). The filter may be in the notification
+/// namespace (as RFC 5277's schema has it) or in the base namespace (as ncclient sends it).
+fn create_subscription(op: &Element) -> Result<Operation, RpcError> {
+    let p = Params::read(
+        op,
+        &[
+            (NS_NOTIFICATION, "stream"),
+            (NS_NOTIFICATION, "filter"),
+            (NS_BASE, "filter"),
+            (NS_NOTIFICATION, "startTime"),
+            (NS_NOTIFICATION, "stopTime"),
+        ],
+    )?;
+    let stream = match p.get("stream") {
+        None => STREAM_NETCONF.to_owned(),
+        Some(e) => leaf(e)?,
+    };
+    if stream != STREAM_NETCONF {
+        return Err(RpcError::invalid_value(
+            "stream",
+            format!("no stream \"{stream}\": this server has only {STREAM_NETCONF}"),
+        ));
+    }
+    let time = |name: &str| -> Result<Option<std::time::SystemTime>, RpcError> {
+        match p.get(name) {
+            None => Ok(None),
+            Some(e) => {
+                let text = leaf(e)?;
+                parse_date_and_time(&text).map(Some).ok_or_else(|| {
+                    RpcError::invalid_value(
+                        name,
+                        format!("\"{text}\" is not a date-and-time (RFC 3339)"),
+                    )
+                })
+            }
+        }
+    };
+    let start_time = time("startTime")?;
+    let stop_time = time("stopTime")?;
+    match (start_time, stop_time) {
+        (None, Some(_)) => {
+            return Err(RpcError::bad_element(
+                "stopTime",
+                "a stopTime needs a startTime",
+            ))
+        }
+        (Some(start), Some(stop)) if stop < start => {
+            return Err(RpcError::bad_element(
+                "stopTime",
+                "the stopTime is earlier than the startTime",
+            ))
+        }
+        _ => {}
+    }
+    Ok(Operation::CreateSubscription {
+        stream,
+        filter: p.get("filter").map(filter).transpose()?,
+        start_time,
+        stop_time,
     })
 }
 
@@ -882,6 +949,69 @@ mod tests {
                 xml: r#"<clear-leases xmlns="urn:ndhcp" xmlns:x="urn:x"><subnet>1</subnet></clear-leases>"#.into(),
             }
         );
+    }
+
+    #[test]
+    fn create_subscription() {
+        use crate::notification::NS_NOTIFICATION as N;
+        assert_eq!(
+            op(&format!(r#"<create-subscription xmlns="{N}"/>"#)),
+            Operation::CreateSubscription {
+                stream: "NETCONF".into(),
+                filter: None,
+                start_time: None,
+                stop_time: None
+            }
+        );
+        // The filter in the notification namespace (RFC 5277's schema) or the base one
+        // (ncclient), times with any offset.
+        for filter_ns in [N, B] {
+            let o = op(&format!(
+                r#"<create-subscription xmlns="{N}"><stream>NETCONF</stream><filter xmlns="{filter_ns}" type="subtree"><e xmlns="urn:t"/></filter><startTime>2026-11-27T21:00:00+01:00</startTime><stopTime>2026-11-27T20:30:00Z</stopTime></create-subscription>"#
+            ));
+            let Operation::CreateSubscription {
+                filter,
+                start_time: Some(start),
+                stop_time: Some(stop),
+                ..
+            } = o
+            else {
+                panic!("{o:?}")
+            };
+            assert_eq!(
+                filter,
+                Some(Filter::Subtree(r#"<e xmlns="urn:t"/>"#.into()))
+            );
+            assert_eq!(stop.duration_since(start).unwrap().as_secs(), 30 * 60);
+        }
+        let e = rejected_op(&format!(
+            r#"<create-subscription xmlns="{N}"><stream>SYSLOG</stream></create-subscription>"#
+        ));
+        assert_eq!(
+            (e.tag, e.info.clone()),
+            (
+                ErrorTag::InvalidValue,
+                vec![ErrorInfo::BadElement("stream".into())]
+            )
+        );
+        let e = rejected_op(&format!(
+            r#"<create-subscription xmlns="{N}"><stopTime>2026-11-27T20:30:00Z</stopTime></create-subscription>"#
+        ));
+        assert_eq!(
+            (e.tag, e.info.clone()),
+            (
+                ErrorTag::BadElement,
+                vec![ErrorInfo::BadElement("stopTime".into())]
+            )
+        );
+        let e = rejected_op(&format!(
+            r#"<create-subscription xmlns="{N}"><startTime>soon</startTime></create-subscription>"#
+        ));
+        assert_eq!(e.tag, ErrorTag::InvalidValue);
+        let e = rejected_op(&format!(
+            r#"<create-subscription xmlns="{N}"><bogus/></create-subscription>"#
+        ));
+        assert_eq!(e.tag, ErrorTag::UnknownElement);
     }
 
     #[test]

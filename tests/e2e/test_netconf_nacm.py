@@ -1,0 +1,211 @@
+"""NETCONF access control (RFC 8341, ietf-netconf-acm) enforced by the daemon.
+
+Users of every test: `oper` (USER) in the group admin, `noc` in the group operator, `rescue`
+the recovery user ([nacm] table of the start-up settings). The configuration has no /nacm, so
+the daemon adds its default policy: admin may do everything; operator reads everything but
+/nacm, runs get-leases4/get-leases6, and may not edit-config, commit, lock or run the other
+netdhcp-server RPCs.
+
+Checked: operations refused with access-denied (error-type protocol), data writes refused with
+access-denied (error-type application, error-path the node), unreadable nodes left out of
+get/get-config silently, a rule committed over NETCONF in force for the next request, the
+recovery user bypassing a /nacm that locks the administrators out, notifications withheld by a
+notification rule, the denial counters.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from netconf_tools import (  # noqa: F401
+    BASE_NS,
+    NSMAP,
+    PASSWORD,
+    USER,
+    d_path,
+    nc_config,
+    nc_env_factory,
+    ndhcp,
+    resolve_path,
+    settings_toml,
+    subnet_xml,
+)
+
+ACM_NS = "urn:ietf:params:xml:ns:yang:ietf-netconf-acm"
+D_NS = "urn:netdhcp:yang:netdhcp-server"
+NOC, NOC_PW = "noc", "noc-test-Secret-2"
+RESCUE, RESCUE_PW = "rescue", "rescue-test-Secret-3"
+NACM_FILTER = ("subtree", f'<nacm xmlns="{ACM_NS}"/>')
+
+
+def settings() -> str:
+    return settings_toml(users=[(USER, PASSWORD), (NOC, NOC_PW), (RESCUE, RESCUE_PW)]) + (
+        "\n[nacm]\n"
+        f'recovery_user = "{RESCUE}"\n'
+        "[nacm.groups]\n"
+        f'admin = ["{USER}"]\n'
+        f'operator = ["{NOC}"]\n'
+    )
+
+
+def started(nc_env_factory, topo):
+    env = nc_env_factory(nc_config(topo.server_if), settings=settings())
+    return env, env.connect(), env.connect(user=NOC, password=NOC_PW)
+
+
+def rpc(sess, name: str, body: str = ""):
+    return sess.rpc(f'<{name} xmlns="{D_NS}">{body}</{name}>')
+
+
+def nacm_el(data):
+    return data.find(f"{{{ACM_NS}}}nacm")
+
+
+def counter(admin, name: str) -> int:
+    r = admin.get(filter=NACM_FILTER)
+    assert not r.errors, r.raw
+    el = nacm_el(r.data)
+    assert el is not None, r.raw
+    return int(el.findtext(f"{{{ACM_NS}}}{name}"))
+
+
+def rule_lists(data) -> list[str]:
+    el = nacm_el(data)
+    if el is None:
+        return []
+    return [n.text for n in el.findall(f"{{{ACM_NS}}}rule-list/{{{ACM_NS}}}name")]
+
+
+def domain_name(data) -> str | None:
+    return data.findtext("d:server/d:dhcpv4/d:domain-name", namespaces=NSMAP)
+
+
+def access_denied(reply, error_type: str):
+    e = reply.one_error()
+    assert (e.type, e.tag, e.severity) == (error_type, "access-denied", "error"), e
+    return e
+
+
+def test_operator_is_refused_changes_and_reads_all_but_nacm(nc_env_factory, topo):
+    env, admin, noc = started(nc_env_factory, topo)
+    # The default policy is in running, visible to the administrator only.
+    assert rule_lists(admin.config_data("running")) == ["admin", "operator"]
+    noc_view = noc.config_data("running")
+    assert nacm_el(noc_view) is None, "the operator does not see /nacm"
+    assert domain_name(noc_view) == "example.net", "the operator reads the DHCP configuration"
+    got = noc.get()
+    assert not got.errors and nacm_el(got.data) is None, "nor its counters in get"
+    assert got.data.find("d:server", NSMAP) is not None
+    # Operations the operator may not invoke: access-denied, error-type protocol.
+    before = counter(admin, "denied-operations")
+    access_denied(noc.edit(ndhcp("<dhcpv4><domain-name>noc.example</domain-name></dhcpv4>")), "protocol")
+    access_denied(noc.commit(), "protocol")
+    access_denied(noc.lock("candidate"), "protocol")
+    access_denied(noc.delete_config("startup"), "protocol")
+    access_denied(rpc(noc, "delete-lease", "<address>100.64.1.10</address>"), "protocol")
+    access_denied(rpc(noc, "ha-partner-down"), "protocol")
+    assert counter(admin, "denied-operations") == before + 6
+    assert domain_name(admin.config_data("candidate")) == "example.net", "the refused edit changed nothing"
+    # What it may run.
+    leases = rpc(noc, "get-leases4", "<limit>10</limit>")
+    assert not leases.errors, leases.raw
+    assert leases.root.findall(f"{{{D_NS}}}lease") == []
+    noc.validate("running").assert_ok()
+    # The administrator may do everything.
+    admin.edit_commit(ndhcp("<dhcpv4><domain-name>admin.example</domain-name></dhcpv4>"))
+    assert domain_name(noc.config_data("running")) == "admin.example"
+    assert counter(admin, "denied-data-writes") == 0
+
+
+def test_rule_committed_over_netconf_is_in_force_at_once(nc_env_factory, topo):
+    env, admin, noc = started(nc_env_factory, topo)
+    domain = "/d:server/d:dhcpv4/d:domain-name"
+    admin.edit(
+        f'<nacm xmlns="{ACM_NS}" xmlns:nc="{BASE_NS}"><rule-list><name>operator</name>'
+        '<rule nc:operation="delete"><name>no-edit-config</name></rule>'
+        '<rule nc:operation="delete"><name>no-commit</name></rule>'
+        '<rule nc:operation="delete"><name>read-all</name></rule>'
+        f'<rule><name>hide-domain-name</name><module-name>netdhcp-server</module-name><path xmlns:d="{D_NS}">{domain}</path>'
+        "<access-operations>read</access-operations><action>deny</action></rule>"
+        f'<rule><name>write-domain-name</name><module-name>netdhcp-server</module-name><path xmlns:d="{D_NS}">{domain}</path>'
+        "<access-operations>create update delete</access-operations><action>permit</action></rule>"
+        "<rule><name>read-rest</name><module-name>*</module-name><access-operations>read</access-operations><action>permit</action></rule>"
+        "</rule-list></nacm>"
+    ).assert_ok()
+    # Rules come from running: until the commit the operator is still refused edit-config.
+    access_denied(noc.edit(ndhcp("<dhcpv4><domain-name>noc.example</domain-name></dhcpv4>")), "protocol")
+    admin.commit().assert_ok()
+    # In force for the next request: the domain name is hidden, the rest still readable.
+    view = noc.config_data("running")
+    assert domain_name(view) is None, "hidden by hide-domain-name"
+    assert view.findtext("d:server/d:dhcpv4/d:subnet/d:prefix", namespaces=NSMAP) == "100.64.0.0/16"
+    filtered = noc.config_data("running", filter=("subtree", f'<server xmlns="{D_NS}"><dhcpv4><domain-name>example.net</domain-name></dhcpv4></server>'))
+    assert len(filtered) == 0, "a content-match filter cannot reveal a hidden node"
+    # The operator may now change the domain name and commit, and nothing else.
+    noc.edit(ndhcp("<dhcpv4><domain-name>noc.example</domain-name></dhcpv4>")).assert_ok()
+    noc.commit().assert_ok()
+    assert domain_name(admin.config_data("running")) == "noc.example"
+    writes = counter(admin, "denied-data-writes")
+    r = noc.edit(ndhcp(f"<dhcpv4>{subnet_xml(2, '100.65.0.0/24')}</dhcpv4>"))
+    e = access_denied(r, "application")
+    assert resolve_path(e) == d_path("server", "dhcpv4", "subnet[id='2']"), e
+    assert counter(admin, "denied-data-writes") == writes + 1
+    cand = admin.config_data("candidate")
+    ids = cand.xpath("d:server/d:dhcpv4/d:subnet/d:id/text()", namespaces=NSMAP)
+    assert ids == ["1"], "the refused edit left the candidate as it was"
+
+
+def test_recovery_user_bypasses_a_policy_that_locks_administrators_out(nc_env_factory, topo):
+    env, admin, noc = started(nc_env_factory, topo)
+    admin.edit_commit(f'<nacm xmlns="{ACM_NS}" xmlns:nc="{BASE_NS}"><rule-list nc:operation="delete"><name>admin</name></rule-list></nacm>')
+    # No rule for the administrators any more: reads of /nacm are denied by the model
+    # (default-deny-all), writes by write-default.
+    assert nacm_el(admin.config_data("running")) is None
+    access_denied(admin.edit(ndhcp("<dhcpv4><domain-name>x.example</domain-name></dhcpv4>")), "application")
+    rescue = env.connect(user=RESCUE, password=RESCUE_PW)
+    assert rule_lists(rescue.config_data("running")) == ["operator"], "the recovery user sees /nacm"
+    rescue.edit_commit(
+        f'<nacm xmlns="{ACM_NS}"><rule-list><name>admin</name><group>admin</group>'
+        "<rule><name>permit-all</name><module-name>*</module-name><access-operations>*</access-operations><action>permit</action></rule>"
+        "</rule-list></nacm>"
+    )
+    admin.edit_commit(ndhcp("<dhcpv4><domain-name>x.example</domain-name></dhcpv4>"))
+    assert domain_name(rescue.config_data("running")) == "x.example"
+    # The recovery user may run what the model protects, e.g. delete-config.
+    rescue.delete_config("startup").assert_ok()
+    assert counter(admin, "denied-data-writes") == 1
+
+
+NCN_NS = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
+NOTIF_NS = "urn:ietf:params:xml:ns:netconf:notification:1.0"
+
+
+def operator_rules(*rules: str, delete: tuple[str, ...] = ()) -> str:
+    """An edit of the operator rule-list: rules deleted by name, then rules appended."""
+    gone = "".join(f'<rule nc:operation="delete"><name>{n}</name></rule>' for n in delete)
+    return f'<nacm xmlns="{ACM_NS}" xmlns:nc="{BASE_NS}"><rule-list><name>operator</name>{gone}{"".join(rules)}</rule-list></nacm>'
+
+
+def test_notifications_are_withheld_by_a_notification_rule(nc_env_factory, topo):
+    env, admin, noc = started(nc_env_factory, topo)
+    r = noc.m.create_subscription()
+    assert r.ok, r.xml
+    deny = (
+        "<rule><name>no-config-change</name><module-name>ietf-netconf-notifications</module-name>"
+        "<notification-name>netconf-config-change</notification-name>"
+        "<access-operations>read</access-operations><action>deny</action></rule>"
+    )
+    read_rest = "<rule><name>read-rest</name><module-name>*</module-name><access-operations>read</access-operations><action>permit</action></rule>"
+    # The rules of a commit already apply to the notification of that commit.
+    admin.edit_commit(operator_rules(deny, read_rest, delete=("read-all",)))
+    admin.edit_commit(ndhcp("<dhcpv4><domain-name>a.example</domain-name></dhcpv4>"))
+    # Lifting the rule: the operator gets that commit's notification, the first it receives.
+    admin.edit_commit(operator_rules(delete=("no-config-change",)))
+    n = noc.m.take_notification(block=True, timeout=15)
+    assert n is not None, "the operator receives notifications again"
+    root = etree.fromstring(n.notification_xml.encode() if isinstance(n.notification_xml, str) else n.notification_xml)
+    change = root.find(f"{{{NCN_NS}}}netconf-config-change")
+    assert change is not None, n.notification_xml
+    targets = [t.text for t in change.iter(f"{{{NCN_NS}}}target")]
+    assert any("no-config-change" in t for t in targets), f"the first one received is the rule's removal: {targets}"
+    assert counter(admin, "denied-notifications") == 2
