@@ -262,59 +262,57 @@ pub fn sync_pollfds<S: EngineSocket>(pollfds: &mut Vec<libc::pollfd>, sockets: &
         .collect();
 }
 
-/// A reply waiting for its batch's lease rows to be durable.
-struct Outgoing<S, R> {
-    socket: Arc<S>,
-    reply: R,
-}
-
-/// One wake-up's lease rows, and the replies that must wait until those rows are durable.
+/// One wake-up's packets from one socket: their lease rows, the replies that leave as soon as
+/// the packets are read, and the replies that must wait until those rows are durable.
 pub struct DurableBatch<S, R> {
+    socket: Arc<S>,
     rows: Vec<u8>,
-    replies: Vec<Outgoing<S, R>>,
+    immediate: Vec<R>,
+    durable: Vec<R>,
 }
 
-impl<S, R> Default for DurableBatch<S, R> {
-    fn default() -> Self {
-        DurableBatch {
-            rows: Vec::new(),
-            replies: Vec::new(),
-        }
-    }
-}
+/// Sends a socket's replies, in as few system calls as it can, counting each outcome.
+pub type SendAll<C, S, R> = fn(&C, &S, &[R]);
 
 impl<S, R> DurableBatch<S, R>
 where
     S: Send + Sync + 'static,
     R: Send + 'static,
 {
-    /// Takes one decision: its lease rows join the batch; its reply leaves at once (through
-    /// `send_now`) if it wrote no lease, else waits for the batch's write. A silence is
-    /// handed back.
+    /// An empty batch of packets read from `socket`, whose replies leave through it.
+    pub fn new(socket: Arc<S>) -> Self {
+        DurableBatch {
+            socket,
+            rows: Vec::new(),
+            immediate: Vec::new(),
+            durable: Vec::new(),
+        }
+    }
+
+    /// Takes one decision: its lease rows join the batch; its reply leaves with the batch's
+    /// other immediate replies if it wrote no lease, else once the batch's rows are durable.
+    /// A silence is handed back.
     pub fn add<L, W>(
         &mut self,
         writes: &[L],
         format_row: fn(&L, &mut Vec<u8>),
-        socket: &Arc<S>,
         reply: Result<R, W>,
-        send_now: impl FnOnce(&S, &R),
     ) -> Result<(), W> {
         for lease in writes {
             format_row(lease, &mut self.rows);
         }
         match reply {
-            Ok(reply) if writes.is_empty() => send_now(socket, &reply),
-            Ok(reply) => self.replies.push(Outgoing {
-                socket: socket.clone(),
-                reply,
-            }),
+            Ok(reply) if writes.is_empty() => self.immediate.push(reply),
+            Ok(reply) => self.durable.push(reply),
             Err(why) => return Err(why),
         }
         Ok(())
     }
 
-    /// Hands the batch's rows to the writer, if any; the waiting replies leave once the rows
-    /// are written (and fsynced) and, when `partner` is given, once the failover partner has
+    /// Sends the replies that wait for nothing, in one call, then has the batch's rows written:
+    /// on this thread when the writer has nothing queued (no hand-off to its thread), else
+    /// behind what is queued. The waiting replies leave, again in one call, once the rows are
+    /// written (and fsynced) and, when `partner` is given, once the failover partner has
     /// acknowledged the batch's lease changes too. Both run at once; a reply whose lease is not
     /// on disk, or not on the partner, is withheld and counted (`failed`), and the client
     /// retries.
@@ -322,11 +320,19 @@ where
         self,
         writer: &MemfileWriter,
         counters: &Arc<C>,
-        send: fn(&C, &S, &R),
+        send: SendAll<C, S, R>,
         failed: fn(&C, Leg) -> &AtomicU64,
         partner: Option<PartnerLeg>,
     ) {
-        let DurableBatch { rows, replies } = self;
+        let DurableBatch {
+            socket,
+            rows,
+            immediate,
+            durable,
+        } = self;
+        if !immediate.is_empty() {
+            send(counters, &socket, &immediate);
+        }
         if rows.is_empty() {
             return;
         }
@@ -334,7 +340,8 @@ where
         let gate = Arc::new(Mutex::new(Gate {
             legs_left: legs,
             failed: None,
-            replies,
+            socket,
+            replies: durable,
             counters: counters.clone(),
             send,
             failed_counter: failed,
@@ -345,7 +352,7 @@ where
                 Gate::complete(&gate, if ok { None } else { Some(Leg::Partner) })
             }));
         }
-        writer.submit(
+        writer.write_or_submit(
             rows,
             Box::new(move |result| {
                 let failure = result.err().map(|e| {
@@ -377,9 +384,10 @@ pub enum Leg {
 struct Gate<S, R, C> {
     legs_left: u8,
     failed: Option<Leg>,
-    replies: Vec<Outgoing<S, R>>,
+    socket: Arc<S>,
+    replies: Vec<R>,
     counters: Arc<C>,
-    send: fn(&C, &S, &R),
+    send: SendAll<C, S, R>,
     failed_counter: fn(&C, Leg) -> &AtomicU64,
 }
 
@@ -393,11 +401,7 @@ impl<S, R, C> Gate<S, R, C> {
         }
         let replies = std::mem::take(&mut g.replies);
         match g.failed {
-            None => {
-                for o in &replies {
-                    (g.send)(&g.counters, &o.socket, &o.reply);
-                }
-            }
+            None => (g.send)(&g.counters, &g.socket, &replies),
             Some(leg) => {
                 (g.failed_counter)(&g.counters, leg)
                     .fetch_add(replies.len() as u64, Ordering::Relaxed);

@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use ipnet::Ipv4Net;
 
 use crate::config::{Ingress, RuntimeConfig};
-use crate::dhcp4::{self, Arrival, LeaseState4, Packet, Reply};
+use crate::dhcp4::{self, Arrival, Destination, LeaseState4, Packet, Reply};
 use crate::engine::{self, unix_now, DurableBatch, Leg};
 use crate::ha::inbox::{answer_when_durable, ApplyMode, ApplyReport, InboxError, PeerRequest4};
 use crate::ha::port::{note_changes, operator_leg, partner_leg, HaPort, Pager};
@@ -21,12 +21,13 @@ use crate::lease::memfile::csv4;
 use crate::lease::memfile::MemfileWriter;
 use crate::lease::Lease4;
 use crate::net::iface;
+use crate::net::mmsg::{RecvBatch, MAX_DATAGRAM};
 use crate::net::socket4::{Socket4, SocketError};
 use crate::northbound::commit::{Reservation, Subsystem};
 use crate::stats::{Counters4, PoolUsage4, Usage4};
 use netconf::error::RpcError;
 
-/// Packets taken from one socket per wake-up before the batch is committed.
+/// Packets taken from one socket per wake-up (one `recvmmsg`) before the batch is committed.
 const BATCH: usize = 64;
 /// Expired leases reclaimed per pass, so a mass expiry does not stall the packet path.
 const RECLAIM_PER_PASS: usize = 10_000;
@@ -180,7 +181,7 @@ impl Engine4 {
 
     /// Runs until shutdown is requested.
     pub fn run(mut self) {
-        let mut buf = vec![0u8; 65536];
+        let mut slots = RecvBatch::new(BATCH, MAX_DATAGRAM, false);
         let mut housekeeping = engine::Housekeeping::new();
         let mut last_usage = Instant::now() - engine::USAGE_PERIOD;
         let mut pollfds: Vec<libc::pollfd> = Vec::new();
@@ -219,7 +220,7 @@ impl Engine4 {
                     pfd.revents = 0;
                     if i < sockets {
                         let socket = self.sockets[i].clone();
-                        self.serve_batch(&config, &socket, &mut buf);
+                        self.serve_batch(&config, &socket, &mut slots);
                     } else {
                         self.serve_peer_requests(&config);
                     }
@@ -242,8 +243,22 @@ impl Engine4 {
         tracing::info!(counters = %self.counters.summary(), "DHCPv4 engine stopped");
     }
 
-    fn serve_batch(&mut self, config: &RuntimeConfig, socket: &Arc<Socket4>, buf: &mut [u8]) {
-        let mut batch: DurableBatch<Socket4, Reply> = DurableBatch::default();
+    fn serve_batch(
+        &mut self,
+        config: &RuntimeConfig,
+        socket: &Arc<Socket4>,
+        slots: &mut RecvBatch,
+    ) {
+        // Everything waiting, in one call: under load that is the wake-up's group commit.
+        match socket.recv_batch(slots) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(iface = socket.iface(), error = %e, "receive failed");
+                return;
+            }
+        }
+        let mut batch: DurableBatch<Socket4, Reply> = DurableBatch::new(socket.clone());
         let no_addresses = Vec::new();
         let addresses = self
             .addresses
@@ -263,17 +278,10 @@ impl Engine4 {
         self.state
             .set_address_split(ha.as_ref().and_then(|h| h.address_split()));
         let mut for_partner: Vec<Lease4> = Vec::new();
-        for _ in 0..BATCH {
-            let (len, from) = match socket.recv(buf) {
-                Ok(Some(r)) => r,
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!(iface = socket.iface(), error = %e, "receive failed");
-                    break;
-                }
-            };
+        for datagram in slots.datagrams() {
+            let from = datagram.from;
             self.counters.received.fetch_add(1, Ordering::Relaxed);
-            let packet = match Packet::parse(&buf[..len]) {
+            let packet = match Packet::parse(datagram.bytes) {
                 Ok(p) => p,
                 Err(e) => {
                     self.counters.malformed(&e);
@@ -303,13 +311,7 @@ impl Engine4 {
             if let Some(ha) = &ha {
                 note_changes(ha, updates, &decision.writes, &mut for_partner);
             }
-            let silence = batch.add(
-                &decision.writes,
-                csv4::format_row,
-                socket,
-                decision.reply,
-                |s, r| send(&self.counters, s, r),
-            );
+            let silence = batch.add(&decision.writes, csv4::format_row, decision.reply);
             if let Err(why) = silence {
                 tracing::trace!(?why, "no reply");
                 self.counters.silence(why);
@@ -449,12 +451,17 @@ impl Engine4 {
     }
 }
 
-fn send(counters: &Counters4, socket: &Socket4, reply: &Reply) {
-    match socket.send(&reply.bytes, reply.destination) {
-        Ok(()) => counters.sent(reply.kind),
+/// Sends `replies` in as few system calls as the kernel allows, counting each outcome.
+fn send(counters: &Counters4, socket: &Socket4, replies: &[Reply]) {
+    let datagrams: Vec<(&[u8], Destination)> = replies
+        .iter()
+        .map(|r| (r.bytes.as_slice(), r.destination))
+        .collect();
+    socket.send_batch(&datagrams, |i, outcome| match outcome {
+        Ok(()) => counters.sent(replies[i].kind),
         Err(e) => {
             counters.send_failed.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(iface = socket.iface(), error = %e, destination = ?reply.destination, "send failed");
+            tracing::debug!(iface = socket.iface(), error = %e, destination = ?replies[i].destination, "send failed");
         }
-    }
+    });
 }

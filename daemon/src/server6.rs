@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::Ipv6Addr;
+use std::net::{Ipv6Addr, SocketAddrV6};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -25,7 +25,8 @@ use crate::lease::memfile::{self, csv6, MemfileWriter};
 use crate::lease::record6::{LeaseKey6, LeaseType6};
 use crate::lease::Lease6;
 use crate::net::iface6;
-use crate::net::socket6::{Socket6, SocketError6};
+use crate::net::mmsg::{RecvBatch, MAX_DATAGRAM};
+use crate::net::socket6::{Received, Socket6, SocketError6};
 use crate::northbound::commit::{Reservation, Subsystem};
 use crate::stats::{PoolKind6, PoolUsage6, Usage6};
 use netconf::error::RpcError;
@@ -375,7 +376,7 @@ impl Engine6 {
     fn run(mut self) {
         let span = tracing::info_span!("dhcp6");
         let _enter = span.enter();
-        let mut buf = vec![0u8; 65536];
+        let mut slots = RecvBatch::new(BATCH, MAX_DATAGRAM, true);
         let mut housekeeping = engine::Housekeeping::new();
         let mut last_usage = Instant::now();
         let mut pollfds: Vec<libc::pollfd> = Vec::new();
@@ -415,7 +416,7 @@ impl Engine6 {
                 for (p, socket) in pollfds.iter_mut().zip(self.sockets.clone()) {
                     if p.revents != 0 {
                         p.revents = 0;
-                        self.serve_batch(&config, &socket, &mut buf);
+                        self.serve_batch(&config, &socket, &mut slots);
                     }
                 }
                 if let Some(inbox) = pollfds.last_mut() {
@@ -442,8 +443,22 @@ impl Engine6 {
         tracing::info!(counters = %self.counters.summary(), "DHCPv6 engine stopped");
     }
 
-    fn serve_batch(&mut self, config: &RuntimeConfig, socket: &Arc<Socket6>, buf: &mut [u8]) {
-        let mut batch: DurableBatch<Socket6, Reply6> = DurableBatch::default();
+    fn serve_batch(
+        &mut self,
+        config: &RuntimeConfig,
+        socket: &Arc<Socket6>,
+        slots: &mut RecvBatch,
+    ) {
+        // Everything waiting, in one call: under load that is the wake-up's group commit.
+        match socket.recv_batch(slots) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(iface = socket.iface(), error = %e, "receive failed");
+                return;
+            }
+        }
+        let mut batch: DurableBatch<Socket6, Reply6> = DurableBatch::new(socket.clone());
         let addresses = self
             .addresses
             .get(socket.iface())
@@ -456,17 +471,12 @@ impl Engine6 {
         self.state
             .set_address_split(ha.as_ref().and_then(|h| h.address_split()));
         let mut for_partner: Vec<Lease6> = Vec::new();
-        for _ in 0..BATCH {
-            let received = match socket.recv(buf) {
-                Ok(Some(r)) => r,
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!(iface = socket.iface(), error = %e, "receive failed");
-                    break;
-                }
+        for datagram in slots.datagrams() {
+            let Some(received) = Received::of(&datagram) else {
+                continue;
             };
             self.counters.received.fetch_add(1, Ordering::Relaxed);
-            let packet = match Packet::parse(&buf[..received.len]) {
+            let packet = match Packet::parse(datagram.bytes) {
                 Ok(p) => p,
                 Err(e) => {
                     self.counters.malformed(&e);
@@ -499,13 +509,7 @@ impl Engine6 {
             if let Some(ha) = &ha {
                 note_changes(ha, updates, &decision.writes, &mut for_partner);
             }
-            let silence = batch.add(
-                &decision.writes,
-                csv6::format_row,
-                socket,
-                decision.reply,
-                |s, r| send(&self.counters, s, r),
-            );
+            let silence = batch.add(&decision.writes, csv6::format_row, decision.reply);
             if let Err(why) = silence {
                 tracing::trace!(?why, "no reply");
                 self.counters.silence(why);
@@ -614,14 +618,19 @@ impl Engine6 {
     }
 }
 
-fn send(counters: &Counters6, socket: &Socket6, reply: &Reply6) {
-    match socket.send(&reply.bytes, reply.destination) {
-        Ok(()) => Counters6::by_type(&counters.sent_by_type, reply.kind),
+/// Sends `replies` in as few system calls as the kernel allows, counting each outcome.
+fn send(counters: &Counters6, socket: &Socket6, replies: &[Reply6]) {
+    let datagrams: Vec<(&[u8], SocketAddrV6)> = replies
+        .iter()
+        .map(|r| (r.bytes.as_slice(), r.destination))
+        .collect();
+    socket.send_batch(&datagrams, |i, outcome| match outcome {
+        Ok(()) => Counters6::by_type(&counters.sent_by_type, replies[i].kind),
         Err(e) => {
             counters.send_failed.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(iface = socket.iface(), error = %e, destination = %reply.destination, "send failed");
+            tracing::debug!(iface = socket.iface(), error = %e, destination = %replies[i].destination, "send failed");
         }
-    }
+    });
 }
 
 #[cfg(test)]

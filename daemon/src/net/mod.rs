@@ -3,6 +3,7 @@
 pub mod iface;
 pub mod iface6;
 mod ifaddrs;
+pub mod mmsg;
 pub mod notify;
 pub mod socket4;
 pub mod socket6;

@@ -2,12 +2,12 @@
 //! reply sending per RFC 2131 4.1 (relay, unicast, to a client without an address, broadcast).
 
 use std::io;
-use std::mem::MaybeUninit;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 
 use socket2::{Domain, Socket};
 
+use super::mmsg::{send_all, RecvBatch};
 use super::udp::{device_udp_socket, step, FailedStep};
 
 use crate::dhcp4::Destination;
@@ -79,21 +79,35 @@ impl Socket4 {
         self.socket.as_raw_fd()
     }
 
-    /// Receives one datagram into `buf`; `Ok(None)` when none is waiting.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddrV4)>> {
-        // SAFETY: socket2 writes only initialised bytes into the slice and reports how many;
-        // u8 and MaybeUninit<u8> have the same layout.
-        let uninit = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
-        match self.socket.recv_from(uninit) {
-            Ok((n, from)) => Ok(from.as_socket_ipv4().map(|f| (n, f))),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e),
-        }
+    /// Takes every datagram waiting (up to the batch's slots) in one system call; 0 when none
+    /// is waiting.
+    pub fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        batch.recv(self.fd())
+    }
+
+    /// Sends replies (payload, destination), each where RFC 2131 4.1 says it goes, in as few
+    /// system calls as the kernel allows; `outcome(index, result)` is told each one's fate.
+    pub fn send_batch(
+        &self,
+        replies: &[(&[u8], Destination)],
+        outcome: impl FnMut(usize, io::Result<()>),
+    ) {
+        let datagrams: Vec<(&[u8], SocketAddr)> = replies
+            .iter()
+            .map(|(bytes, destination)| (*bytes, SocketAddr::V4(self.address_of(*destination))))
+            .collect();
+        send_all(self.fd(), &datagrams, outcome);
     }
 
     /// Sends a reply where RFC 2131 4.1 says it goes.
     pub fn send(&self, bytes: &[u8], destination: Destination) -> io::Result<()> {
-        let to = match destination {
+        let to = self.address_of(destination);
+        self.socket.send_to(bytes, &to.into()).map(|_| ())
+    }
+
+    /// Where a reply to `destination` is sent (RFC 2131 4.1).
+    fn address_of(&self, destination: Destination) -> SocketAddrV4 {
+        match destination {
             Destination::Relay(giaddr) => SocketAddrV4::new(giaddr, SERVER_PORT),
             Destination::Unicast(ciaddr) => SocketAddrV4::new(ciaddr, CLIENT_PORT),
             Destination::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT),
@@ -107,8 +121,7 @@ impl Socket4 {
                     SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT)
                 }
             }
-        };
-        self.socket.send_to(bytes, &to.into()).map(|_| ())
+        }
     }
 
     fn set_arp(&self, ip: Ipv4Addr, mac: &[u8]) -> io::Result<()> {

@@ -3,12 +3,13 @@
 //! destination (IPV6_PKTINFO) so the policy knows unicast from multicast.
 
 use std::io;
-use std::mem::{size_of, zeroed};
-use std::net::{Ipv6Addr, SocketAddrV6};
+use std::mem::size_of;
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::AsRawFd;
 
 use socket2::{Domain, Socket};
 
+use super::mmsg::{send_all, Datagram, RecvBatch};
 use super::udp::{device_udp_socket, step, FailedStep};
 
 /// DHCPv6 server (and relay) port.
@@ -34,15 +35,27 @@ pub enum SocketError6 {
     },
 }
 
-/// One received datagram.
+/// Where a received datagram came from and went to, as DHCPv6 needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct Received {
-    /// Bytes in the buffer.
-    pub len: usize,
     /// Source address and port (scope id set for link-local sources).
     pub from: SocketAddrV6,
     /// Destination was a multicast address.
     pub multicast: bool,
+}
+
+impl Received {
+    /// The addressing of a datagram [`Socket6::recv_batch`] took; `None` for a sender that is
+    /// not IPv6 (which an IPv6-only socket never reports).
+    pub fn of(datagram: &Datagram<'_>) -> Option<Self> {
+        match datagram.from {
+            SocketAddr::V6(from) => Some(Received {
+                from,
+                multicast: datagram.destination.is_some_and(|d| d.is_multicast()),
+            }),
+            SocketAddr::V4(_) => None,
+        }
+    }
 }
 
 /// A socket receiving DHCPv6 on one interface.
@@ -98,66 +111,39 @@ impl Socket6 {
         self.socket.as_raw_fd()
     }
 
-    /// Receives one datagram into `buf`; `Ok(None)` when none is waiting.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<Received>> {
-        // SAFETY: all-zero is a valid sockaddr_in6, msghdr and iovec.
-        let mut from: libc::sockaddr_in6 = unsafe { zeroed() };
-        let mut control = [0u64; 16];
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr() as *mut libc::c_void,
-            iov_len: buf.len(),
-        };
-        // SAFETY: as above.
-        let mut mh: libc::msghdr = unsafe { zeroed() };
-        mh.msg_name = &mut from as *mut libc::sockaddr_in6 as *mut libc::c_void;
-        mh.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-        mh.msg_iov = &mut iov;
-        mh.msg_iovlen = 1;
-        mh.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-        mh.msg_controllen = std::mem::size_of_val(&control) as _;
-        // SAFETY: every pointer in `mh` refers to a live buffer of the length given.
-        let n = unsafe { libc::recvmsg(self.socket.as_raw_fd(), &mut mh, 0) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::WouldBlock {
-                Ok(None)
-            } else {
-                Err(e)
-            };
-        }
-        let mut multicast = false;
-        // SAFETY: walking the control messages the kernel wrote into `control`, with the
-        // libc macros that bound-check against msg_controllen.
-        unsafe {
-            let mut c = libc::CMSG_FIRSTHDR(&mh);
-            while !c.is_null() {
-                if (*c).cmsg_level == libc::IPPROTO_IPV6 && (*c).cmsg_type == libc::IPV6_PKTINFO {
-                    let info: libc::in6_pktinfo =
-                        std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::in6_pktinfo);
-                    multicast = Ipv6Addr::from(info.ipi6_addr.s6_addr).is_multicast();
-                }
-                c = libc::CMSG_NXTHDR(&mh, c);
-            }
-        }
-        let addr = SocketAddrV6::new(
-            Ipv6Addr::from(from.sin6_addr.s6_addr),
-            u16::from_be(from.sin6_port),
-            0,
-            from.sin6_scope_id,
-        );
-        Ok(Some(Received {
-            len: n as usize,
-            from: addr,
-            multicast,
-        }))
+    /// Takes every datagram waiting (up to the batch's slots) in one system call, each with
+    /// its destination (IPV6_PKTINFO, see [`Received::of`]); 0 when none is waiting.
+    pub fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        batch.recv(self.fd())
+    }
+
+    /// Sends replies (payload, destination) in as few system calls as the kernel allows; a
+    /// link-local destination without a scope is sent on this interface. `outcome(index,
+    /// result)` is told each one's fate.
+    pub fn send_batch(
+        &self,
+        replies: &[(&[u8], SocketAddrV6)],
+        outcome: impl FnMut(usize, io::Result<()>),
+    ) {
+        let datagrams: Vec<(&[u8], SocketAddr)> = replies
+            .iter()
+            .map(|(bytes, to)| (*bytes, SocketAddr::V6(self.scoped(*to))))
+            .collect();
+        send_all(self.fd(), &datagrams, outcome);
     }
 
     /// Sends a reply; a link-local destination without a scope is sent on this interface.
-    pub fn send(&self, bytes: &[u8], mut to: SocketAddrV6) -> io::Result<()> {
+    pub fn send(&self, bytes: &[u8], to: SocketAddrV6) -> io::Result<()> {
+        let to = self.scoped(to);
+        self.socket.send_to(bytes, &to.into()).map(|_| ())
+    }
+
+    /// `to`, with this interface as its scope when it is link-local without one.
+    fn scoped(&self, mut to: SocketAddrV6) -> SocketAddrV6 {
         if to.scope_id() == 0 && (to.ip().segments()[0] & 0xffc0) == 0xfe80 {
             to.set_scope_id(self.index);
         }
-        self.socket.send_to(bytes, &to.into()).map(|_| ())
+        to
     }
 }
 

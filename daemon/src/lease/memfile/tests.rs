@@ -332,6 +332,73 @@ fn submit_blocks_while_the_queue_is_full() {
 }
 
 #[test]
+fn write_or_submit_writes_on_the_calling_thread_when_the_writer_is_idle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let x = active(&dir);
+    let writer = MemfileWriter::open(&x, Durability::Fsync).expect("open");
+    let caller = std::thread::current().id();
+    let (tx, rx) = mpsc::channel();
+    writer.write_or_submit(
+        row(&lease(1, 1, 1000)),
+        Box::new(move |r| {
+            tx.send((r.is_ok(), std::thread::current().id()))
+                .expect("test alive")
+        }),
+    );
+    // Called before write_or_submit returned, on this thread, with the row in the file.
+    assert_eq!(rx.try_recv(), Ok((true, caller)));
+    let on_disk = load_map(&x);
+    assert_eq!(
+        on_disk.get(&Ipv4Addr::new(100, 64, 1, 1)),
+        Some(&lease(1, 1, 1000))
+    );
+}
+
+#[test]
+fn write_or_submit_queues_behind_queued_rows_so_the_last_row_still_wins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let x = active(&dir);
+    let writer = MemfileWriter::open(&x, Durability::None).expect("open");
+    let (started_tx, started_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    // The first batch's callback holds the writer thread until released.
+    writer.submit(
+        row(&lease(1, 1, 1)),
+        Box::new(move |_| {
+            started_tx.send(()).expect("test alive");
+            release_rx.recv().expect("test alive");
+        }),
+    );
+    started_rx.recv().expect("writer thread in the callback");
+    // Queued: an old row for address .2, then (from the packet path) its newer row.
+    writer.submit(row(&lease(2, 2, 100)), Box::new(|_| {}));
+    let (tx, rx) = mpsc::channel();
+    writer.write_or_submit(
+        row(&lease(2, 2, 200)),
+        Box::new(move |r| tx.send(r.is_ok()).expect("test alive")),
+    );
+    assert!(
+        rx.try_recv().is_err(),
+        "written on the calling thread while rows were queued"
+    );
+    release_tx.send(()).expect("writer alive");
+    assert_eq!(rx.recv(), Ok(true));
+    let on_disk = load_map(&x);
+    assert_eq!(
+        on_disk.get(&Ipv4Addr::new(100, 64, 1, 2)).map(|l| l.expire),
+        Some(200)
+    );
+    // Idle again: the next write is the caller's own.
+    let (tx, rx) = mpsc::channel();
+    writer.write_or_submit(
+        row(&lease(3, 3, 300)),
+        Box::new(move |r| tx.send(r.is_ok()).expect("test alive")),
+    );
+    assert_eq!(rx.try_recv(), Ok(true));
+    assert_eq!(load_map(&x).len(), 3);
+}
+
+#[test]
 fn panicking_callback_does_not_stop_the_writer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let x = active(&dir);

@@ -6,16 +6,24 @@
 //! `write`, makes it durable with one `fdatasync` (in [`Durability::Fsync`]
 //! mode), then runs the callbacks in submission order. Under load, one
 //! fsync covers many requests; a client's ACK can wait for its callback.
+//!
+//! A packet engine can also write its batch itself
+//! ([`MemfileWriter::write_or_submit`]) when the thread has nothing queued:
+//! the hand-off and wake-up of a second thread per batch cost more than the
+//! write, and while the engine waits for the fsync new packets gather in its
+//! sockets, so its next batch is the group commit. Rows reach the file in
+//! submission order either way.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use super::compact::{self, CompactionHandle};
 use super::csv4::HEADER;
@@ -39,6 +47,11 @@ pub enum Durability {
     None,
 }
 
+/// The mean fsync time up to which [`MemfileWriter::write_or_submit`] syncs on the calling
+/// thread. Above it (a busy disk) the engine would stop answering for longer than handing its
+/// rows to the writer thread costs, and it keeps reading packets while that thread syncs.
+pub const INLINE_SYNC_LIMIT: Duration = Duration::from_micros(500);
+
 /// Queue length (in submissions) of [`MemfileWriter::open`].
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 
@@ -58,8 +71,49 @@ enum Command {
 /// it writes everything queued, syncs, and joins the thread.
 pub struct MemfileWriter {
     path: PathBuf,
+    file: Arc<SharedFile>,
     tx: Option<SyncSender<Command>>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// The active file, shared by the writer thread and callers writing on their own thread.
+struct SharedFile {
+    active: Mutex<ActiveFile>,
+    durability: Durability,
+    /// Commands sent to the writer thread and not yet carried out: a caller may write on its
+    /// own thread only when this is 0, so its rows cannot overtake queued ones.
+    queued: AtomicUsize,
+    /// Recent fsync time, microseconds: an exponentially weighted mean (weight 1/8 per sync).
+    sync_micros: AtomicU64,
+}
+
+impl SharedFile {
+    /// In [`Durability::Fsync`] mode, whether recent fsyncs took longer than a caller should
+    /// stop its own work for.
+    fn sync_too_slow_to_wait_for(&self) -> bool {
+        self.durability == Durability::Fsync
+            && self.sync_micros.load(Ordering::Relaxed) > INLINE_SYNC_LIMIT.as_micros() as u64
+    }
+
+    /// Appends `buf` (see [`append`]), keeping the fsync time's mean.
+    fn append_timed(&self, active: &mut ActiveFile, buf: &[u8]) -> io::Result<()> {
+        let started = Instant::now();
+        let result = append(active, self.durability, buf);
+        if self.durability == Durability::Fsync {
+            let took = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u64;
+            let mean = self.sync_micros.load(Ordering::Relaxed);
+            // Only the thread holding the file updates the mean: no lost update.
+            self.sync_micros
+                .store(mean - mean / 8 + took / 8, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ActiveFile> {
+        // A panic while appending leaves the file as a failed write would (cut back or
+        // flagged), so the state is still usable.
+        self.active.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl std::fmt::Debug for MemfileWriter {
@@ -125,9 +179,14 @@ impl MemfileWriter {
             tracing::warn!(file = %path.display(), "an earlier compaction did not finish; the next compaction completes it");
         }
         let (tx, rx) = mpsc::sync_channel(capacity.max(1));
-        let mut worker = Worker {
-            active,
+        let file = Arc::new(SharedFile {
+            active: Mutex::new(active),
             durability,
+            queued: AtomicUsize::new(0),
+            sync_micros: AtomicU64::new(0),
+        });
+        let mut worker = Worker {
+            file: file.clone(),
             compacting: Arc::new(AtomicBool::new(false)),
         };
         let span = tracing::info_span!("memfile", file = %path.display());
@@ -137,6 +196,7 @@ impl MemfileWriter {
             .map_err(MemfileError::io("spawn writer thread for", path))?;
         Ok(MemfileWriter {
             path: path.to_path_buf(),
+            file,
             tx: Some(tx),
             thread: Some(thread),
         })
@@ -155,7 +215,14 @@ impl MemfileWriter {
         let cmd = Command::Rows(rows, done);
         // `send` blocks while the queue is full: that is the backpressure.
         let returned = match &self.tx {
-            Some(tx) => tx.send(cmd).err().map(|e| e.0),
+            Some(tx) => {
+                self.file.queued.fetch_add(1, Ordering::AcqRel);
+                let returned = tx.send(cmd).err().map(|e| e.0);
+                if returned.is_some() {
+                    self.file.queued.fetch_sub(1, Ordering::AcqRel);
+                }
+                returned
+            }
             None => Some(cmd),
         };
         if let Some(Command::Rows(_, done)) = returned {
@@ -165,6 +232,41 @@ impl MemfileWriter {
             ));
             call_done(done, Err(Arc::new(err)));
         }
+    }
+
+    /// Writes `rows` like [`MemfileWriter::submit`], but on the calling thread, calling `done`
+    /// before it returns, when the writer thread has nothing queued and the file's recent
+    /// fsyncs were quick; otherwise queues them behind what is queued. The calling thread
+    /// waits for the write (and fsync): a packet engine does not read its sockets meanwhile,
+    /// which costs less than the hand-off while an fsync is shorter than
+    /// [`INLINE_SYNC_LIMIT`], and more on a busy disk.
+    pub fn write_or_submit(&self, mut rows: Vec<u8>, done: Done) {
+        if self.tx.is_none() || self.file.sync_too_slow_to_wait_for() {
+            return self.submit(rows, done);
+        }
+        // Never wait for the writer thread (it may be rotating the file for a compaction):
+        // when it holds the file, or has anything queued, queue behind it. The count is read
+        // under the lock, which the writer thread holds while it touches the file, so a
+        // command counted there (rows or a rotation) always comes first.
+        let mut active = match self.file.active.try_lock() {
+            Ok(active) => active,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return self.submit(rows, done),
+        };
+        if self.file.queued.load(Ordering::Acquire) != 0 {
+            drop(active);
+            return self.submit(rows, done);
+        }
+        // A row without its line end would swallow the next one.
+        if rows.last().is_some_and(|&b| b != b'\n') {
+            rows.push(b'\n');
+        }
+        let result = self.file.append_timed(&mut active, &rows).map_err(Arc::new);
+        drop(active);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, rows_bytes = rows.len(), "lease write failed");
+        }
+        call_done(done, result);
     }
 
     /// Waits until everything submitted before is written and synced to disk
@@ -194,7 +296,13 @@ impl MemfileWriter {
 
     fn send(&self, cmd: Command) -> Result<(), MemfileError> {
         match &self.tx {
-            Some(tx) => tx.send(cmd).map_err(|_| self.stopped()),
+            Some(tx) => {
+                self.file.queued.fetch_add(1, Ordering::AcqRel);
+                tx.send(cmd).map_err(|_| {
+                    self.file.queued.fetch_sub(1, Ordering::AcqRel);
+                    self.stopped()
+                })
+            }
             None => Err(self.stopped()),
         }
     }
@@ -342,8 +450,7 @@ pub(super) fn create_with_header(path: &Path, header_line: &str) -> Result<File,
 }
 
 struct Worker {
-    active: ActiveFile,
-    durability: Durability,
+    file: Arc<SharedFile>,
     compacting: Arc<AtomicBool>,
 }
 
@@ -365,12 +472,16 @@ impl Worker {
                     }
                     Command::Flush(reply) => {
                         self.commit(&mut buf, &mut dones);
+                        let synced = self.sync();
+                        self.file.queued.fetch_sub(1, Ordering::AcqRel);
                         // The waiter may have given up; nothing to do then.
-                        let _ = reply.send(self.sync());
+                        let _ = reply.send(synced);
                     }
                     Command::Compact(reply) => {
                         self.commit(&mut buf, &mut dones);
-                        let _ = reply.send(self.start_compaction());
+                        let started = self.start_compaction();
+                        self.file.queued.fetch_sub(1, Ordering::AcqRel);
+                        let _ = reply.send(started);
                     }
                 }
                 next = if buf.len() < MAX_BATCH_BYTES {
@@ -393,10 +504,16 @@ impl Worker {
         if dones.is_empty() {
             return;
         }
-        let result = self.write_batch(buf).map_err(Arc::new);
+        let result = self
+            .file
+            .append_timed(&mut self.file.lock(), buf)
+            .map_err(Arc::new);
         if let Err(e) = &result {
             tracing::error!(error = %e, rows_bytes = buf.len(), callbacks = dones.len(), "lease write failed");
         }
+        // Written: a caller's own write may follow these rows now, even before their
+        // callbacks ran.
+        self.file.queued.fetch_sub(dones.len(), Ordering::AcqRel);
         for done in dones.drain(..) {
             call_done(done, result.clone());
         }
@@ -407,39 +524,8 @@ impl Worker {
         }
     }
 
-    fn write_batch(&mut self, buf: &[u8]) -> io::Result<()> {
-        let a = &mut self.active;
-        if let Some(why) = &a.poisoned {
-            return Err(io::Error::other(why.clone()));
-        }
-        if a.needs_newline {
-            (&a.file).write_all(b"\n")?;
-            a.len += 1;
-            a.needs_newline = false;
-        }
-        if let Err(e) = (&a.file).write_all(buf) {
-            // Cut a partial row back off; if that fails too, make sure the
-            // next batch starts on a line of its own.
-            if a.file.set_len(a.len).is_err() {
-                a.needs_newline = true;
-                if let Ok(m) = a.file.metadata() {
-                    a.len = m.len();
-                }
-            }
-            return Err(e);
-        }
-        a.len += buf.len() as u64;
-        if self.durability == Durability::Fsync {
-            // The rows are in the file either way; a failed sync is reported
-            // so callers do not ACK, and they may write the rows again (a
-            // repeated row is harmless: last row wins).
-            a.file.sync_data()?;
-        }
-        Ok(())
-    }
-
     fn sync(&self) -> Result<(), MemfileError> {
-        let a = &self.active;
+        let a = &*self.file.lock();
         if let Some(why) = &a.poisoned {
             return Err(MemfileError::io("write", &a.path)(io::Error::other(
                 why.clone(),
@@ -451,8 +537,39 @@ impl Worker {
     }
 
     fn start_compaction(&mut self) -> Result<CompactionHandle, MemfileError> {
-        compact::start(&mut self.active, &self.compacting)
+        compact::start(&mut self.file.lock(), &self.compacting)
     }
+}
+
+/// Appends `buf` (whole rows) to the active file and, in [`Durability::Fsync`] mode, syncs it.
+fn append(a: &mut ActiveFile, durability: Durability, buf: &[u8]) -> io::Result<()> {
+    if let Some(why) = &a.poisoned {
+        return Err(io::Error::other(why.clone()));
+    }
+    if a.needs_newline {
+        (&a.file).write_all(b"\n")?;
+        a.len += 1;
+        a.needs_newline = false;
+    }
+    if let Err(e) = (&a.file).write_all(buf) {
+        // Cut a partial row back off; if that fails too, make sure the
+        // next batch starts on a line of its own.
+        if a.file.set_len(a.len).is_err() {
+            a.needs_newline = true;
+            if let Ok(m) = a.file.metadata() {
+                a.len = m.len();
+            }
+        }
+        return Err(e);
+    }
+    a.len += buf.len() as u64;
+    if durability == Durability::Fsync {
+        // The rows are in the file either way; a failed sync is reported
+        // so callers do not ACK, and they may write the rows again (a
+        // repeated row is harmless: last row wins).
+        a.file.sync_data()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -466,6 +583,41 @@ mod tests {
     }
 
     #[test]
+    fn slow_fsyncs_send_rows_to_the_writer_thread_and_quick_ones_keep_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("leases4.csv");
+        let writer = MemfileWriter::open(&path, Durability::Fsync).expect("open");
+        let on_thread = |writer: &MemfileWriter, row: &[u8]| {
+            let (tx, rx) = mpsc::channel();
+            writer.write_or_submit(
+                row.to_vec(),
+                Box::new(move |r| {
+                    tx.send((r.is_ok(), std::thread::current().id()))
+                        .expect("test alive")
+                }),
+            );
+            rx.recv().expect("done called")
+        };
+        let caller = std::thread::current().id();
+        // A disk slower than the limit: the writer thread syncs.
+        writer
+            .file
+            .sync_micros
+            .store(INLINE_SYNC_LIMIT.as_micros() as u64 * 4, Ordering::Relaxed);
+        let (ok, thread) = on_thread(&writer, b"row 1\n");
+        assert!(ok);
+        assert_ne!(thread, caller);
+        // Quick again: the caller syncs.
+        writer.file.sync_micros.store(0, Ordering::Relaxed);
+        let (ok, thread) = on_thread(&writer, b"row 2\n");
+        assert!(ok);
+        assert_eq!(thread, caller);
+        drop(writer);
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.ends_with("row 1\nrow 2\n"), "{text}");
+    }
+
+    #[test]
     fn write_error_reaches_every_callback_and_later_batches_retry() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("leases4.csv");
@@ -473,15 +625,19 @@ mod tests {
         // A read-only handle: every write fails (EBADF).
         let read_only = File::open(&path).expect("open");
         let mut worker = Worker {
-            active: ActiveFile {
-                path: path.clone(),
-                file: read_only,
-                len: header_len(HEADER),
-                header: HEADER,
-                needs_newline: false,
-                poisoned: None,
-            },
-            durability: Durability::Fsync,
+            file: Arc::new(SharedFile {
+                active: Mutex::new(ActiveFile {
+                    path: path.clone(),
+                    file: read_only,
+                    len: header_len(HEADER),
+                    header: HEADER,
+                    needs_newline: false,
+                    poisoned: None,
+                }),
+                durability: Durability::Fsync,
+                queued: AtomicUsize::new(0),
+                sync_micros: AtomicU64::new(0),
+            }),
             compacting: Arc::new(AtomicBool::new(false)),
         };
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -492,7 +648,7 @@ mod tests {
         assert!(buf.is_empty() && dones.is_empty());
 
         // The disk is back: the next batch goes through.
-        worker.active.file = OpenOptions::new().append(true).open(&path).expect("open");
+        worker.file.lock().file = OpenOptions::new().append(true).open(&path).expect("open");
         let mut buf = b"row 3\n".to_vec();
         let mut dones = vec![recorder(&log, 3)];
         worker.commit(&mut buf, &mut dones);
@@ -503,7 +659,7 @@ mod tests {
         assert_eq!(text, format!("{HEADER}\n\nrow 3\n"));
 
         // A poisoned writer refuses, and says why.
-        worker.active.poisoned = Some("rotation failed half-way".into());
+        worker.file.lock().poisoned = Some("rotation failed half-way".into());
         let mut buf = b"row 4\n".to_vec();
         let mut dones = vec![recorder(&log, 4)];
         worker.commit(&mut buf, &mut dones);
