@@ -106,6 +106,10 @@ impl Datastores {
         filter: Option<&Filter>,
         wd: Option<WithDefaults>,
     ) -> Result<String, RpcError> {
+        // Without a filter nothing is pruned: print the datastore itself, no copy.
+        if filter.is_none() {
+            return Ok(print_with_defaults(self.tree(source), wd));
+        }
         let selected = filter::select(self.ctx, self.tree(source), filter).map_err(from_filter)?;
         Ok(print_with_defaults(&selected, wd))
     }
@@ -146,8 +150,10 @@ impl Datastores {
             }
         }
         if test != TestOption::Set {
-            let mut check = dup(self.ctx, &work);
-            validate_tree(&mut check).map_err(from_problems)?;
+            // Validated in place: what it adds are default nodes (printed only when asked
+            // for, and the state every commit leaves the candidate in), and a refused edit
+            // discards `work` anyway.
+            validate_tree(&mut work).map_err(from_problems)?;
         }
         if test != TestOption::TestOnly {
             self.candidate = work;

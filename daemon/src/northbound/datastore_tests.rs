@@ -313,3 +313,70 @@ fn copy_config_to_startup_writes_the_file() {
         Some("")
     );
 }
+
+#[test]
+fn thousands_of_list_entries_edit_commit_and_read_back() {
+    let mut f = fixture();
+    let entries: String = (0..3000u32)
+        .map(|i| {
+            format!(
+                "<reservation><ip-address>100.64.{}.{}</ip-address><hw-address>02:00:00:00:{:02x}:{:02x}</hw-address></reservation>",
+                (i + 1) / 256,
+                (i + 1) % 256,
+                i / 256,
+                i % 256
+            )
+        })
+        .collect();
+    f.edit(
+        1,
+        &format!(
+            "<dhcpv4><subnet><id>1</id><prefix>100.64.0.0/16</prefix>{entries}</subnet></dhcpv4>"
+        ),
+    )
+    .unwrap();
+    f.commit(1, None, None).unwrap();
+    let live = f.committer.config.load();
+    let subnet = live.dhcp4.subnet(1).expect("subnet 1 is live");
+    assert!(subnet
+        .reservation_for(None, &[2, 0, 0, 0, 0x0b, 0xb7])
+        .is_some());
+    let all = f.ds.get_config(Datastore::Running, None, None).unwrap();
+    assert_eq!(all.matches("<reservation>").count(), 3000);
+    let filter = netconf::rpc::Filter::Subtree(format!(
+        "<server {NS}><dhcpv4><subnet><id>1</id><reservation/></subnet></dhcpv4></server>"
+    ));
+    let selected =
+        f.ds.get_config(Datastore::Running, Some(&filter), None)
+            .unwrap();
+    assert_eq!(selected.matches("<reservation>").count(), 3000);
+    assert!(!selected.contains("<prefix>"), "only the selection");
+}
+
+#[test]
+fn test_only_and_refused_edits_leave_the_candidate_as_it_was() {
+    let mut f = fixture();
+    let before = f.ds.get_config(Datastore::Candidate, None, None).unwrap();
+    f.ds.edit_config(
+        1,
+        Datastore::Candidate,
+        Operation::Merge,
+        TestOption::TestOnly,
+        ErrorOption::RollbackOnError,
+        &format!("<server {NS}>{}</server>", subnet(1, "100.64.0.0/24")),
+    )
+    .unwrap();
+    f.edit(
+        1,
+        &format!(
+            "{}{}",
+            subnet(1, "100.64.0.0/24"),
+            subnet(2, "100.64.0.0/25")
+        ),
+    )
+    .unwrap_err();
+    assert_eq!(
+        f.ds.get_config(Datastore::Candidate, None, None).unwrap(),
+        before
+    );
+}

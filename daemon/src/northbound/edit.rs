@@ -4,6 +4,11 @@
 //! libyang parses the edit (types, unknown elements, the operation attribute as metadata);
 //! the operations themselves are ours. Edits are applied to a copy by the caller, so an error
 //! leaves the datastore as it was unless the client asked for continue-on-error.
+//!
+//! The edit tree and the target are walked together: each edit node is looked up among the
+//! children of its parent's counterpart (a hash lookup), and a new subtree is copied under
+//! it in one go, so an edit of thousands of list entries costs no path per entry. Top-level
+//! nodes and the rare opaque leaf deletes go by data path.
 
 use yang::yang5::context::Context;
 use yang::yang5::data::{
@@ -13,6 +18,7 @@ use yang::yang5::iter::NodeIterable;
 use yang::yang5::schema::SchemaNodeKind;
 
 use yang::data::YangError;
+use yang::tree::{self, CopyOptions, Node};
 
 /// An edit operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,12 +280,151 @@ fn process(
                         return fail(errors, failed(&path, e), cont);
                     }
                 }
+                let here = target.find_path(&path).ok().and_then(|n| Node::of(&n));
                 for child in node.children() {
-                    process(target, &child, op, cont, errors)?;
+                    match here {
+                        Some(parent) => process_under(target, parent, &child, op, cont, errors)?,
+                        None => process(target, &child, op, cont, errors)?,
+                    }
                 }
                 Ok(())
             }
         },
+    }
+}
+
+// `process` for a node whose parent's counterpart in the target is `parent`: the node's own
+// counterpart is found among that parent's children, without a data path.
+fn process_under(
+    target: &mut DataTree<'_>,
+    parent: Node,
+    node: &DataNodeRef<'_>,
+    inherited: Operation,
+    cont: bool,
+    errors: &mut Vec<EditError>,
+) -> Result<(), Stop> {
+    if yang::data::opaque(node).is_some() {
+        return process(target, node, inherited, cont, errors);
+    }
+    let op = match operation_of(node, inherited) {
+        Ok(op) => op,
+        Err(e) => return fail(errors, e, cont),
+    };
+    let schema = node.schema();
+    let kind = schema.kind();
+    if kind == SchemaNodeKind::Leaf && schema.is_list_key() {
+        return Ok(());
+    }
+    let found = tree::find_child(target, Some(parent), node);
+    match op {
+        Operation::Delete | Operation::Remove => match found {
+            // Never top-level here (it has a parent), so the removal cannot be refused.
+            Some(n) => {
+                tree::remove(target, n);
+                Ok(())
+            }
+            None if op == Operation::Delete => {
+                fail(errors, EditError::DataMissing { path: node.path() }, cont)
+            }
+            None => Ok(()),
+        },
+        Operation::Create if found.is_some() => {
+            fail(errors, EditError::DataExists { path: node.path() }, cont)
+        }
+        Operation::Create => copy_subtree(target, parent, node, cont, errors),
+        Operation::Replace => {
+            if let Some(n) = found {
+                tree::remove(target, n);
+            }
+            copy_subtree(target, parent, node, cont, errors)
+        }
+        Operation::Merge | Operation::None => match kind {
+            SchemaNodeKind::Leaf | SchemaNodeKind::LeafList => {
+                if op != Operation::Merge {
+                    return Ok(());
+                }
+                let done = match (found, kind) {
+                    (Some(n), SchemaNodeKind::Leaf) => match node.value_canonical() {
+                        Some(v) => tree::set_value(target, n, &v),
+                        None => Ok(()),
+                    },
+                    (Some(_), _) => Ok(()),
+                    (None, _) => tree::copy_under(target, parent, node, EDIT_COPY).map(|_| ()),
+                };
+                match done {
+                    Ok(()) => Ok(()),
+                    Err(e) => fail(errors, failed(&node.path(), e), cont),
+                }
+            }
+            _ => {
+                let here = match found {
+                    Some(n) => n,
+                    // RFC 6241 7.2: see `process`; a non-presence container exists implicitly,
+                    // so its children are handled by path (created only if they need it).
+                    None if op == Operation::None => {
+                        if kind == SchemaNodeKind::Container && schema.is_np_container() {
+                            for child in node.children() {
+                                process(target, &child, op, cont, errors)?;
+                            }
+                            return Ok(());
+                        }
+                        return fail(errors, EditError::DataMissing { path: node.path() }, cont);
+                    }
+                    // A new entry without operations inside: copied whole.
+                    None if is_plain(node) => {
+                        return copy_subtree(target, parent, node, cont, errors);
+                    }
+                    None => {
+                        let only_node = CopyOptions {
+                            recursive: false,
+                            ..EDIT_COPY
+                        };
+                        match tree::copy_under(target, parent, node, only_node) {
+                            Ok(n) => n,
+                            Err(e) => return fail(errors, failed(&node.path(), e), cont),
+                        }
+                    }
+                };
+                for child in node.children() {
+                    process_under(target, here, &child, op, cont, errors)?;
+                }
+                Ok(())
+            }
+        },
+    }
+}
+
+// Copies of edit nodes keep nothing of the edit document but the data: no `nc:operation`.
+const EDIT_COPY: CopyOptions = CopyOptions {
+    recursive: true,
+    with_flags: false,
+    without_meta: true,
+};
+
+// Whether a subtree is pure data: no opaque node (a lenient leaf delete) and no operation
+// attribute below its top, so copying it is exactly what merging it node by node would do.
+fn is_plain(node: &DataNodeRef<'_>) -> bool {
+    node.traverse().all(|n| {
+        yang::data::opaque(&n).is_none()
+            && (n == *node || n.meta().all(|m| m.name() != "operation"))
+    })
+}
+
+// create or replace under a known parent: the whole subtree in one copy, unless it holds
+// opaque nodes, which only the path-based insertion knows to skip.
+fn copy_subtree(
+    target: &mut DataTree<'_>,
+    parent: Node,
+    node: &DataNodeRef<'_>,
+    cont: bool,
+    errors: &mut Vec<EditError>,
+) -> Result<(), Stop> {
+    if node.traverse().any(|n| yang::data::opaque(&n).is_some()) {
+        return insert_subtree(target, node, cont, errors);
+    }
+    match tree::copy_under(target, parent, node, EDIT_COPY) {
+        Ok(_) => Ok(()),
+        Err(e) => fail(errors, failed(&node.path(), e), cont),
     }
 }
 
@@ -456,6 +601,201 @@ mod tests {
         )
         .unwrap_err();
         assert!(e[0].to_string().contains("abc"), "{e:?}");
+    }
+
+    fn reservations(range: std::ops::Range<u32>, attrs: &str, mac_byte: u32) -> String {
+        range
+            .map(|i| {
+                format!(
+                    "<reservation{attrs}><ip-address>100.64.{}.{}</ip-address><hw-address>02:00:00:{:02x}:{:02x}:{mac_byte:02x}</hw-address></reservation>",
+                    i / 256,
+                    i % 256,
+                    i / 256,
+                    i % 256
+                )
+            })
+            .collect()
+    }
+
+    fn in_subnet1(inner: &str) -> String {
+        format!(r#"<server {NS}><dhcpv4><subnet><id>1</id>{inner}</subnet></dhcpv4></server>"#)
+    }
+
+    fn count(t: &DataTree<'_>, what: &str) -> usize {
+        xml(t).matches(what).count()
+    }
+
+    #[test]
+    fn merge_of_many_list_entries_adds_new_and_updates_existing() {
+        let mut t = base();
+        edit(
+            &mut t,
+            &in_subnet1(&reservations(0..2000, "", 1)),
+            Operation::Merge,
+        )
+        .unwrap();
+        assert_eq!(count(&t, "<reservation>"), 2000);
+        // Half again with a new MAC (an update of each entry's leaf), half new.
+        edit(
+            &mut t,
+            &in_subnet1(&reservations(1000..3000, "", 2)),
+            Operation::Merge,
+        )
+        .unwrap();
+        let s = xml(&t);
+        assert_eq!(s.matches("<reservation>").count(), 3000);
+        assert!(
+            s.contains(
+                "<ip-address>100.64.0.5</ip-address><hw-address>02:00:00:00:05:01</hw-address>"
+            ),
+            "{s}"
+        );
+        let at = s.find("<ip-address>100.64.3.232</ip-address>").unwrap_or(0);
+        assert!(
+            s.contains(
+                "<ip-address>100.64.3.232</ip-address><hw-address>02:00:00:03:e8:02</hw-address>"
+            ),
+            "{}",
+            &s[at..at + 200]
+        );
+        assert!(
+            !s.contains("02:00:00:03:e8:01"),
+            "updated in place, not duplicated"
+        );
+        // The subnet's other children are untouched.
+        assert!(
+            s.contains("<prefix>100.64.0.0/24</prefix>") && s.contains("100.64.0.10"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn merge_into_an_empty_tree_equals_a_create_of_the_whole_document() {
+        let body = format!(
+            "<dhcpv4><valid-lifetime>100</valid-lifetime><subnet><id>1</id><prefix>100.64.0.0/16</prefix>{}</subnet></dhcpv4>",
+            reservations(0..300, "", 1)
+        );
+        let mut merged = tree(&format!("<server {NS}/>"));
+        edit(
+            &mut merged,
+            &format!("<server {NS}>{body}</server>"),
+            Operation::Merge,
+        )
+        .unwrap();
+        let mut created = DataTree::new(yang::context().unwrap());
+        edit(
+            &mut created,
+            &format!(r#"<server {NS} nc:operation="create">{body}</server>"#),
+            Operation::Merge,
+        )
+        .unwrap();
+        assert_eq!(xml(&merged), xml(&created));
+    }
+
+    #[test]
+    fn create_replace_delete_and_remove_on_many_entries() {
+        let mut t = base();
+        edit(
+            &mut t,
+            &in_subnet1(&reservations(0..1000, r#" nc:operation="create""#, 1)),
+            Operation::Merge,
+        )
+        .unwrap();
+        assert_eq!(count(&t, "<reservation>"), 1000);
+        let err = edit(
+            &mut t,
+            &in_subnet1(&reservations(999..1001, r#" nc:operation="create""#, 1)),
+            Operation::Merge,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err[0], EditError::DataExists { path } if path.contains("reservation[ip-address='100.64.3.231']")),
+            "{err:?}"
+        );
+        edit(
+            &mut t,
+            &in_subnet1(&reservations(0..500, r#" nc:operation="replace""#, 7)),
+            Operation::Merge,
+        )
+        .unwrap();
+        let s = xml(&t);
+        assert_eq!(s.matches("<reservation>").count(), 1000);
+        assert!(
+            s.contains("02:00:00:01:f3:07") && !s.contains("02:00:00:01:f3:01"),
+            "replaced"
+        );
+        assert!(
+            s.contains("02:00:00:01:f4:01"),
+            "entries not named are kept"
+        );
+        let keys = |r: std::ops::Range<u32>, op: &str| -> String {
+            r.map(|i| format!(r#"<reservation nc:operation="{op}"><ip-address>100.64.{}.{}</ip-address></reservation>"#, i / 256, i % 256))
+                .collect()
+        };
+        edit(
+            &mut t,
+            &in_subnet1(&keys(0..600, "delete")),
+            Operation::Merge,
+        )
+        .unwrap();
+        assert_eq!(count(&t, "<reservation>"), 400);
+        let err = edit(&mut t, &in_subnet1(&keys(0..1, "delete")), Operation::Merge).unwrap_err();
+        assert!(
+            matches!(&err[0], EditError::DataMissing { path } if path.contains("100.64.0.0")),
+            "{err:?}"
+        );
+        edit(
+            &mut t,
+            &in_subnet1(&keys(0..1000, "remove")),
+            Operation::Merge,
+        )
+        .unwrap();
+        assert_eq!(count(&t, "<reservation>"), 0);
+        assert!(xml(&t).contains("<prefix>100.64.0.0/24</prefix>"));
+    }
+
+    #[test]
+    fn a_new_entry_keeps_the_operations_inside_it() {
+        let mut t = base();
+        edit(
+            &mut t,
+            &format!(r#"<server {NS}><dhcpv4><subnet><id>5</id><prefix>100.64.5.0/24</prefix><description nc:operation="remove">x</description><pool nc:operation="create"><start>100.64.5.10</start><end>100.64.5.20</end></pool></subnet></dhcpv4></server>"#),
+            Operation::Merge,
+        )
+        .unwrap();
+        let s = xml(&t);
+        assert!(
+            s.contains("<id>5</id><prefix>100.64.5.0/24</prefix>"),
+            "{s}"
+        );
+        assert!(
+            s.contains("100.64.5.10") && !s.contains("<description>"),
+            "{s}"
+        );
+        // A delete inside a new entry names something that does not exist.
+        let err = edit(
+            &mut t,
+            &format!(r#"<server {NS}><dhcpv4><subnet><id>6</id><prefix>100.64.6.0/24</prefix><pool nc:operation="delete"><start>100.64.6.1</start><end>100.64.6.2</end></pool></subnet></dhcpv4></server>"#),
+            Operation::Merge,
+        )
+        .unwrap_err();
+        assert!(matches!(&err[0], EditError::DataMissing { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn default_operation_none_refuses_a_missing_entry() {
+        let mut t = base();
+        let err = edit(
+            &mut t,
+            &format!(r#"<server {NS}><dhcpv4><subnet><id>9</id><prefix>100.64.9.0/24</prefix></subnet></dhcpv4></server>"#),
+            Operation::None,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err[0], EditError::DataMissing { path } if path.contains("subnet[id='9']")),
+            "{err:?}"
+        );
+        assert!(!xml(&t).contains("100.64.9.0"));
     }
 
     #[test]

@@ -9,8 +9,10 @@ use netconf::rpc::Filter;
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
+use yang::tree::{self, CopyOptions, Node};
 use yang::yang5::context::Context;
-use yang::yang5::data::{Data, DataTree};
+use yang::yang5::data::{Data, DataNodeRef, DataTree};
+use yang::yang5::iter::NodeIterable;
 
 /// Why a filter cannot be evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -237,13 +239,55 @@ pub fn select<'a>(
             expr: xp.clone(),
             message: e.msg.unwrap_or_default(),
         })?;
+        let mut last_parent = None;
         for node in set {
+            if copy_beside_siblings(&mut result, &node, &mut last_parent) {
+                continue;
+            }
             if let Ok(dup) = node.duplicate(true) {
                 let _ = result.merge(&dup);
             }
         }
     }
     Ok(result)
+}
+
+// Matches come in document order, so the entries of one list are consecutive and share a
+// parent: once that parent is in the result, each further match is copied straight under it
+// (one copy, one hash insert) instead of being copied with its ancestors and merged.
+// `last_parent` pairs the source parent last seen with its copy. Returns false when the match
+// must go the general way: a top-level node, a parent not copied yet, or a node already
+// (partly) in the result.
+fn copy_beside_siblings(
+    result: &mut DataTree<'_>,
+    node: &DataNodeRef<'_>,
+    last_parent: &mut Option<(Node, Node)>,
+) -> bool {
+    let Some(parent) = node.parent() else {
+        return false;
+    };
+    let Some(source_parent) = Node::of(&parent) else {
+        return false;
+    };
+    let copied_parent = match *last_parent {
+        Some((s, c)) if s == source_parent => c,
+        _ => match tree::counterpart(result, &parent) {
+            Some(c) => {
+                *last_parent = Some((source_parent, c));
+                c
+            }
+            None => return false,
+        },
+    };
+    if tree::find_child(result, Some(copied_parent), node).is_some() {
+        return false;
+    }
+    let whole = CopyOptions {
+        recursive: true,
+        with_flags: true,
+        without_meta: false,
+    };
+    tree::copy_under(result, copied_parent, node, whole).is_ok()
 }
 
 #[cfg(test)]
@@ -347,6 +391,112 @@ mod tests {
             select(ctx, &data(), Some(&f)),
             Err(FilterError::UnknownPrefix(_))
         ));
+    }
+
+    fn many(entries: u32) -> DataTree<'static> {
+        let ctx = yang::context().unwrap();
+        let subnet = |id: u32| -> String {
+            let rs: String = (0..entries)
+                .map(|i| format!("<reservation><ip-address>100.64.{}.{}</ip-address><hw-address>02:00:{id:02x}:00:{:02x}:{:02x}</hw-address></reservation>", i / 256, i % 256, i / 256, i % 256))
+                .collect();
+            format!("<subnet><id>{id}</id><prefix>100.64.0.0/16</prefix><description>s{id}</description>{rs}</subnet>")
+        };
+        DataTree::parse_string(
+            ctx,
+            format!(r#"<server xmlns="{NS}"><dhcpv4><valid-lifetime>100</valid-lifetime>{}{}</dhcpv4></server>"#, subnet(1), subnet(2)),
+            DataFormat::XML,
+            DataParserFlags::NO_VALIDATION,
+            DataValidationFlags::empty(),
+        )
+        .unwrap()
+    }
+
+    fn subtree(inner: &str) -> Filter {
+        Filter::Subtree(format!(
+            r#"<server xmlns="{NS}"><dhcpv4>{inner}</dhcpv4></server>"#
+        ))
+    }
+
+    #[test]
+    fn selection_of_a_whole_list_copies_every_entry_once_in_order() {
+        let ctx = yang::context().unwrap();
+        let source = many(1500);
+        let f = subtree("<subnet><id>1</id><reservation/></subnet>");
+        let out = print(&select(ctx, &source, Some(&f)).unwrap());
+        assert_eq!(
+            out.matches("<reservation>").count(),
+            1500,
+            "{}",
+            &out[..300]
+        );
+        assert!(
+            out.contains("<subnet><id>1</id><reservation>"),
+            "{}",
+            &out[..300]
+        );
+        assert!(!out.contains("<prefix>") && !out.contains("s1") && !out.contains("02:00:02"));
+        // Entries keep the datastore's order.
+        let a = out.find("<ip-address>100.64.0.9</ip-address>").unwrap();
+        let b = out.find("<ip-address>100.64.0.10</ip-address>").unwrap();
+        assert!(a < b);
+        // Exactly what the selection holds in the datastore, entry for entry.
+        let direct = source
+            .find_xpath("/netdhcp-server:server/dhcpv4/subnet[id='1']/reservation")
+            .unwrap()
+            .count();
+        assert_eq!(direct, 1500);
+    }
+
+    #[test]
+    fn overlapping_selections_are_not_doubled() {
+        let ctx = yang::context().unwrap();
+        let f = subtree(
+            "<subnet><id>1</id><reservation/><reservation><ip-address>100.64.0.7</ip-address></reservation></subnet>",
+        );
+        let out = print(&select(ctx, &many(300), Some(&f)).unwrap());
+        assert_eq!(out.matches("<reservation>").count(), 300);
+        assert_eq!(
+            out.matches("<ip-address>100.64.0.7</ip-address>").count(),
+            1
+        );
+    }
+
+    #[test]
+    fn entries_of_several_parents_land_under_their_own_parent() {
+        let ctx = yang::context().unwrap();
+        let f = subtree("<subnet><reservation><hw-address/></reservation></subnet>");
+        let result = select(ctx, &many(200), Some(&f)).unwrap();
+        for id in [1, 2] {
+            let under = result
+                .find_xpath(&format!(
+                    "/netdhcp-server:server/dhcpv4/subnet[id='{id}']/reservation/hw-address"
+                ))
+                .unwrap()
+                .filter(|n| {
+                    n.value_canonical()
+                        .is_some_and(|v| v.starts_with(&format!("02:00:{id:02x}")))
+                })
+                .count();
+            assert_eq!(under, 200, "subnet {id}");
+        }
+        let out = print(&result);
+        assert!(
+            !out.contains("<prefix>") && !out.contains("valid-lifetime"),
+            "{}",
+            &out[..300]
+        );
+    }
+
+    #[test]
+    fn content_match_among_many_entries_selects_one_subtree() {
+        let ctx = yang::context().unwrap();
+        let f = subtree("<subnet><id>2</id><reservation><ip-address>100.64.1.44</ip-address></reservation></subnet>");
+        let out = print(&select(ctx, &many(1000), Some(&f)).unwrap());
+        assert_eq!(out.matches("<reservation>").count(), 1, "{out}");
+        assert!(
+            out.contains("<hw-address>02:00:02:00:01:2c</hw-address>"),
+            "{out}"
+        );
     }
 
     #[test]
