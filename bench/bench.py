@@ -105,6 +105,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def loadavg() -> list[float]:
+    """The machine's 1, 5 and 15-minute load averages (as `uptime` prints them)."""
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
 def memory_kb(pid: int) -> dict:
     """VmRSS and VmHWM of a process, in kB."""
     out = {}
@@ -116,9 +121,10 @@ def memory_kb(pid: int) -> dict:
 
 
 class Server:
-    """One server process in NS_SRV with its own work directory."""
+    """One server process in NS_SRV with its own work directory. `extra_args` go to
+    netdhcpd's command line after the start-up configuration (e.g. --settings FILE)."""
 
-    def __init__(self, kind: str, work: Path, lease_file: Path | None = None):
+    def __init__(self, kind: str, work: Path, lease_file: Path | None = None, extra_args=()):
         self.kind, self.work = kind, work
         work.mkdir(parents=True)
         self.log_path = work / "server.log"
@@ -145,7 +151,7 @@ class Server:
             self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             self.notify.bind(str(work / "notify.sock"))
             env["NOTIFY_SOCKET"] = str(work / "notify.sock")
-            cmd = [str(NETDHCPD), "run", "--state-dir", str(state), "--startup", str(work / "config.xml")]
+            cmd = [str(NETDHCPD), "run", "--state-dir", str(state), "--startup", str(work / "config.xml"), *extra_args]
         self.started = time.monotonic()
         with open(self.log_path, "ab") as out:
             # `ip netns exec` execs the server: the PID is the server's.
@@ -272,13 +278,15 @@ def fixed_rate(server: Server, rate: int) -> dict:
     return r
 
 
-def knee(server: Server) -> dict:
-    """Highest rate with fewer than FAIL_LIMIT % failed exchanges: double, then bisect."""
+def knee(server: Server, run=None) -> dict:
+    """Highest rate with fewer than FAIL_LIMIT % failed exchanges: double, then bisect.
+    `run(rate, seconds)` is the load generator (perfdhcp DHCPv4 unless given)."""
+    run = run or perfdhcp
     lo, hi, rate, steps, runs = 0, None, KNEE_START, 0, []
     limited = False
     deadline = time.monotonic() + MAX_STEPS * (STEP_SECONDS + 10)
     while steps < MAX_STEPS and time.monotonic() < deadline:
-        r = perfdhcp(rate, STEP_SECONDS)
+        r = run(rate, STEP_SECONDS)
         steps += 1
         runs.append({k: r[k] for k in ("rate", "discovers", "acks", "fail_pct", "offered_per_s")})
         ok = r["fail_pct"] < FAIL_LIMIT

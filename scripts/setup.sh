@@ -24,9 +24,10 @@ esac
 build_pkgs=(build-essential cmake libpcre2-dev pkg-config clang libclang-dev)
 # iproute2: namespaces and veth pairs; iputils-ping: reachability inside test namespaces; isc-dhcp-client, udhcpc: real clients;
 # kea-admin (perfdhcp), kea-common (kea-lfc), kea-dhcp4-server, kea-dhcp6-server: interoperability checks;
-# libyang2-tools: yanglint; python3-venv: the test venv; tcpdump: debugging captures.
+# libyang2-tools: yanglint; python3-venv: the test venv; tcpdump: debugging captures;
+# openssh-client: ssh-keygen (host and client keys), ssh (the NETCONF benchmark).
 test_pkgs=(iproute2 iputils-ping isc-dhcp-client udhcpc kea-admin kea-common kea-dhcp4-server
-    kea-dhcp6-server libyang2-tools python3-venv tcpdump curl openssl)
+    kea-dhcp6-server libyang2-tools python3-venv tcpdump curl openssl openssh-client)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$mode" = all ]; then
