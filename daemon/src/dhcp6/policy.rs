@@ -661,7 +661,7 @@ impl Ctx<'_, '_> {
                 // empty DUID for declined leases).
                 let probation = self.config.decline_probation;
                 let declined = Lease6 {
-                    duid: Box::default(),
+                    duid: Default::default(),
                     iaid: 0,
                     valid_lifetime: probation,
                     preferred_lifetime: 0,

@@ -224,7 +224,7 @@ pub fn lease6_from_json(v: &Value) -> Result<Lease6, CommandError> {
         address,
         prefix_len,
         lease_type,
-        duid,
+        duid: duid.into(),
         iaid,
         valid_lifetime,
         preferred_lifetime,
@@ -233,7 +233,7 @@ pub fn lease6_from_json(v: &Value) -> Result<Lease6, CommandError> {
         fqdn_fwd,
         fqdn_rev,
         hostname,
-        hwaddr,
+        hwaddr: hwaddr.map(Into::into),
         hwtype: HTYPE_ETHER,
         hwaddr_source: HWADDR_SOURCE_UNKNOWN,
         state,
@@ -263,7 +263,7 @@ fn deletion_from_json(v: &Value) -> Result<Lease6, CommandError> {
         address,
         prefix_len,
         lease_type,
-        duid,
+        duid: duid.into(),
         iaid,
         ..Lease6::default()
     })
@@ -596,8 +596,8 @@ mod tests {
         // A lease without a DUID is sent with Kea's empty DUID; an empty hardware address and a
         // context that is not a map are left out.
         let odd = Lease6 {
-            duid: Box::default(),
-            hwaddr: Some(Box::default()),
+            duid: Default::default(),
+            hwaddr: Some(Default::default()),
             user_context: Some("{broken".into()),
             ..address()
         };

@@ -17,10 +17,12 @@ const PAGE: usize = 1 << PAGE_BITS;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SlabFull;
 
-#[derive(Debug, Default)]
-pub(crate) struct Slab {
-    // Option<Lease4> is the same size as Lease4 (niche in its enum fields).
-    pages: Vec<Vec<Option<Lease4>>>,
+/// Records of type `T` (the v4 store's `Lease4` by default), by slot.
+#[derive(Debug)]
+pub(crate) struct Slab<T = Lease4> {
+    // Option<Lease4> (and Option<Lease6>) is the same size as the record
+    // (niche in its enum fields).
+    pages: Vec<Vec<Option<T>>>,
     free: Vec<u32>,
     len: usize,
 }
@@ -29,13 +31,23 @@ fn split(slot: u32) -> (usize, usize) {
     ((slot >> PAGE_BITS) as usize, slot as usize & (PAGE - 1))
 }
 
-impl Slab {
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Self {
+            pages: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> Slab<T> {
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// Stores `lease` and returns its slot.
-    pub(crate) fn insert(&mut self, lease: Lease4) -> Result<u32, SlabFull> {
+    pub(crate) fn insert(&mut self, lease: T) -> Result<u32, SlabFull> {
         if let Some(slot) = self.free.pop() {
             let (p, i) = split(slot);
             self.pages[p][i] = Some(lease);
@@ -57,14 +69,14 @@ impl Slab {
         Ok(next as u32)
     }
 
-    pub(crate) fn get(&self, slot: u32) -> Option<&Lease4> {
+    pub(crate) fn get(&self, slot: u32) -> Option<&T> {
         let (p, i) = split(slot);
         self.pages.get(p)?.get(i)?.as_ref()
     }
 
     /// The lease in a slot an index refers to. An empty slot here means the
     /// indexes and the slab disagree, a bug, not a data problem.
-    pub(crate) fn live(&self, slot: u32) -> &Lease4 {
+    pub(crate) fn live(&self, slot: u32) -> &T {
         match self.get(slot) {
             Some(lease) => lease,
             None => panic!("lease index refers to empty slab slot {slot}"),
@@ -72,7 +84,7 @@ impl Slab {
     }
 
     /// Replaces the lease in an occupied slot and returns the old one.
-    pub(crate) fn replace(&mut self, slot: u32, lease: Lease4) -> Option<Lease4> {
+    pub(crate) fn replace(&mut self, slot: u32, lease: T) -> Option<T> {
         let (p, i) = split(slot);
         let cell = self.pages.get_mut(p)?.get_mut(i)?;
         if cell.is_none() {
@@ -82,7 +94,7 @@ impl Slab {
     }
 
     /// Empties a slot and returns its lease.
-    pub(crate) fn remove(&mut self, slot: u32) -> Option<Lease4> {
+    pub(crate) fn remove(&mut self, slot: u32) -> Option<T> {
         let (p, i) = split(slot);
         let old = self.pages.get_mut(p)?.get_mut(i)?.take();
         if old.is_some() {
@@ -93,7 +105,7 @@ impl Slab {
     }
 
     /// Occupied slots and their leases, in slot order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &Lease4)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &T)> + '_ {
         self.pages.iter().enumerate().flat_map(|(p, page)| {
             page.iter().enumerate().filter_map(move |(i, cell)| {
                 cell.as_ref().map(|l| (((p << PAGE_BITS) | i) as u32, l))
@@ -110,7 +122,7 @@ impl Slab {
 
     /// Bytes held by the pages (not counting heap blocks of the records).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.pages.iter().map(Vec::capacity).sum::<usize>() * std::mem::size_of::<Option<Lease4>>()
+        self.pages.iter().map(Vec::capacity).sum::<usize>() * std::mem::size_of::<Option<T>>()
             + self.free.capacity() * 4
     }
 }

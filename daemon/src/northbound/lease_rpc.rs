@@ -512,7 +512,7 @@ fn lease6_of(
         address: input.address,
         prefix_len: input.prefix_len,
         lease_type: input.lease_type,
-        duid: input.duid.into_boxed_slice(),
+        duid: input.duid.into(),
         iaid: input.iaid,
         valid_lifetime,
         preferred_lifetime,

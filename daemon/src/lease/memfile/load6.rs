@@ -38,6 +38,16 @@ pub enum Load6Error {
         #[source]
         source: csv6::HeaderError6,
     },
+    /// The files hold more leases than one store can.
+    #[error("lease file {} line {line}: more than {max} leases", path.display())]
+    StoreFull {
+        /// The file.
+        path: PathBuf,
+        /// The row that did not fit.
+        line: u64,
+        /// Most leases a store holds.
+        max: usize,
+    },
     /// More rows failed to parse than allowed.
     #[error("{bad_rows} bad lease rows, more than the {max_bad_rows} allowed; the last at {} line {line}: {last_error}", path.display())]
     TooManyBadRows {
@@ -105,8 +115,14 @@ fn for_each_row(
     Ok(true)
 }
 
+/// Rows read before the store is sized from the files' length and their mean row length.
+const SAMPLE_ROWS: u64 = 4096;
+
 /// Loads the DHCPv6 lease files `files` in order (normally `X.1`, `X.2`, `X`; missing files
 /// are skipped). Bad rows are logged and skipped, up to `max_bad_rows`.
+///
+/// The store is bulk loaded: only its key index is kept while rows are replayed (last row
+/// wins), sized once from the files' length, and the other indexes are built at the end.
 pub fn load6(
     files: &[PathBuf],
     max_bad_rows: u32,
@@ -114,15 +130,40 @@ pub fn load6(
     let started = Instant::now();
     let mut store = LeaseStore6::new();
     let mut report = LoadReport::default();
+    let total_bytes: u64 = files
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let mut sampled_bytes = 0u64;
+    store.begin_bulk_load();
     for path in files {
         let found = for_each_row(path, |line, schema, bytes| {
             report.rows_read += 1;
+            if report.rows_read <= SAMPLE_ROWS {
+                sampled_bytes += bytes.len() as u64 + 1;
+                if report.rows_read == SAMPLE_ROWS {
+                    // One reservation instead of rebuilds as the index grows; a journal with
+                    // many rows per lease only over-sizes the key index (5 bytes a row).
+                    let rows = total_bytes.saturating_mul(SAMPLE_ROWS) / sampled_bytes.max(1);
+                    let rows = usize::try_from(rows)
+                        .unwrap_or(usize::MAX)
+                        .min(LeaseStore6::MAX_LEASES);
+                    store.reserve(rows.saturating_sub(store.len()));
+                }
+            }
             match schema.parse_row(bytes) {
                 Ok(lease) if lease.valid_lifetime == 0 => {
                     store.remove(lease.key());
                 }
                 Ok(lease) => {
-                    store.upsert(lease);
+                    if store.try_upsert(lease).is_err() {
+                        return Err(Load6Error::StoreFull {
+                            path: path.clone(),
+                            line,
+                            max: LeaseStore6::MAX_LEASES,
+                        });
+                    }
                 }
                 Err(error) => {
                     if report.count_bad_row(path, line, &error, max_bad_rows) {
@@ -142,6 +183,7 @@ pub fn load6(
             report.files_read += 1;
         }
     }
+    store.finish_bulk_load();
     report.finish(store.len(), started, "DHCPv6");
     Ok((store, report))
 }
