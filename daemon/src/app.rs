@@ -319,6 +319,7 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
         nb.capabilities(),
         tx,
         nb.access_control().notification_hook(ctx),
+        nb.access_control().operation_hook(ctx),
     )?;
     let mut notification_feed = None;
     if let Some(server) = &netconf {

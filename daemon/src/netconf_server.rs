@@ -20,6 +20,7 @@ pub fn build(
     capabilities: Vec<String>,
     backend: mpsc::Sender<Request>,
     notification_access: netconf::notification::NotificationAccess,
+    operation_access: netconf::OperationAccess,
 ) -> Result<Option<NetconfServer>, AppError> {
     if !settings.netconf.enabled {
         return Ok(None);
@@ -52,6 +53,7 @@ pub fn build(
         )));
     }
     config.notification_access = Some(notification_access);
+    config.operation_access = Some(operation_access);
     let server = NetconfServer::new(config, capabilities, backend)
         .map_err(|e| AppError::Netconf(e.to_string()))?;
     tracing::info!(addr = %server.local_addr(), host_key = server.host_public_key(), "NETCONF over SSH");

@@ -9,6 +9,8 @@
 //! is answered only once the killed session's `SessionEnded` is in the channel, so a lock
 //! request sent after the `<ok/>` finds the lock released.
 
+use std::sync::Arc;
+
 use tokio::sync::oneshot;
 
 use crate::error::RpcError;
@@ -65,4 +67,35 @@ pub enum Request {
         /// The session-id.
         id: u32,
     },
+}
+
+/// Decides whether a session may invoke an operation the server answers itself without the
+/// backend (kill-session, create-subscription), so access control covers them as it covers
+/// every request the backend sees (NACM, RFC 8341 section 3.4.4). It runs on the session's
+/// task and must not block. close-session is always allowed and never asked. Without a hook,
+/// every session may invoke both.
+#[derive(Clone)]
+pub struct OperationAccess(pub Arc<OperationCheck>);
+
+/// The access decision: `Err` is the rpc-error to answer (access-denied).
+pub type OperationCheck = dyn Fn(&SessionInfo, &Operation) -> Result<(), RpcError> + Send + Sync;
+
+impl OperationAccess {
+    /// A hook from a closure.
+    pub fn new(
+        f: impl Fn(&SessionInfo, &Operation) -> Result<(), RpcError> + Send + Sync + 'static,
+    ) -> Self {
+        OperationAccess(Arc::new(f))
+    }
+
+    /// Whether `session` may invoke `op`; the rpc-error to answer when not.
+    pub fn check(&self, session: &SessionInfo, op: &Operation) -> Result<(), RpcError> {
+        (self.0)(session, op)
+    }
+}
+
+impl std::fmt::Debug for OperationAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OperationAccess(..)")
+    }
 }

@@ -44,7 +44,7 @@ mod session;
 pub mod ssh;
 pub mod xml;
 
-pub use backend::{Reply, Request, SessionInfo};
+pub use backend::{OperationAccess, Reply, Request, SessionInfo};
 pub use error::{ErrorInfo, ErrorSeverity, ErrorTag, ErrorType, RpcError, ServerError};
 pub use notification::{
     Notification, NotificationAccess, NotificationXPath, Publisher, XPathEvaluator,

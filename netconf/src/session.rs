@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, trace, warn};
 
-use crate::backend::{Reply, Request, SessionInfo};
+use crate::backend::{OperationAccess, Reply, Request, SessionInfo};
 use crate::error::{ErrorTag, RpcError};
 use crate::framing::{self, Decoder, Framing, FramingError};
 use crate::hello::{self, HelloError};
@@ -43,6 +43,8 @@ pub(crate) struct SessionSettings {
     pub notifications: Publisher,
     /// Which notifications a session's user may receive; `None`: all.
     pub notification_access: Option<NotificationAccess>,
+    /// Whether a session may invoke the operations answered here; `None`: allowed.
+    pub operation_access: Option<OperationAccess>,
     /// Evaluates XPath notification filters; `None`: they are refused.
     pub notification_xpath: Option<NotificationXPath>,
 }
@@ -247,15 +249,27 @@ where
                     message_id = attributes.message_id(),
                     "rpc"
                 );
-                match request.operation {
-                    Operation::CloseSession => {
+                // The operations answered here never reach the backend, which checks the rest.
+                let refused = match (&request.operation, &settings.operation_access) {
+                    (
+                        Operation::KillSession { .. } | Operation::CreateSubscription { .. },
+                        Some(access),
+                    ) => access.check(info, &request.operation).err(),
+                    _ => None,
+                };
+                match (refused, request.operation) {
+                    (Some(e), _) => {
+                        SessionCounters::count(&counters.out_rpc_errors);
+                        reply::errors(Some(&attributes), &[e])
+                    }
+                    (None, Operation::CloseSession) => {
                         let text = reply::ok(Some(&attributes));
                         if let Err(end) = write_message(io, framing, text.as_bytes(), limit).await {
                             return end;
                         }
                         return SessionEnd::Closed;
                     }
-                    Operation::KillSession { session_id } => {
+                    (None, Operation::KillSession { session_id }) => {
                         match settings.registry.kill(session_id, info.id).await {
                             Ok(()) => {
                                 info!(killed = session_id, "kill-session");
@@ -267,12 +281,15 @@ where
                             }
                         }
                     }
-                    Operation::CreateSubscription {
-                        filter,
-                        start_time,
-                        stop_time,
-                        ..
-                    } => match subscribe(
+                    (
+                        None,
+                        Operation::CreateSubscription {
+                            filter,
+                            start_time,
+                            stop_time,
+                            ..
+                        },
+                    ) => match subscribe(
                         settings,
                         info,
                         &subscription,
@@ -293,7 +310,7 @@ where
                             reply::errors(Some(&attributes), &[e])
                         }
                     },
-                    op => {
+                    (None, op) => {
                         let get_schema = matches!(op, Operation::GetSchema { .. });
                         let result = ask_backend(&settings.backend, info, op).await;
                         if result.is_err() {
@@ -567,6 +584,7 @@ mod tests {
                 registry: Arc::new(Registry::new(8)),
                 notifications: Publisher::new(16, 4),
                 notification_access: None,
+                operation_access: None,
                 notification_xpath: None,
             },
             backend_rx: rx,
@@ -1080,6 +1098,38 @@ mod tests {
                 n.contains("<n>7</n>"),
                 "withheld and unselected ones skipped: {n}"
             );
+        }
+
+        #[tokio::test]
+        async fn operation_hook_decides_what_the_session_answers_itself() {
+            let mut h = harness(TIMEOUT);
+            h.settings.operation_access =
+                Some(OperationAccess::new(|s: &SessionInfo, op: &Operation| {
+                    if s.username == "alice" {
+                        Err(RpcError::access_denied(format!("no {}", op.name())))
+                    } else {
+                        Ok(())
+                    }
+                }));
+            let (mut c, _t) = connect(&h, &[CAP_BASE_1_1]).await;
+            let r = c.rpc(&subscribe_rpc("1", "")).await;
+            assert!(
+                r.contains("<error-tag>access-denied</error-tag>")
+                    && r.contains("no create-subscription"),
+                "{r}"
+            );
+            let r = c
+                .rpc(&rpc(
+                    "2",
+                    "<kill-session><session-id>99</session-id></kill-session>",
+                ))
+                .await;
+            assert!(
+                r.contains("<error-tag>access-denied</error-tag>") && r.contains("no kill-session"),
+                "refused before the session id is even looked up: {r}"
+            );
+            let r = c.rpc(&rpc("3", "<close-session/>")).await;
+            assert!(r.contains("<ok/>"), "close-session is never asked: {r}");
         }
 
         /// Selects notifications whose content element is named by the expression.

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::backend::Request;
+use crate::backend::{OperationAccess, Request};
 use crate::error::ServerError;
 use crate::framing::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::notification::{
@@ -95,6 +95,9 @@ pub struct ServerConfig {
     /// Decides, per session, which notifications its user may receive (NACM, RFC 8341
     /// section 3.4.6); `None` lets every notification through.
     pub notification_access: Option<NotificationAccess>,
+    /// Decides whether a session may invoke kill-session and create-subscription, which the
+    /// server answers itself (NACM, RFC 8341 section 3.4.4); `None` allows them.
+    pub operation_access: Option<OperationAccess>,
     /// Evaluates XPath filters of `<create-subscription>`; `None` refuses them
     /// (operation-not-supported) while subtree filters still work.
     pub notification_xpath: Option<NotificationXPath>,
@@ -113,6 +116,7 @@ impl ServerConfig {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             notifications: Publisher::default(),
             notification_access: None,
+            operation_access: None,
             notification_xpath: None,
         }
     }
@@ -235,6 +239,7 @@ impl NetconfServer {
                 registry: Arc::new(Registry::new(max_sessions)),
                 notifications: config.notifications,
                 notification_access: config.notification_access,
+                operation_access: config.operation_access,
                 notification_xpath: config.notification_xpath,
             },
             max_sessions,
@@ -468,20 +473,22 @@ async fn serve_connection(
     };
     // The client's SSH identification line is read before run_stream returns; a peer that
     // sends nothing must not hold the slot forever.
-    let running =
-        match tokio::time::timeout(LOGIN_GRACE, russh::server::run_stream(ssh, QuickAckStream::new(stream), handler))
-            .await
-        {
-            Ok(Ok(running)) => running,
-            Ok(Err(e)) => {
-                debug!(error = %e, "SSH handshake failed");
-                return;
-            }
-            Err(_) => {
-                debug!("no SSH identification within the login grace time");
-                return;
-            }
-        };
+    let running = match tokio::time::timeout(
+        LOGIN_GRACE,
+        russh::server::run_stream(ssh, QuickAckStream::new(stream), handler),
+    )
+    .await
+    {
+        Ok(Ok(running)) => running,
+        Ok(Err(e)) => {
+            debug!(error = %e, "SSH handshake failed");
+            return;
+        }
+        Err(_) => {
+            debug!("no SSH identification within the login grace time");
+            return;
+        }
+    };
     let handle = running.handle();
     if permit.is_none() {
         warn!(

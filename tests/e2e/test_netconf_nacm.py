@@ -209,3 +209,28 @@ def test_notifications_are_withheld_by_a_notification_rule(nc_env_factory, topo)
     targets = [t.text for t in change.iter(f"{{{NCN_NS}}}target")]
     assert any("no-config-change" in t for t in targets), f"the first one received is the rule's removal: {targets}"
     assert counter(admin, "denied-notifications") == 2
+
+
+def test_operations_the_session_layer_answers_are_checked_too(nc_env_factory, topo):
+    """kill-session and create-subscription never reach the datastore; the NETCONF server asks
+    access control before answering them, as for every other operation."""
+    env, admin, noc = started(nc_env_factory, topo)
+    before = counter(admin, "denied-operations")
+    e = access_denied(noc.kill_session(admin.session_id), "protocol")
+    assert "kill-session" in (e.message or ""), e
+    assert counter(admin, "denied-operations") == before + 1
+    assert admin.config_data("running") is not None, "the administrator's session lives on"
+
+    no_subscription = (
+        "<rule><name>no-subscription</name><module-name>notifications</module-name>"
+        "<rpc-name>create-subscription</rpc-name><access-operations>exec</access-operations>"
+        "<action>deny</action></rule>"
+    )
+    admin.edit_commit(operator_rules(no_subscription))
+    e = access_denied(noc._r(noc.m.create_subscription()), "protocol")
+    assert "notifications:create-subscription" in (e.message or ""), e
+    assert counter(admin, "denied-operations") == before + 2
+    r = admin.m.create_subscription()
+    assert r.ok, "the administrator may subscribe"
+
+    admin.kill_session(noc.session_id).assert_ok()

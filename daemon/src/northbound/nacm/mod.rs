@@ -242,6 +242,16 @@ impl AccessControl {
         })
     }
 
+    /// The hook the NETCONF server asks before it answers kill-session or create-subscription
+    /// itself: the same exec check as every other operation ([`AccessControl::check_exec`]).
+    pub fn operation_hook(&self, ctx: &'static Context) -> netconf::OperationAccess {
+        let access = self.clone();
+        netconf::OperationAccess::new(move |session, op| {
+            let (module, rpc) = operation_of(ctx, op);
+            access.check_exec(session, &module, rpc)
+        })
+    }
+
     /// The ietf-netconf-acm state data: the denial counters.
     pub fn state_xml(&self) -> String {
         let c = &self.counters;
@@ -259,6 +269,9 @@ impl AccessControl {
 pub fn operation_of<'o>(ctx: &Context, op: &'o Operation) -> (String, &'o str) {
     let module = match op {
         Operation::GetSchema { .. } => "ietf-netconf-monitoring".to_string(),
+        // RFC 5277's module (YANG module "notifications", RFC 5277 errata and RFC 6020's
+        // example): not loaded here, but rules name it.
+        Operation::CreateSubscription { .. } => "notifications".to_string(),
         Operation::Other { namespace, .. } => ctx
             .get_module_implemented_ns(namespace)
             .map(|m| m.name().to_string())
