@@ -374,36 +374,13 @@ fn answer(req: &Request<Incoming>, sources: &Sources) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ha::port::HaPort;
-    use crate::stats::{Counters4, PoolUsage4, Usage4};
-    use arc_swap::ArcSwap;
+    use crate::stats::Counters4;
 
     #[test]
     fn the_page_is_prometheus_text_with_the_state_counters() {
         let counters4 = Arc::new(Counters4::default());
         counters4.sent_by_type[5].fetch_add(42, Ordering::Relaxed);
-        let usage = Usage4 {
-            leases: 3,
-            subnets: vec![(
-                1,
-                vec![PoolUsage4 {
-                    start: "100.64.0.10".parse().unwrap(),
-                    end: "100.64.0.19".parse().unwrap(),
-                    total: 10,
-                    in_use: 3,
-                }],
-            )],
-        };
-        let src = Sources {
-            started: UNIX_EPOCH,
-            lease_file: "/nonexistent/leases4.csv".into(),
-            counters4,
-            counters6: Arc::default(),
-            usage6: Arc::default(),
-            usage4: Arc::new(ArcSwap::from_pointee(usage)),
-            ha: HaPort::new().unwrap().0,
-            lease_writers: Vec::new(),
-        };
+        let src = crate::northbound::state::test_sources(counters4);
         let page = render(&src);
         assert!(
             page.contains("netdhcp_dhcp4_sent_total{type=\"ack\"} 42\n"),

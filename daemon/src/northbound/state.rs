@@ -220,34 +220,46 @@ fn ha_xml(x: &mut String, ha: &crate::ha::shared::HaShared) {
     x.push_str("</ha>");
 }
 
+/// Sources for unit tests: `counters4`, one DHCPv4 pool (100.64.0.10–19, 3 of 10 in use),
+/// no DHCPv6 use, no failover, no lease file.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn test_sources(counters4: Arc<Counters4>) -> Sources {
+    let usage = Usage4 {
+        leases: 3,
+        subnets: vec![(
+            1,
+            vec![crate::stats::PoolUsage4 {
+                start: "100.64.0.10".parse().unwrap(),
+                end: "100.64.0.19".parse().unwrap(),
+                total: 10,
+                in_use: 3,
+            }],
+        )],
+    };
+    Sources {
+        started: UNIX_EPOCH,
+        lease_file: "/nonexistent/leases4.csv".into(),
+        counters4,
+        usage4: Arc::new(ArcSwap::from_pointee(usage)),
+        counters6: Arc::default(),
+        usage6: Arc::default(),
+        ha: HaPort::new().unwrap().0,
+        lease_writers: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{PoolKind6, PoolUsage4, PoolUsage6, Usage6};
+    use crate::stats::{PoolKind6, PoolUsage6, Usage6};
 
     #[test]
     fn state_fits_the_model() {
         let counters = Arc::new(Counters4::default());
         counters.received.fetch_add(7, Ordering::Relaxed);
-        let usage = Usage4 {
-            leases: 3,
-            subnets: vec![(
-                1,
-                vec![PoolUsage4 {
-                    start: "100.64.0.10".parse().unwrap(),
-                    end: "100.64.0.19".parse().unwrap(),
-                    total: 10,
-                    in_use: 3,
-                }],
-            )],
-        };
-        let src = Sources {
-            started: UNIX_EPOCH,
-            lease_file: "/nonexistent/leases4.csv".into(),
-            counters4: counters,
-            usage4: Arc::new(ArcSwap::from_pointee(usage)),
-            counters6: Arc::default(),
-            usage6: Arc::new(ArcSwap::from_pointee(Usage6 {
+        let mut src = test_sources(counters);
+        src.usage6 = Arc::new(ArcSwap::from_pointee(Usage6 {
                 subnets: vec![(
                     1,
                     vec![
@@ -267,10 +279,7 @@ mod tests {
                         },
                     ],
                 )],
-            })),
-            ha: HaPort::new().unwrap().0,
-            lease_writers: Vec::new(),
-        };
+            }));
         let xml = state_xml(&src);
         assert!(
             xml.contains("<received>7</received>") && xml.contains("<free>7</free>"),
