@@ -260,26 +260,26 @@ mod tests {
         counters.received.fetch_add(7, Ordering::Relaxed);
         let mut src = test_sources(counters);
         src.usage6 = Arc::new(ArcSwap::from_pointee(Usage6 {
-                subnets: vec![(
-                    1,
-                    vec![
-                        PoolUsage6 {
-                            kind: PoolKind6::Address,
-                            start: "2001:db8:1::".parse().unwrap(),
-                            length: 128,
-                            total: 1 << 64,
-                            in_use: 2,
-                        },
-                        PoolUsage6 {
-                            kind: PoolKind6::Prefix,
-                            start: "2001:db8:100::".parse().unwrap(),
-                            length: 56,
-                            total: 65536,
-                            in_use: 1,
-                        },
-                    ],
-                )],
-            }));
+            subnets: vec![(
+                1,
+                vec![
+                    PoolUsage6 {
+                        kind: PoolKind6::Address,
+                        start: "2001:db8:1::".parse().unwrap(),
+                        length: 128,
+                        total: 1 << 64,
+                        in_use: 2,
+                    },
+                    PoolUsage6 {
+                        kind: PoolKind6::Prefix,
+                        start: "2001:db8:100::".parse().unwrap(),
+                        length: 56,
+                        total: 65536,
+                        in_use: 1,
+                    },
+                ],
+            )],
+        }));
         let xml = state_xml(&src);
         assert!(
             xml.contains("<received>7</received>") && xml.contains("<free>7</free>"),
