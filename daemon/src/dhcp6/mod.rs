@@ -4,6 +4,7 @@
 pub mod packet;
 pub mod policy;
 pub mod state;
+mod used_slots;
 
 pub use packet::{DecodeError, Packet, Status};
 pub use policy::{handle, Arrival6, Decision6, Reply6, Silence6};

@@ -330,21 +330,7 @@ fn ia_type(kind: IaKind) -> LeaseType6 {
     }
 }
 
-/// Kea's `HWAddr::HWADDR_SOURCE_DUID`: the hardware address was taken from the client's DUID.
-pub const HWADDR_SOURCE_DUID: u32 = 2;
-
-/// The hardware type and address inside a DUID-LLT (type 1) or DUID-LL (type 3), as Kea
-/// records them in the lease's hwaddr columns (RFC 8415 sections 11.2 and 11.4).
-pub fn hwaddr_of_duid(duid: &[u8]) -> Option<(u16, &[u8])> {
-    let kind = u16::from_be_bytes([*duid.first()?, *duid.get(1)?]);
-    let htype = u16::from_be_bytes([*duid.get(2)?, *duid.get(3)?]);
-    let addr = match kind {
-        1 => duid.get(8..)?,
-        3 => duid.get(4..)?,
-        _ => return None,
-    };
-    (!addr.is_empty() && addr.len() <= 20).then_some((htype, addr))
-}
+pub use crate::lease::record6::{hwaddr_of_duid, HWADDR_SOURCE_DUID};
 
 /// What goes in one IA of the reply.
 struct Grant {
@@ -473,15 +459,17 @@ impl Ctx<'_, '_> {
             preferred_lifetime: l.preferred,
             expire: self.now + u64::from(l.valid),
             subnet_id: self.subnet.id,
-            hwaddr: hwaddr.map(|(_, hw)| hw.into()),
-            hwtype: hwaddr.map_or(1, |(t, _)| t),
-            hwaddr_source: if hwaddr.is_some() {
+            ..Lease6::default()
+        }
+        .with_hwaddr(
+            hwaddr.map(|(_, hw)| hw),
+            hwaddr.map_or(1, |(t, _)| t),
+            if hwaddr.is_some() {
                 HWADDR_SOURCE_DUID
             } else {
                 0
             },
-            ..Lease6::default()
-        }
+        )
     }
 
     /// SOLICIT and REQUEST: gives the IA an address or prefix; `commit` makes it a lease

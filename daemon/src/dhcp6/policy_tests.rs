@@ -254,8 +254,8 @@ fn solicit_gets_an_advertise_and_request_commits_it() {
     assert_eq!(l.duid.as_ref(), DUID_A);
     assert_eq!(l.expire, NOW + 4000);
     // DUID-LL: the hardware address is recorded as Kea does, source "DUID".
-    assert_eq!(l.hwaddr.as_deref(), Some(&DUID_A[4..]));
-    assert_eq!((l.hwtype, l.hwaddr_source), (1, 2));
+    assert_eq!(l.hwaddr(), Some(&DUID_A[4..]));
+    assert_eq!((l.hwtype(), l.hwaddr_source()), (1, 2));
     assert!(st.store.get((LeaseType6::Na, offered)).is_some());
 }
 

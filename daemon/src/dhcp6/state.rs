@@ -1,12 +1,13 @@
 //! The DHCPv6 lease state the policy works on: the lease store, an allocator per address pool
 //! and per prefix pool, and advertised (held) leases. One owner (the engine thread); no locks.
 //!
-//! A v6 pool can hold 2^64 addresses or more, so there is no bitmap: each pool keeps the set
-//! of offsets in use and a next-fit cursor. Allocation probes forward from the cursor, at most
-//! [`MAX_PROBES`] offsets, and the pool counts its used offsets so a full pool is known
-//! without probing. Prefix pools are the same allocator over prefix indexes.
+//! A v6 pool can hold 2^64 addresses or more, so there is no dense bitmap: each pool keeps
+//! its used offsets in a sparse one ([`UsedSlots`]) and a next-fit cursor. Allocation scans
+//! forward from the cursor a word at a time, at most [`MAX_PROBES`] offsets, and the pool
+//! counts its used offsets so a full pool is known without probing. Prefix pools are the
+//! same allocator over prefix indexes.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::Ipv6Addr;
 
 use ipnet::Ipv6Net;
@@ -15,6 +16,8 @@ use crate::config::{Dhcp6Config, Subnet6};
 use crate::lease::record::LeaseState;
 use crate::lease::record6::{Lease6, LeaseKey6, LeaseType6};
 use crate::lease::store6::{ClientIa, LeaseStore6};
+
+use super::used_slots::UsedSlots;
 
 /// Offsets tried per allocation before a pool is reported exhausted.
 pub const MAX_PROBES: u32 = 4096;
@@ -27,7 +30,7 @@ pub struct RangeAlloc {
     shift: u32,
     count: u128,
     cursor: u128,
-    used: HashSet<u128>,
+    used: UsedSlots,
     /// 128 for addresses; the delegated length for prefixes.
     pub prefix_len: u8,
 }
@@ -41,7 +44,7 @@ impl RangeAlloc {
             shift: 0,
             count: e.saturating_sub(s).saturating_add(1),
             cursor: 0,
-            used: HashSet::new(),
+            used: UsedSlots::default(),
             prefix_len: 128,
         }
     }
@@ -59,7 +62,7 @@ impl RangeAlloc {
                 1u128 << bits
             },
             cursor: 0,
-            used: HashSet::new(),
+            used: UsedSlots::default(),
             prefix_len: delegated,
         }
     }
@@ -97,43 +100,61 @@ impl RangeAlloc {
     /// Marks a slot free.
     pub fn release(&mut self, addr: Ipv6Addr) {
         if let Some(i) = self.offset(addr) {
-            self.used.remove(&i);
+            self.used.remove(i);
         }
     }
 
     /// Whether a slot is free (and, with `half`, one of that half's slots).
     pub fn is_free(&self, addr: Ipv6Addr, half: Option<u32>) -> bool {
         self.offset(addr)
-            .is_some_and(|i| !self.used.contains(&i) && half.is_none_or(|h| i % 2 == u128::from(h)))
+            .is_some_and(|i| !self.used.contains(i) && half.is_none_or(|h| i % 2 == u128::from(h)))
     }
 
     /// Takes a free slot; with `half`, only a slot whose index has that parity (a
     /// load-balancing pair splits its pools so both servers never take the same slot).
     pub fn allocate(&mut self, half: Option<u32>) -> Option<Ipv6Addr> {
-        if (self.used.len() as u128) >= self.count {
+        if u128::from(self.used.len()) >= self.count {
             return None;
         }
-        let probes = self.count.min(u128::from(MAX_PROBES));
-        for _ in 0..probes {
-            let i = self.cursor;
-            self.cursor = if self.cursor + 1 >= self.count {
-                0
-            } else {
-                self.cursor + 1
-            };
-            if half.is_some_and(|h| i % 2 != u128::from(h)) {
-                continue;
+        let mut left = self.count.min(u128::from(MAX_PROBES));
+        while left > 0 {
+            // The free slots from the cursor to the end of its word, the probe budget or the
+            // pool, whichever comes first.
+            let from = self.cursor;
+            let bit = (from & 63) as u32;
+            let span = (64 - u128::from(bit)).min(left).min(self.count - from);
+            let mut free = !self.used.word(from >> 6) >> bit;
+            if span < 64 {
+                free &= (1u64 << span) - 1;
             }
-            if self.used.insert(i) {
+            if let Some(h) = half {
+                // Bit k is slot from + k: keep the k whose slot has parity h.
+                let even_k = 0x5555_5555_5555_5555u64;
+                free &= if from % 2 == u128::from(h) {
+                    even_k
+                } else {
+                    !even_k
+                };
+            }
+            if free != 0 {
+                let i = from + u128::from(free.trailing_zeros());
+                self.used.insert(i);
+                self.cursor = if i + 1 >= self.count { 0 } else { i + 1 };
                 return Some(self.at(i));
             }
+            left -= span;
+            self.cursor = if from + span >= self.count {
+                0
+            } else {
+                from + span
+            };
         }
         None
     }
 
     /// Slots in use, total slots.
     pub fn usage(&self) -> (u64, u128) {
-        (self.used.len() as u64, self.count)
+        (self.used.len(), self.count)
     }
 }
 
@@ -533,6 +554,66 @@ mod tests {
         assert!(!m.contains("2001:db8:1ff:1::".parse().expect("a"), 48));
         assert!(!m.contains("2001:db8:200::".parse().expect("a"), 48));
         assert_eq!(m.usage().1, 256);
+    }
+
+    /// Next-fit over a pool smaller than the probe budget: the first free slot at or after
+    /// the cursor, wrapping; checked against a plain model through takes and releases that
+    /// cross word boundaries.
+    #[test]
+    fn allocation_matches_a_plain_next_fit_model() {
+        let first: u128 = u128::from("2001:db8::".parse::<Ipv6Addr>().expect("a")) + 37;
+        let count = 300u128;
+        let mut m = RangeAlloc::addresses(Ipv6Addr::from(first), Ipv6Addr::from(first + count - 1));
+        let mut used = vec![false; count as usize];
+        let mut cursor = 0usize;
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..5_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let slot = (rng % count as u64) as usize;
+            match rng % 3 {
+                0 => {
+                    m.take(Ipv6Addr::from(first + slot as u128));
+                    used[slot] = true;
+                }
+                1 => {
+                    m.release(Ipv6Addr::from(first + slot as u128));
+                    used[slot] = false;
+                }
+                _ => {
+                    let expected = (0..used.len())
+                        .map(|k| (cursor + k) % used.len())
+                        .find(|&i| !used[i]);
+                    let got = m.allocate(None).map(|a| (u128::from(a) - first) as usize);
+                    assert_eq!(got, expected);
+                    if let Some(i) = expected {
+                        used[i] = true;
+                        cursor = (i + 1) % used.len();
+                    }
+                }
+            }
+            assert_eq!(m.usage().0, used.iter().filter(|u| **u).count() as u64);
+        }
+    }
+
+    #[test]
+    fn a_long_used_run_costs_probes_then_allocation_goes_on_past_it() {
+        let mut m = RangeAlloc::addresses(
+            "2001:db8::".parse().expect("s"),
+            "2001:db8::ffff:ffff".parse().expect("e"),
+        );
+        for i in 0..(u128::from(MAX_PROBES) + 100) {
+            m.take(Ipv6Addr::from(u128::from(m.at(0)) + i));
+        }
+        assert_eq!(m.allocate(None), None, "the budget ends inside the run");
+        let next = m
+            .allocate(None)
+            .expect("the next call starts where the last stopped");
+        assert_eq!(
+            u128::from(next) - u128::from(m.at(0)),
+            u128::from(MAX_PROBES) + 100
+        );
     }
 
     #[test]

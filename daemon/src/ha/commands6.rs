@@ -155,7 +155,7 @@ fn lease_map(lease: &Lease6, time: LeaseTime) -> Map<String, Value> {
     m.insert("duid".into(), duid_text(&lease.duid).into());
     m.insert("subnet-id".into(), lease.subnet_id.into());
     m.insert("preferred-lft".into(), lease.preferred_lifetime.into());
-    if let Some(hw) = lease.hwaddr.as_deref().filter(|hw| !hw.is_empty()) {
+    if let Some(hw) = lease.hwaddr().filter(|hw| !hw.is_empty()) {
         m.insert("hw-address".into(), colon_hex(hw).into());
     }
     common_lease_fields!(lease).insert_into(&mut m, time);
@@ -209,8 +209,7 @@ pub fn lease6_from_json(v: &Value) -> Result<Lease6, CommandError> {
     let hostname = read_hostname(&f)?;
     let hwaddr = f
         .opt_parsed("hw-address", parse_hwaddr)?
-        .filter(|hw| !hw.is_empty())
-        .map(|hw| Box::from(hw.as_bytes()));
+        .filter(|hw| !hw.is_empty());
     let state = read_state(&f)?;
     if state == LeaseState::Declined && lease_type == LeaseType6::Pd {
         return Err(invalid(
@@ -232,13 +231,16 @@ pub fn lease6_from_json(v: &Value) -> Result<Lease6, CommandError> {
         subnet_id,
         fqdn_fwd,
         fqdn_rev,
-        hostname,
-        hwaddr: hwaddr.map(Into::into),
-        hwtype: HTYPE_ETHER,
-        hwaddr_source: HWADDR_SOURCE_UNKNOWN,
         state,
-        user_context,
-    })
+        ..Lease6::default()
+    }
+    .with_hostname(hostname)
+    .with_user_context(user_context)
+    .with_hwaddr(
+        hwaddr.as_ref().map(|hw| hw.as_bytes()),
+        HTYPE_ETHER,
+        HWADDR_SOURCE_UNKNOWN,
+    ))
 }
 
 /// Reads what identifies a lease to delete, as lease_cmds' `getParameters` does: `ip-address`
@@ -443,25 +445,25 @@ mod tests {
             subnet_id: 1,
             fqdn_fwd: false,
             fqdn_rev: false,
-            hostname: None,
-            hwaddr: None,
-            hwtype: HTYPE_ETHER,
-            hwaddr_source: HWADDR_SOURCE_UNKNOWN,
             state: LeaseState::Default,
-            user_context: None,
+            ..Lease6::default()
         }
     }
 
     /// An IA_NA address with every optional field.
     fn full_address() -> Lease6 {
         Lease6 {
-            hostname: Some("host-a.example.org".into()),
             fqdn_fwd: true,
             fqdn_rev: true,
-            hwaddr: Some(vec![0, 0x0c, 1, 2, 3, 4].into()),
-            user_context: Some(r#"{"ISC":{"relay-info":[{"hop":0}]},"n":1}"#.into()),
             ..address()
         }
+        .with_hostname(Some("host-a.example.org".into()))
+        .with_hwaddr(
+            Some(&[0, 0x0c, 1, 2, 3, 4]),
+            HTYPE_ETHER,
+            HWADDR_SOURCE_UNKNOWN,
+        )
+        .with_user_context(Some(r#"{"ISC":{"relay-info":[{"hop":0}]},"n":1}"#.into()))
     }
 
     /// An IA_PD /56 prefix with nothing optional.
@@ -478,12 +480,14 @@ mod tests {
 
     /// An IA_PD /56 prefix with every optional field.
     fn full_prefix() -> Lease6 {
-        Lease6 {
-            hostname: Some("router-b.example.org".into()),
-            hwaddr: Some(vec![2, 0, 0, 0, 0, 1].into()),
-            user_context: Some(r#"{"comment":"lab"}"#.into()),
-            ..prefix()
-        }
+        prefix()
+            .with_hostname(Some("router-b.example.org".into()))
+            .with_hwaddr(
+                Some(&[2, 0, 0, 0, 0, 1]),
+                HTYPE_ETHER,
+                HWADDR_SOURCE_UNKNOWN,
+            )
+            .with_user_context(Some(r#"{"comment":"lab"}"#.into()))
     }
 
     /// [`full_address`] as Kea writes it, with its time as `time_field` (`cltt` in pages,
@@ -597,10 +601,10 @@ mod tests {
         // context that is not a map are left out.
         let odd = Lease6 {
             duid: Default::default(),
-            hwaddr: Some(Default::default()),
-            user_context: Some("{broken".into()),
             ..address()
-        };
+        }
+        .with_hwaddr(Some(&[]), HTYPE_ETHER, HWADDR_SOURCE_UNKNOWN)
+        .with_user_context(Some("{broken".into()));
         let v = lease6_to_json(&odd);
         assert_eq!(v["duid"], "00");
         assert!(v.get("hw-address").is_none());
@@ -630,16 +634,13 @@ mod tests {
             l.preferred_lifetime, 600,
             "preferred-lft defaults to valid-lft"
         );
-        assert_eq!((l.expire, l.hwaddr.as_deref()), (1_000_600, None));
-        assert_eq!((l.hwtype, l.hwaddr_source), (1, 0));
+        assert_eq!((l.expire, l.hwaddr()), (1_000_600, None));
+        assert_eq!((l.hwtype(), l.hwaddr_source()), (1, 0));
         assert_eq!(
-            (l.fqdn_fwd, l.fqdn_rev, l.hostname.as_deref(), l.state),
+            (l.fqdn_fwd, l.fqdn_rev, l.hostname(), l.state),
             (false, false, None, LeaseState::Default)
         );
-        assert_eq!(
-            l.user_context.as_deref(),
-            Some(r#"{"comment":"set by hand"}"#)
-        );
+        assert_eq!(l.user_context(), Some(r#"{"comment":"set by hand"}"#));
         // The DUID text forms of Kea's decodeFormattedHexString.
         for (text, bytes) in [
             ("000A0b0c", &[0u8, 0x0a, 0x0b, 0x0c][..]),

@@ -320,7 +320,7 @@ pub(crate) struct CommonLeaseFields<'a> {
 }
 
 /// The [`CommonLeaseFields`] of `$lease`, a `Lease4` or a `Lease6` (the two name these fields
-/// alike).
+/// and accessors alike).
 macro_rules! common_lease_fields {
     ($lease:ident) => {
         $crate::ha::json_fields::CommonLeaseFields {
@@ -329,9 +329,9 @@ macro_rules! common_lease_fields {
             valid_lifetime: $lease.valid_lifetime,
             fqdn_fwd: $lease.fqdn_fwd,
             fqdn_rev: $lease.fqdn_rev,
-            hostname: $lease.hostname.as_deref(),
+            hostname: $lease.hostname(),
             state: $lease.state,
-            user_context: $lease.user_context.as_deref(),
+            user_context: $lease.user_context(),
         }
     };
 }

@@ -3,7 +3,7 @@
 
 pub mod free_map;
 mod hex;
-mod index;
+pub(crate) mod index;
 pub mod memfile;
 pub mod record;
 pub mod record6;

@@ -324,6 +324,16 @@ pub struct Lease4 {
 }
 
 impl Lease4 {
+    /// The client's host name (as [`crate::lease::Lease6::hostname`]).
+    pub fn hostname(&self) -> Option<&str> {
+        self.hostname.as_deref()
+    }
+
+    /// The JSON user context, as text (as [`crate::lease::Lease6::user_context`]).
+    pub fn user_context(&self) -> Option<&str> {
+        self.user_context.as_deref()
+    }
+
     /// Client last transaction time: `expire - valid_lifetime` (0 if the row
     /// is inconsistent, rather than wrapping as Kea does).
     pub fn cltt(&self) -> u64 {

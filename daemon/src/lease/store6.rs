@@ -259,12 +259,7 @@ impl LeaseStore6 {
         let expiry = self.by_expiry.len().div_ceil(7) * 104;
         let records: usize = self
             .iter()
-            .map(|l| {
-                heap_block(l.duid.heap_len())
-                    + heap_block(l.hwaddr.as_ref().map_or(0, |h| h.heap_len()))
-                    + heap_block(l.hostname.as_ref().map_or(0, |h| h.len()))
-                    + heap_block(l.user_context.as_ref().map_or(0, |u| u.len()))
-            })
+            .map(|l| l.heap_blocks().into_iter().map(heap_block).sum::<usize>())
             .sum();
         self.slab.heap_bytes() + indexes + expiry + records
     }

@@ -518,10 +518,10 @@ fn lease6_of(
         preferred_lifetime,
         expire: crate::engine::unix_now() + u64::from(valid_lifetime),
         subnet_id: subnet.id,
-        hostname: input.hostname.map(String::into_boxed_str),
         state: LeaseState::Default,
         ..Lease6::default()
-    })
+    }
+    .with_hostname(input.hostname.map(String::into_boxed_str)))
 }
 
 /// Applies an operator's changes through the family's engine; returns the report.
@@ -682,7 +682,7 @@ fn lease4_xml(l: &Lease4, x: &mut String) {
         l.valid_lifetime,
         l.expire,
         l.state,
-        l.hostname.as_deref(),
+        l.hostname(),
     );
     x.push_str("</lease>");
 }
@@ -708,7 +708,7 @@ fn lease6_xml(l: &Lease6, x: &mut String) {
         l.valid_lifetime,
         l.expire,
         l.state,
-        l.hostname.as_deref(),
+        l.hostname(),
     );
     x.push_str("</lease>");
 }

@@ -197,13 +197,16 @@ impl Schema6 {
             subnet_id,
             fqdn_fwd: flag(9)?,
             fqdn_rev: flag(10)?,
-            hostname: unescaped(11),
-            hwaddr: (hw_len > 0).then(|| hw[..hw_len].into()),
-            hwtype: u16::try_from(opt_num(15, 1)?).map_err(|_| bad(15))?,
-            hwaddr_source: u32::try_from(opt_num(16, 0)?).map_err(|_| bad(16))?,
             state,
-            user_context: unescaped(14),
-        })
+            ..Lease6::default()
+        }
+        .with_hostname(unescaped(11))
+        .with_user_context(unescaped(14))
+        .with_hwaddr(
+            (hw_len > 0).then(|| &hw[..hw_len]),
+            u16::try_from(opt_num(15, 1)?).map_err(|_| bad(15))?,
+            u32::try_from(opt_num(16, 0)?).map_err(|_| bad(16))?,
+        ))
     }
 }
 
@@ -269,19 +272,19 @@ fn format_with(lease: &Lease6, valid_lifetime: u32, expire: u64, out: &mut Vec<u
         u8::from(lease.fqdn_fwd),
         u8::from(lease.fqdn_rev),
     );
-    if let Some(h) = &lease.hostname {
+    if let Some(h) = lease.hostname() {
         escape::escape_into(h.as_bytes(), out);
     }
     out.push(b',');
-    if let Some(hw) = &lease.hwaddr {
+    if let Some(hw) = lease.hwaddr() {
         hex::encode(hw, out);
     }
     let _ = write!(out, ",{},", lease.state.as_u32());
-    if let Some(ctx) = &lease.user_context {
+    if let Some(ctx) = lease.user_context() {
         escape::escape_into(ctx.as_bytes(), out);
     }
-    if lease.hwaddr.is_some() {
-        let _ = write!(out, ",{},{}", lease.hwtype, lease.hwaddr_source);
+    if lease.hwaddr().is_some() {
+        let _ = write!(out, ",{},{}", lease.hwtype(), lease.hwaddr_source());
     } else {
         out.extend_from_slice(b",,");
     }
@@ -291,6 +294,7 @@ fn format_with(lease: &Lease6, valid_lifetime: u32, expire: u64, out: &mut Vec<u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lease::record6::ExtraColumns6;
 
     fn sample() -> Lease6 {
         Lease6 {
@@ -303,9 +307,9 @@ mod tests {
             preferred_lifetime: 3000,
             expire: 1_800_000_000,
             subnet_id: 1,
-            hostname: Some("a,b".into()),
             ..Lease6::default()
         }
+        .with_hostname(Some("a,b".into()))
     }
 
     #[test]
@@ -317,12 +321,12 @@ mod tests {
                 address: "2001:db8:100::".parse().expect("pd"),
                 prefix_len: 56,
                 lease_type: LeaseType6::Pd,
-                hwaddr: Some(vec![2, 0, 0, 0, 0, 1].into()),
-                hwtype: 1,
-                hwaddr_source: 4,
                 state: LeaseState::ExpiredReclaimed,
                 ..sample()
-            },
+            }
+            .with_hwaddr(Some(&[2, 0, 0, 0, 0, 1]), 1, 4),
+            // The DUID's own hardware address, as the server records it.
+            sample().with_hwaddr(Some(&[2, 0, 0, 0, 0, 1]), 1, 2),
         ] {
             let mut out = Vec::new();
             format_row(&lease, &mut out);
@@ -340,8 +344,13 @@ mod tests {
         let l = schema.parse_row(row).expect("parses");
         assert_eq!(l.duid.len(), 10);
         assert_eq!(l.prefix_len, 128);
-        assert_eq!(l.hwtype, 1);
-        assert_eq!(l.hwaddr_source, 2);
+        assert_eq!(l.hwaddr(), Some(&[2u8, 0, 0, 0, 0, 1][..]));
+        assert_eq!((l.hwtype(), l.hwaddr_source()), (1, 2));
+        assert_eq!(
+            l.extra,
+            ExtraColumns6::default(),
+            "the DUID's hardware address is not stored twice"
+        );
         // A newer schema with pool_id appended still loads.
         let newer = Schema6::from_header(format!("{HEADER},pool_id").as_bytes()).expect("newer");
         let mut with_pool = row.to_vec();
