@@ -14,6 +14,7 @@ use yang5::context::{Context, ContextFlags, EmbeddedModuleKey, EmbeddedModules};
 
 pub mod data;
 pub mod paths;
+pub mod select_print;
 pub mod tree;
 
 /// One embedded module: name, revision and YANG text.

@@ -43,7 +43,7 @@ pub struct CopyOptions {
 }
 
 // The first child of an inner node; null for terms, opaque nodes are not inner here.
-fn first_child_raw(node: *mut ffi::lyd_node) -> *mut ffi::lyd_node {
+pub(crate) fn first_child_raw(node: *mut ffi::lyd_node) -> *mut ffi::lyd_node {
     // SAFETY: `node` is a live node; its schema (when not opaque) outlives it, and the cast to
     // an inner node is valid for exactly the node types matched.
     unsafe {

@@ -110,6 +110,14 @@ impl Datastores {
         if filter.is_none() {
             return Ok(print_with_defaults(self.tree(source), wd));
         }
+        if let (Some(f), Some(defaults)) = (filter, printable_defaults(wd)) {
+            let tree = self.tree(source);
+            if let Some(text) =
+                filter::print_selection(self.ctx, tree, f, defaults).map_err(from_filter)?
+            {
+                return Ok(text);
+            }
+        }
         let selected = filter::select(self.ctx, self.tree(source), filter).map_err(from_filter)?;
         Ok(print_with_defaults(&selected, wd))
     }
@@ -294,6 +302,17 @@ impl Datastores {
             self.candidate = dup(self.ctx, &self.running);
             self.candidate_dirty_by = None;
         }
+    }
+}
+
+/// The with-defaults modes [`filter::print_selection`] prints (report-all-tagged needs an
+/// attribute it does not write).
+pub fn printable_defaults(wd: Option<WithDefaults>) -> Option<filter::Defaults> {
+    match wd {
+        None | Some(WithDefaults::Explicit) => Some(filter::Defaults::Explicit),
+        Some(WithDefaults::ReportAll) => Some(filter::Defaults::ReportAll),
+        Some(WithDefaults::Trim) => Some(filter::Defaults::Trim),
+        Some(WithDefaults::ReportAllTagged) => None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Selecting what a get or get-config returns: subtree filters (RFC 6241 section 6) turned
 //! into XPath, XPath filters evaluated directly, the matches copied with their ancestors into
-//! a result tree.
+//! a result tree — or, when nothing else is done with them, printed straight from the source.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +9,8 @@ use netconf::rpc::Filter;
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
+use yang::select_print::print_selected_xml;
+pub use yang::select_print::Defaults;
 use yang::tree::{self, CopyOptions, Node};
 use yang::yang5::context::Context;
 use yang::yang5::data::{Data, DataNodeRef, DataTree};
@@ -250,6 +252,39 @@ pub fn select<'a>(
         }
     }
     Ok(result)
+}
+
+/// The XML of what `filter` selects from `source`, printed from `source` itself (no copy of
+/// the selection), with the defaults `defaults` asks for. `Ok(None)` when the selection needs
+/// the general way: [`select`], then print the copy.
+pub fn print_selection(
+    ctx: &Context,
+    source: &DataTree<'_>,
+    filter: &Filter,
+    defaults: Defaults,
+) -> Result<Option<String>, FilterError> {
+    let xpaths = match filter {
+        Filter::Subtree(xml) if xml.trim().is_empty() => return Ok(Some(String::new())),
+        Filter::Subtree(xml) => subtree_to_xpaths(ctx, xml)?,
+        Filter::XPath { select, namespaces } => {
+            vec![xpath_to_module_prefixes(ctx, select, namespaces)?]
+        }
+    };
+    // One evaluation of the union keeps the matches in document order, overlaps once.
+    let expr = if xpaths.len() == 1 {
+        xpaths.into_iter().next().unwrap_or_default()
+    } else {
+        xpaths
+            .iter()
+            .map(|x| format!("({x})"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let set = source.find_xpath(&expr).map_err(|e| FilterError::XPath {
+        expr: expr.clone(),
+        message: e.msg.unwrap_or_default(),
+    })?;
+    Ok(print_selected_xml(set, defaults))
 }
 
 // Matches come in document order, so the entries of one list are consecutive and share a
@@ -497,6 +532,78 @@ mod tests {
             out.contains("<hw-address>02:00:02:00:01:2c</hw-address>"),
             "{out}"
         );
+    }
+
+    /// The direct printer writes exactly what printing the copied selection writes, for
+    /// filters of every shape, on a validated tree (so with default nodes) in each mode.
+    #[test]
+    fn printing_the_selection_directly_equals_printing_its_copy() {
+        let ctx = yang::context().unwrap();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/dhcpv6-pd.xml"
+        ))
+        .unwrap();
+        let mut source = yang::data::parse_config(ctx, &text, yang::data::Format::Xml).unwrap();
+        yang::data::validate_config(&mut source).unwrap();
+        let mut more = many(300);
+        more.validate(DataValidationFlags::PRESENT).ok();
+        let mut ns = BTreeMap::new();
+        ns.insert("nd".to_string(), NS.to_string());
+        let xpath = |select: &str| Filter::XPath {
+            select: select.into(),
+            namespaces: ns.clone(),
+        };
+        let filters = [
+            Filter::Subtree(format!(r#"<server xmlns="{NS}"/>"#)),
+            Filter::Subtree(format!(r#"<server xmlns="{NS}"><dhcpv6/></server>"#)),
+            Filter::Subtree(format!(
+                r#"<server xmlns="{NS}"><dhcpv6><subnet><id>1</id></subnet></dhcpv6></server>"#
+            )),
+            Filter::Subtree(format!(
+                r#"<server xmlns="{NS}"><dhcpv6><subnet><id/><pd-pool/></subnet></dhcpv6></server>"#
+            )),
+            Filter::Subtree(format!(
+                r#"<server xmlns="{NS}"><dhcpv6><subnet><id>1</id><valid-lifetime/></subnet><renew-timer/></dhcpv6><lease-database/></server>"#
+            )),
+            xpath("/nd:server/nd:dhcpv6//*"),
+            xpath("//nd:id | /nd:server/nd:lease-database"),
+            xpath("/nd:server/nd:dhcpv6/nd:subnet/nd:id"),
+        ];
+        let modes = [
+            (Defaults::Explicit, DataPrinterFlags::WD_EXPLICIT),
+            (Defaults::Trim, DataPrinterFlags::WD_TRIM),
+            (Defaults::ReportAll, DataPrinterFlags::WD_ALL),
+        ];
+        let mut checked = 0;
+        for (tree, filters) in [
+            (&source, &filters[..]),
+            (
+                &more,
+                &[
+                    subtree("<subnet><id>1</id><reservation/></subnet>"),
+                    subtree("<subnet><reservation><hw-address/></reservation></subnet>"),
+                    subtree("<subnet><id>2</id><reservation><ip-address>100.64.1.4</ip-address></reservation></subnet>"),
+                ][..],
+            ),
+        ] {
+            for f in filters {
+                for (mode, flags) in &modes {
+                    let copied = yang::data::print(
+                        &select(ctx, tree, Some(f)).unwrap(),
+                        DataFormat::XML,
+                        DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::SHRINK | DataPrinterFlags::from_bits_retain(flags.bits()),
+                    );
+                    let direct = print_selection(ctx, tree, f, *mode)
+                        .unwrap()
+                        .unwrap_or_else(|| panic!("not printable directly: {f:?} {mode:?}"));
+                    assert_eq!(direct, copied, "{f:?} {mode:?}");
+                    assert!(!copied.is_empty() || matches!(f, Filter::XPath { .. }));
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 33);
     }
 
     #[test]
