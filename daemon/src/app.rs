@@ -255,6 +255,7 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
         Durability::None => memfile::Durability::None,
     };
     let writer = Arc::new(MemfileWriter::open(&lease_file, durability)?);
+    writer.stats().rows_loaded(report.rows_read);
     let sockets = server4::initial_sockets(&config)?;
     let (ha_config, ha_config_rx) = tokio::sync::watch::channel(config.ha.clone().map(Arc::new));
     let shared = Arc::new(ArcSwap::from_pointee(config));
@@ -312,6 +313,7 @@ pub fn run(opts: &RunOptions) -> Result<(), AppError> {
     let metrics_sources = Arc::new(sources.clone());
     let mut nb = Northbound::new(datastores, committer, sources);
     nb.set_access_control(settings.nacm.external_groups());
+    nb.set_max_leases_in_get(settings.netconf.max_leases_in_get);
     let (tx, rx) = tokio::sync::mpsc::channel(256);
     let netconf = crate::netconf_server::build(
         &settings,

@@ -92,6 +92,7 @@ pub fn render(src: &Sources) -> String {
         "Size of the DHCPv4 lease file.",
     )
     .sample("netdhcp_lease_file_bytes", &[], size);
+    lease_file_metrics(&mut x, src);
 
     let c4 = &src.counters4;
     let name = "netdhcp_dhcp4_received_total";
@@ -146,7 +147,7 @@ pub fn render(src: &Sources) -> String {
         &mut x,
         name,
         "gauge",
-        "Addresses of each DHCPv4 pool, total and in use.",
+        "Addresses of each DHCPv4 pool: total, in use, and declined (on probation, included in in-use).",
     );
     for (subnet, pools) in &usage.subnets {
         let subnet = subnet.to_string();
@@ -161,6 +162,7 @@ pub fn render(src: &Sources) -> String {
             };
             f.sample(name, &labels("total"), p.total);
             f.sample(name, &labels("in-use"), p.in_use);
+            f.sample(name, &labels("declined"), p.declined);
         }
     }
 
@@ -224,7 +226,7 @@ pub fn render(src: &Sources) -> String {
         &mut x,
         name,
         "gauge",
-        "Addresses (type ia-na) or delegated prefixes (ia-pd) of each DHCPv6 pool, total and in use.",
+        "Addresses (type ia-na) or delegated prefixes (ia-pd) of each DHCPv6 pool: total, in use, and declined (on probation, included in in-use).",
     );
     for (subnet, pools) in &src.usage6.load().subnets {
         let subnet = subnet.to_string();
@@ -244,6 +246,7 @@ pub fn render(src: &Sources) -> String {
             };
             f.sample(name, &labels("total"), p.total);
             f.sample(name, &labels("in-use"), p.in_use);
+            f.sample(name, &labels("declined"), p.declined);
         }
     }
 
@@ -343,6 +346,35 @@ pub async fn bind(
     })
 }
 
+/// Rows held by each lease file and when it was last compacted (absent before the first
+/// compaction since start).
+fn lease_file_metrics(x: &mut String, src: &Sources) {
+    let family =
+        |w: &crate::lease::memfile::MemfileWriter| if w.is_v6() { "dhcp6" } else { "dhcp4" };
+    let name = "netdhcp_lease_file_rows";
+    let mut f = Family::new(
+        x,
+        name,
+        "gauge",
+        "Lease rows in the files a restart replays (active file and last compaction's output).",
+    );
+    for w in &src.lease_writers {
+        f.sample(name, &[("family", family(w))], w.stats().rows());
+    }
+    let name = "netdhcp_lease_file_last_compaction_seconds";
+    let mut f = Family::new(
+        x,
+        name,
+        "gauge",
+        "When the last successful compaction of the lease file ended (Unix time).",
+    );
+    for w in &src.lease_writers {
+        if let Some(t) = w.stats().last_compaction() {
+            f.sample(name, &[("family", family(w))], t);
+        }
+    }
+}
+
 fn answer(req: &Request<Incoming>, sources: &Sources) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => (
@@ -388,6 +420,9 @@ mod tests {
         );
         assert!(page.contains(
             "netdhcp_dhcp4_pool_addresses{subnet=\"1\",pool=\"100.64.0.10\",state=\"in-use\"} 3\n"
+        ));
+        assert!(page.contains(
+            "netdhcp_dhcp4_pool_addresses{subnet=\"1\",pool=\"100.64.0.10\",state=\"declined\"} 1\n"
         ));
         assert!(page.contains("# TYPE netdhcp_dhcp4_received_total counter\n"));
         assert!(!page.contains("netdhcp_ha_state"), "no failover configured");

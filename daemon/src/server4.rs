@@ -159,6 +159,7 @@ impl Engine4 {
         let started = Instant::now();
         engine::adopt_pending(&self.shared_sockets, &mut self.sockets, "DHCPv4");
         self.state.reconfigure(&current.dhcp4, unix_now());
+        self.count_declined_per_pool(&current);
         self.refresh_addresses();
         tracing::info!(
             subnets = current.dhcp4.subnets.len(),
@@ -407,8 +408,20 @@ impl Engine4 {
         answer_when_durable(&self.writer, rows, report, done, partner);
     }
 
+    // The store keeps a running declined count for each pool from now on.
+    fn count_declined_per_pool(&mut self, config: &RuntimeConfig) {
+        let pools: Vec<(Ipv4Addr, Ipv4Addr)> = config
+            .dhcp4
+            .subnets
+            .iter()
+            .flat_map(|s| self.state.pool_usage(s.id))
+            .map(|(start, end, _)| (start, end))
+            .collect();
+        self.state.store.set_declined_ranges(pools);
+    }
+
     // Pool counters are kept by the free maps, so this costs a few words per pool, not a walk
-    // over the leases.
+    // over the leases; the store keeps a running declined count per pool.
     fn publish_usage(&self, config: &RuntimeConfig) {
         let subnets = config
             .dhcp4
@@ -424,6 +437,7 @@ impl Engine4 {
                         end,
                         total: u64::from(u32::from(end)) - u64::from(u32::from(start)) + 1,
                         in_use: u64::from(used),
+                        declined: self.state.store.declined_in(start, end),
                     })
                     .collect();
                 (s.id, pools)

@@ -249,7 +249,7 @@ pub fn start(
     let current = config.load_full();
     let file = lease_path(state_dir, &current.lease_db.memfile_v6);
     tracing::info!(file = %file.display(), "loading DHCPv6 leases");
-    let (store, _report) = memfile::load6(
+    let (store, report) = memfile::load6(
         &memfile::memfile_files(&file),
         current.lease_db.max_bad_rows,
     )
@@ -259,6 +259,7 @@ pub fn start(
         Durability::None => memfile::Durability::None,
     };
     let writer = Arc::new(MemfileWriter::open_v6(&file, durability).map_err(|e| e.to_string())?);
+    writer.stats().rows_loaded(report.rows_read);
     let duid = load_or_create_duid(state_dir)
         .map_err(|e| format!("DHCPv6 server DUID in {}: {e}", state_dir.display()))?;
     let list = open_sockets(&current, &HashMap::new()).map_err(|e| e.to_string())?;
@@ -325,6 +326,7 @@ impl Engine6 {
         let started = Instant::now();
         engine::adopt_pending(&self.shared_sockets, &mut self.sockets, "DHCPv6");
         self.state.reconfigure(&current.dhcp6, unix_now());
+        self.count_declined_per_pool(&current);
         self.refresh_addresses();
         tracing::info!(
             subnets = current.dhcp6.subnets.len(),
@@ -337,7 +339,26 @@ impl Engine6 {
         self.applied = Some(current);
     }
 
-    // Pool counters are kept by the free maps: a few words per pool, no walk over the leases.
+    // The store keeps a running declined count for each pool from now on.
+    fn count_declined_per_pool(&mut self, config: &RuntimeConfig) {
+        let pools: Vec<(LeaseType6, Ipv6Addr, Ipv6Addr)> = config
+            .dhcp6
+            .subnets
+            .iter()
+            .flat_map(|s| self.state.pool_usage(s.id))
+            .map(|(start, length, _, total)| {
+                (
+                    pool_lease_type(length),
+                    start,
+                    last_slot(start, length, total),
+                )
+            })
+            .collect();
+        self.state.store.set_declined_ranges(pools);
+    }
+
+    // Pool counters are kept by the free maps: a few words per pool, no walk over the leases;
+    // the store keeps a running declined count per pool.
     fn publish_usage(&self, config: &RuntimeConfig) {
         let subnets = config
             .dhcp6
@@ -358,6 +379,7 @@ impl Engine6 {
                         length,
                         total,
                         in_use,
+                        declined: declined_in_pool(&self.state.store, start, length, total),
                     })
                     .collect();
                 (s.id, pools)
@@ -619,6 +641,42 @@ impl Engine6 {
 }
 
 /// Sends `replies` in as few system calls as the kernel allows, counting each outcome.
+/// The last slot of a pool of `total` slots of `length` bits starting at `start`: the last
+/// address of an address range (`length` 128), the last delegated prefix of a prefix pool.
+fn last_slot(start: Ipv6Addr, length: u8, total: u128) -> Ipv6Addr {
+    let shift = 128 - u32::from(length.min(128));
+    let span = total
+        .saturating_sub(1)
+        .checked_shl(shift)
+        .filter(|s| shift == 0 || s >> shift == total.saturating_sub(1))
+        .unwrap_or(u128::MAX);
+    Ipv6Addr::from(u128::from(start).saturating_add(span))
+}
+
+/// Declined leases in one pool (address leases of an address range, delegated prefixes of a
+/// prefix pool), from the store's running count for the pool.
+fn declined_in_pool(
+    store: &crate::lease::LeaseStore6,
+    start: Ipv6Addr,
+    length: u8,
+    total: u128,
+) -> u64 {
+    store.declined_in(
+        pool_lease_type(length),
+        start,
+        last_slot(start, length, total),
+    )
+}
+
+/// The lease type a pool of slots of `length` bits gives out.
+fn pool_lease_type(length: u8) -> LeaseType6 {
+    if length == 128 {
+        LeaseType6::Na
+    } else {
+        LeaseType6::Pd
+    }
+}
+
 fn send(counters: &Counters6, socket: &Socket6, replies: &[Reply6]) {
     let datagrams: Vec<(&[u8], SocketAddrV6)> = replies
         .iter()
@@ -643,5 +701,111 @@ mod tests {
         assert_eq!(&first[..2], &[0, 4]);
         let again = super::load_or_create_duid(dir.path()).expect("read");
         assert_eq!(first, again);
+    }
+
+    #[test]
+    fn pools_end_at_their_last_address_or_prefix() {
+        let a = |s: &str| s.parse::<std::net::Ipv6Addr>().expect("address");
+        assert_eq!(
+            super::last_slot(a("2001:db8::10"), 128, 16),
+            a("2001:db8::1f")
+        );
+        // 256 /56 prefixes from 2001:db8:100::/48.
+        assert_eq!(
+            super::last_slot(a("2001:db8:100::"), 56, 256),
+            a("2001:db8:100:ff00::")
+        );
+        // A /64 range holds 2^64 addresses.
+        assert_eq!(
+            super::last_slot(a("2001:db8::"), 128, 1 << 64),
+            a("2001:db8::ffff:ffff:ffff:ffff")
+        );
+        // Sizes that cannot be represented stop at the top of the address space.
+        assert_eq!(
+            super::last_slot(a("2001:db8::"), 56, u128::MAX),
+            a("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+        );
+    }
+
+    #[test]
+    fn declined_leases_are_counted_in_their_own_pool_only() {
+        use crate::lease::record::LeaseState;
+        use crate::lease::record6::{Lease6, LeaseType6};
+        let a = |s: &str| s.parse::<std::net::Ipv6Addr>().expect("address");
+        let mut store = crate::lease::LeaseStore6::new();
+        let lease = |addr: &str, kind: LeaseType6, len: u8, state: LeaseState| Lease6 {
+            address: a(addr),
+            prefix_len: len,
+            lease_type: kind,
+            iaid: 1,
+            valid_lifetime: 3600,
+            expire: 4_000_000_000,
+            subnet_id: 1,
+            state,
+            ..Lease6::default()
+        };
+        store.upsert(lease(
+            "2001:db8::11",
+            LeaseType6::Na,
+            128,
+            LeaseState::Declined,
+        ));
+        store.upsert(lease(
+            "2001:db8::12",
+            LeaseType6::Na,
+            128,
+            LeaseState::Default,
+        ));
+        store.upsert(lease(
+            "2001:db8::99",
+            LeaseType6::Na,
+            128,
+            LeaseState::Declined,
+        ));
+        store.upsert(lease(
+            "2001:db8:100:100::",
+            LeaseType6::Pd,
+            56,
+            LeaseState::Declined,
+        ));
+        let range =
+            |s: &crate::lease::LeaseStore6| super::declined_in_pool(s, a("2001:db8::10"), 128, 16);
+        let prefixes = |s: &crate::lease::LeaseStore6| {
+            super::declined_in_pool(s, a("2001:db8:100::"), 56, 256)
+        };
+        assert_eq!((range(&store), prefixes(&store)), (1, 1));
+        // From here on with running counts per pool, as the engine keeps them.
+        store.set_declined_ranges([
+            (LeaseType6::Na, a("2001:db8::10"), a("2001:db8::1f")),
+            (
+                LeaseType6::Pd,
+                a("2001:db8:100::"),
+                a("2001:db8:100:ff00::"),
+            ),
+        ]);
+        assert_eq!((range(&store), prefixes(&store)), (1, 1));
+        // The client asks again and gets it: no longer declined.
+        store.upsert(lease(
+            "2001:db8::11",
+            LeaseType6::Na,
+            128,
+            LeaseState::Default,
+        ));
+        store.upsert(lease(
+            "2001:db8::12",
+            LeaseType6::Na,
+            128,
+            LeaseState::Declined,
+        ));
+        store.upsert(lease(
+            "2001:db8::13",
+            LeaseType6::Na,
+            128,
+            LeaseState::Declined,
+        ));
+        assert_eq!(range(&store), 2);
+        store.remove((LeaseType6::Na, a("2001:db8::12")));
+        store.remove((LeaseType6::Pd, a("2001:db8:100:100::")));
+        assert_eq!((range(&store), prefixes(&store)), (1, 0));
     }
 }

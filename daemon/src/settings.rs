@@ -77,6 +77,10 @@ pub struct NetconfSettings {
     /// Notifications kept for replay (`<create-subscription>` with a `startTime`); the
     /// oldest is dropped beyond this. 0 turns replay off.
     pub replay_buffer: usize,
+    /// Leases (DHCPv4 and DHCPv6 together) a `<get>` may return in `/server/state`; a get
+    /// selecting more fails with error-tag too-big, and the paged get-leases4/get-leases6
+    /// RPCs list them instead. Keeps a reply (built whole in memory) bounded.
+    pub max_leases_in_get: usize,
 }
 
 impl Default for NetconfSettings {
@@ -88,6 +92,7 @@ impl Default for NetconfSettings {
             max_sessions: 64,
             host_key: PathBuf::from("ssh_host_ed25519_key"),
             replay_buffer: netconf::notification::DEFAULT_REPLAY_BUFFER,
+            max_leases_in_get: crate::northbound::lease_state::DEFAULT_MAX_LEASES_IN_GET,
         }
     }
 }
@@ -268,6 +273,7 @@ authorized_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBogus bot@example"]
         let s = Settings::load(&f).unwrap();
         assert_eq!(s.netconf.listen.port(), 8300);
         assert_eq!(s.netconf.max_sessions, 64);
+        assert_eq!(s.netconf.max_leases_in_get, 10_000);
         assert!(s.datastore.running_persistent);
         assert_eq!(s.users.len(), 2);
     }

@@ -89,6 +89,8 @@ pub struct PoolUsage4 {
     pub total: u64,
     /// Addresses leased, offered, declined or reserved.
     pub in_use: u64,
+    /// Addresses on probation after a client declined them; included in `in_use`.
+    pub declined: u64,
 }
 
 /// Address use of the DHCPv4 server, published by the engine every few seconds so readers
@@ -123,6 +125,8 @@ pub struct PoolUsage6 {
     pub total: u128,
     /// Leased, offered, declined or reserved.
     pub in_use: u64,
+    /// On probation after a client declined them; included in `in_use`.
+    pub declined: u64,
 }
 
 /// Address and prefix use of the DHCPv6 server, published by the engine every few seconds.

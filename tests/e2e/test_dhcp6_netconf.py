@@ -175,3 +175,40 @@ def test_set_lease6_repairs_an_address_and_a_prefix_the_client_then_renews(s, en
     assert e.tag == "missing-element", e
     e = rpc(s, "set-lease6", f"<address>{address}</address>{mine}<valid-lifetime>0</valid-lifetime>").one_error()
     assert e.tag == "invalid-value", e
+
+
+def test_a_declined_address_is_counted_in_its_pool(s, env, v6):
+    """A DECLINE puts the address on probation: `declined` of its address range becomes 1 and
+    the address stays in use; the prefix pool declines nothing. `rows` of lease-file6 counts
+    the rows of leases6.csv."""
+    from dhcp6_client import ia_addresses, server_duid_of, status_of
+    from netconf_tools import leaf, wait_for
+
+    def state():
+        return s.get(filter=("subtree", ndhcp("<state/>"))).data
+
+    def pool(kind: str, start: str) -> tuple:
+        p = f"d:server/d:state/d:dhcpv6/d:subnet[d:id='1']/d:pool[d:type='{kind}'][d:start='{start}']"
+        now = state()
+        return tuple(leaf(now, f"{p}/d:{n}") for n in ("in-use", "declined", "free"))
+
+    wait_for(lambda: pool("ia-na", "2001:db8:1::100")[0] is not None, timeout=10, what="pool use published")
+    assert pool("ia-na", "2001:db8:1::100") == ("0", "0", "16")
+    ias = [V6Client.ia_na(1), V6Client.ia_na(2)]
+    adv = v6.one(v6.base(d6.DHCP6_Solicit) / ias[0] / ias[1])
+    assert isinstance(adv, d6.DHCP6_Advertise), adv
+    sid = server_duid_of(adv)
+    rep = v6.one(v6.base(d6.DHCP6_Request, server_duid=sid) / ias[0] / ias[1])
+    assert isinstance(rep, d6.DHCP6_Reply), rep
+    declined = ia_addresses(opts(rep, d6.DHCP6OptIA_NA)[1])[0].addr
+    r = v6.one(v6.base(d6.DHCP6_Decline, server_duid=sid) / V6Client.ia_na(2, [declined]))
+    assert isinstance(r, d6.DHCP6_Reply) and status_of(r) in (None, 0), r
+    wait_for(lambda: pool("ia-na", "2001:db8:1::100")[1] == "1", timeout=10, what="declined reaches 1")
+    assert pool("ia-na", "2001:db8:1::100") == ("2", "1", "14"), "the declined address stays in use"
+    assert pool("ia-pd", "2001:db8:100::")[1] == "0"
+    assert leaf(state(), "d:server/d:state/d:dhcpv6/d:counters/d:decline") == "1"
+
+    file6 = env.daemon.state_dir / "leases6.csv"
+    rows = file6.read_text().splitlines()[1:]
+    assert any(declined in r for r in rows)
+    assert leaf(state(), "d:server/d:state/d:lease-file6/d:rows") == str(len(rows))

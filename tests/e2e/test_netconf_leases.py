@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import time
+from datetime import datetime
 
 from daemon import LEASE4_HEADER
 from netconf_tools import NSMAP, nc_config, nc_env_factory  # noqa: F401
@@ -127,8 +128,19 @@ def test_filters_run_on_the_server(nc_env_factory, topo):
     assert e.tag == "invalid-value"
 
 
+def file_state(s) -> tuple[str | None, str | None]:
+    """(rows, last-compaction) of the DHCPv4 lease file in the operational state."""
+    data = s.get(filter=("subtree", f'<server xmlns="{NS}"><state><lease-file/></state></server>')).data
+    f = "d:server/d:state/d:lease-file"
+    return tuple(
+        (r[0].text if r else None) for r in (data.xpath(f"{f}/d:{n}", namespaces=NSMAP) for n in ("rows", "last-compaction"))
+    )
+
+
 def test_delete_reclaim_and_compact_reach_the_lease_file(nc_env_factory, topo):
     env, s = started(nc_env_factory, topo)
+    # The rows loaded at start are counted, and every row written after.
+    assert file_state(s) == (str(LEASES), None)
     target = str(FIRST + 42)
     rpc(s, "delete-lease", f"<address>{target}</address>").assert_ok()
     assert leases(rpc(s, "get-leases4", f"<address>{target}</address>")) == []
@@ -145,6 +157,8 @@ def test_delete_reclaim_and_compact_reach_the_lease_file(nc_env_factory, topo):
     assert reclaimed == EXPIRED
     last = leases(rpc(s, "get-leases4", f"<address>{FIRST + LEASES - 1}</address>"))
     assert last[0]["state"] == "expired-reclaimed"
+    assert file_state(s) == (str(len(env.daemon.lease_rows())), None), "loaded and written rows"
+    assert len(env.daemon.lease_rows()) == LEASES + 1 + EXPIRED, "a deletion row and a row per reclaimed lease"
 
     before = env.daemon.lease_file().stat().st_size
     rpc(s, "compact-lease-files").assert_ok()
@@ -156,9 +170,13 @@ def test_delete_reclaim_and_compact_reach_the_lease_file(nc_env_factory, topo):
     assert len({r["address"] for r in rows}) == LEASES - 1
     assert env.daemon.lease_rows() == [], "new rows start a fresh file"
     assert compacted.stat().st_size < before
+    rows, last_compaction = file_state(s)
+    assert rows == str(LEASES - 1) and last_compaction is not None, "rows are what the compaction wrote"
+    assert abs(time.time() - datetime.fromisoformat(last_compaction.replace("Z", "+00:00")).timestamp()) < 30
 
     env.daemon.restart()
     s = env.connect()
+    assert file_state(s) == (str(LEASES - 1), None), "a restart loads the compacted rows; no compaction yet"
     walked = 0
     after = None
     while True:

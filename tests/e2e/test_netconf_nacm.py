@@ -10,7 +10,9 @@ Checked: operations refused with access-denied (error-type protocol), data write
 access-denied (error-type application, error-path the node), unreadable nodes left out of
 get/get-config silently, a rule committed over NETCONF in force for the next request, the
 recovery user bypassing a /nacm that locks the administrators out, notifications withheld by a
-notification rule, the denial counters.
+notification rule, notification content pruned per user (an operator's netconf-config-change
+carries no edit of /nacm, RFC 8341 section 3.4.6), the RFC 5277 /netconf/streams state under
+read rules, the denial counters.
 """
 
 from __future__ import annotations
@@ -207,7 +209,10 @@ def test_notifications_are_withheld_by_a_notification_rule(nc_env_factory, topo)
     change = root.find(f"{{{NCN_NS}}}netconf-config-change")
     assert change is not None, n.notification_xml
     targets = [t.text for t in change.iter(f"{{{NCN_NS}}}target")]
-    assert any("no-config-change" in t for t in targets), f"the first one received is the rule's removal: {targets}"
+    # The first one received is the rule's removal (not the withheld domain-name change), its
+    # /nacm edit left out: the operator may not read /nacm.
+    assert targets == [], f"the first one received is the rule's removal, without its edit: {targets}"
+    assert change.findtext(f"{{{NCN_NS}}}changed-by/{{{NCN_NS}}}session-id") == str(admin.session_id)
     assert counter(admin, "denied-notifications") == 2
 
 
@@ -234,3 +239,101 @@ def test_operations_the_session_layer_answers_are_checked_too(nc_env_factory, to
     assert r.ok, "the administrator may subscribe"
 
     admin.kill_session(noc.session_id).assert_ok()
+
+
+NETMOD_NOTIF_NS = "urn:ietf:params:xml:ns:netmod:notification"
+STREAMS_FILTER = ("subtree", f'<netconf xmlns="{NETMOD_NOTIF_NS}"><streams/></netconf>')
+
+
+def next_change(sess, timeout: float = 15):
+    """The next notification, which must be a netconf-config-change."""
+    n = sess.m.take_notification(block=True, timeout=timeout)
+    assert n is not None, f"no notification within {timeout} s"
+    root = etree.fromstring(n.notification_xml.encode() if isinstance(n.notification_xml, str) else n.notification_xml)
+    change = root.find(f"{{{NCN_NS}}}netconf-config-change")
+    assert change is not None, n.notification_xml
+    return change
+
+
+def change_targets(change) -> list[str]:
+    """Each edit's target with its prefixes replaced by {namespace}."""
+    out = []
+    for t in change.iter(f"{{{NCN_NS}}}target"):
+        path = t.text
+        for prefix, uri in t.nsmap.items():
+            if prefix:
+                path = path.replace(f"{prefix}:", f"{{{uri}}}")
+        out.append(path)
+    return sorted(out)
+
+
+def changed_by(change) -> tuple[str, int]:
+    by = change.find(f"{{{NCN_NS}}}changed-by")
+    return by.findtext(f"{{{NCN_NS}}}username"), int(by.findtext(f"{{{NCN_NS}}}session-id"))
+
+
+def test_notification_content_is_pruned_per_user(nc_env_factory, topo):
+    env, admin, noc = started(nc_env_factory, topo)
+    assert admin.m.create_subscription().ok and noc.m.create_subscription().ok
+    domain = f"/{{{D_NS}}}server/{{{D_NS}}}dhcpv4/{{{D_NS}}}domain-name"
+    auditors = (
+        f'<nacm xmlns="{ACM_NS}"><rule-list><name>auditors</name><group>auditor</group>'
+        "<rule><name>read-all</name><module-name>*</module-name><access-operations>read</access-operations>"
+        "<action>permit</action></rule></rule-list></nacm>"
+    )
+    auditors_target = f"/{{{ACM_NS}}}nacm/{{{ACM_NS}}}rule-list[{{{ACM_NS}}}name='auditors']"
+
+    # A change of /server: both receive it whole.
+    admin.edit_commit(ndhcp("<dhcpv4><domain-name>a.example</domain-name></dhcpv4>"))
+    for sess in (admin, noc):
+        change = next_change(sess)
+        assert change_targets(change) == [domain], etree.tostring(change).decode()
+
+    # A change of /nacm only: the administrator sees the edit; the operator, who may not read
+    # /nacm, is still told that running changed and by whom, without the edit.
+    admin.edit_commit(auditors)
+    assert change_targets(next_change(admin)) == [auditors_target]
+    change = next_change(noc)
+    assert change.find(f"{{{NCN_NS}}}edit") is None, etree.tostring(change).decode()
+    assert changed_by(change) == (USER, admin.session_id)
+    assert change.findtext(f"{{{NCN_NS}}}datastore") == "running"
+    assert ACM_NS not in etree.tostring(change).decode()
+
+    # Both in one commit: the operator's copy keeps only the /server edit.
+    admin.edit_commit(
+        ndhcp("<dhcpv4><domain-name>b.example</domain-name></dhcpv4>")
+        + f'<nacm xmlns="{ACM_NS}" xmlns:nc="{BASE_NS}"><rule-list nc:operation="delete"><name>auditors</name></rule-list></nacm>'
+    )
+    assert change_targets(next_change(admin)) == sorted([domain, auditors_target])
+    assert change_targets(next_change(noc)) == [domain]
+    assert counter(admin, "denied-notifications") == 0, "pruning is not withholding"
+
+    # Denied the notification type: the operator receives nothing, not even a pruned copy.
+    deny = (
+        "<rule><name>no-config-change</name><module-name>ietf-netconf-notifications</module-name>"
+        "<notification-name>netconf-config-change</notification-name>"
+        "<access-operations>read</access-operations><action>deny</action></rule>"
+    )
+    read_rest = "<rule><name>read-rest</name><module-name>*</module-name><access-operations>read</access-operations><action>permit</action></rule>"
+    admin.edit_commit(operator_rules(deny, read_rest, delete=("read-all",)))
+    admin.edit_commit(ndhcp("<dhcpv4><domain-name>c.example</domain-name></dhcpv4>"))
+    assert len(change_targets(next_change(admin))) == 3, "the rule's own commit: one rule removed, two added"
+    assert change_targets(next_change(admin)) == [domain]
+    assert noc.m.take_notification(block=True, timeout=2) is None
+    assert counter(admin, "denied-notifications") == 2
+
+
+def test_streams_state_follows_read_rules(nc_env_factory, topo):
+    env, admin, noc = started(nc_env_factory, topo)
+    names = lambda sess: [  # noqa: E731
+        n.text for n in sess.get(filter=STREAMS_FILTER).data.iter(f"{{{NETMOD_NOTIF_NS}}}name")
+    ]
+    assert names(noc) == ["NETCONF"], "the default policy lets the operator read the streams"
+    hide = (
+        "<rule><name>hide-streams</name><module-name>nc-notifications</module-name>"
+        "<access-operations>read</access-operations><action>deny</action></rule>"
+    )
+    read_rest = "<rule><name>read-rest</name><module-name>*</module-name><access-operations>read</access-operations><action>permit</action></rule>"
+    admin.edit_commit(operator_rules(hide, read_rest, delete=("read-all",)))
+    assert names(noc) == [], "hidden by hide-streams"
+    assert names(admin) == ["NETCONF"]

@@ -10,7 +10,10 @@ read with ncclient (create_subscription, take_notification):
 * a pool filled past high-percent by real DHCP clients raises pool-utilization rising, and
   deleting its leases (delete-lease RPC) raises falling;
 * subtree and XPath filters choose which notifications a subscription gets;
-* a hot-standby pair's failover transitions are reported as ha-state-change, replayed and live.
+* a hot-standby pair's failover transitions are reported as ha-state-change, replayed and live;
+* get returns the nc-notifications /netconf/streams state (RFC 5277 section 3.2.3): stream
+  NETCONF with replay, replayLogCreationTime, and replayLogAgedTime once the replay buffer has
+  dropped a notification; get-schema serves the RFC 5277 modules.
 
 Configuration: netconf_tools.nc_config (subnet 1 100.64.0.0/16, pool 100.64.1.0-99); the
 pool test uses a 10-address pool; the failover test a configs_ha hot-standby pair.
@@ -34,6 +37,7 @@ from netconf_tools import (
     nc_env_factory,  # noqa: F401 (fixture)
     nc_subnet,
     ndhcp,
+    settings_toml,
     subnet_xml,
 )
 
@@ -276,3 +280,63 @@ def test_ha_state_changes_replayed_and_live(ha_servers, ha_topo):
     body = take(nc)
     assert (body.findtext("d:previous-state", namespaces=NS), body.findtext("d:state", namespaces=NS)) == (
         ch.HOT_STANDBY, "partner-in-maintenance"), etree.tostring(body).decode()  # fmt: skip
+
+
+STREAMS_FILTER = ("subtree", f'<netconf xmlns="{NETMOD_NOTIF_NS}"><streams/></netconf>')
+
+
+def streams(nc, filter=STREAMS_FILTER):
+    r = nc.get(filter=filter)
+    assert not r.errors, r.raw
+    assert [etree.QName(c) for c in r.data] in ([], [etree.QName(NETMOD_NOTIF_NS, "netconf")]), r.raw
+    return r.data.findall("nm:netconf/nm:streams/nm:stream", NS)
+
+
+def timestamp(text: str) -> float:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def event_time(nc) -> str:
+    """The eventTime of the next notification, as the server wrote it."""
+    n = nc.m.take_notification(block=True, timeout=WAIT)
+    assert n is not None, f"no notification within {WAIT} s"
+    root = etree.fromstring(n.notification_xml.encode() if isinstance(n.notification_xml, str) else n.notification_xml)
+    return root.findtext("n:eventTime", namespaces=NS)
+
+
+def test_streams_state_and_replay_log_times(nc_env_factory, topo):
+    started = time.time()
+    replay_two = settings_toml().replace("[netconf]\n", "[netconf]\nreplay_buffer = 2\n", 1)
+    env = nc_env_factory(nc_config(topo.server_if), settings=replay_two)
+    s = env.connect()
+    [stream] = streams(s)
+    fields = {etree.QName(c).localname: c.text for c in stream}
+    assert set(fields) == {"name", "description", "replaySupport", "replayLogCreationTime"}, fields
+    assert fields["name"] == "NETCONF" and fields["replaySupport"] == "true", fields
+    assert fields["description"].strip(), fields
+    created = timestamp(fields["replayLogCreationTime"])
+    assert started - 1 <= created <= time.time(), (started, fields)
+    # A content match on another stream name selects nothing.
+    other = ("subtree", f'<netconf xmlns="{NETMOD_NOTIF_NS}"><streams><stream><name>SNMP</name></stream></streams></netconf>')
+    assert streams(s, other) == []
+
+    # Three notifications through a replay buffer of two: the oldest is dropped, and its event
+    # time becomes replayLogAgedTime.
+    subscribe(s)
+    times = []
+    for domain in ("one", "two", "three"):
+        s.edit_commit(ndhcp(f"<dhcpv4><domain-name>{domain}.example</domain-name></dhcpv4>"))
+        times.append(event_time(s))
+    [stream] = streams(s)
+    assert stream.findtext("nm:replayLogAgedTime", namespaces=NS) == times[0], (times, etree.tostring(stream))
+    # RFC 6022 out-notifications: what this session was sent.
+    mon = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
+    r = s.get(filter=("subtree", f'<netconf-state xmlns="{mon}"><sessions><session><session-id>{s.session_id}</session-id><out-notifications/></session></sessions></netconf-state>'))
+    assert not r.errors, r.raw
+    assert r.data.xpath("//m:session/m:out-notifications/text()", namespaces={"m": mon}) == ["3"], r.raw
+    assert stream.findtext("nm:replayLogCreationTime", namespaces=NS) == fields["replayLogCreationTime"]
+
+    for module, namespace in (("nc-notifications", NETMOD_NOTIF_NS), ("notifications", NOTIF_NS)):
+        assert f"{namespace}?module={module}&revision=2008-07-14" in s.server_capabilities
+        text = s.get_schema(module, version="2008-07-14").schema_text
+        assert text.startswith(f"module {module} {{") and f'namespace "{namespace}"' in text, text[:200]

@@ -82,12 +82,17 @@ pub const MODULES: &[Module] = &[
         &[]
     ),
     module!("ietf", "ietf-yang-library", "2019-01-04", true, &[]),
+    // RFC 5277: create-subscription, and the /netconf/streams state with replayComplete and
+    // notificationComplete.
+    module!("ietf", "notifications", "2008-07-14", true, &[]),
+    module!("ietf", "nc-notifications", "2008-07-14", true, &[]),
     module!(
         "ietf",
         "ietf-netconf-nmda",
         "2019-01-07",
         true,
-        &["origin", "with-defaults"]
+        // No "origin": get-data does not annotate origins (with-origin, origin-filter).
+        &["with-defaults"]
     ),
     module!("ietf", "ietf-interfaces", "2018-02-20", false, &[]),
     module!("netdhcp", "netdhcp-server", "2026-11-27", true, &[]),

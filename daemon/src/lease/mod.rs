@@ -1,6 +1,7 @@
 //! Lease storage: the DHCPv4 lease record, the in-memory store and its
 //! indexes, and the durable memfile in ISC Kea 2.2's CSV format.
 
+pub mod declined;
 pub mod free_map;
 mod hex;
 pub(crate) mod index;

@@ -21,6 +21,7 @@ use std::net::Ipv4Addr;
 
 use thiserror::Error;
 
+use super::declined::DeclinedKeys;
 use super::index::{KeyHasher, SlotIndex, MAX_SLOT};
 use super::record::{HwAddr, Lease4, LeaseState};
 use super::slab::Slab;
@@ -38,6 +39,9 @@ pub struct LeaseStore4 {
     by_client_id: SlotIndex,
     by_hwaddr: SlotIndex,
     by_expiry: BTreeSet<u64>,
+    // Addresses of declined leases, kept in every mode (bulk load included) by the two
+    // public mutators, `try_upsert` and `remove`.
+    declined: DeclinedKeys<u32>,
     // While bulk loading only the address index is kept; the others are
     // built once at the end, exactly sized, from a sequential pass over the
     // slab (the expiry B-tree from sorted keys comes out with full nodes,
@@ -111,6 +115,7 @@ impl LeaseStore4 {
             by_client_id: SlotIndex::default(),
             by_hwaddr: SlotIndex::default(),
             by_expiry: BTreeSet::new(),
+            declined: DeclinedKeys::default(),
             bulk: false,
             hasher: KeyHasher::new(),
         }
@@ -244,13 +249,37 @@ impl LeaseStore4 {
         // Grow first, while the slab and the indexes agree: a rebuild reads
         // the slab.
         self.make_room();
-        match self.slot_of(lease.address) {
-            Some(slot) => Ok(Some(self.replace_at(slot, lease))),
+        let key = addr_key(lease.address);
+        let declined = lease.state == LeaseState::Declined;
+        let old = match self.slot_of(lease.address) {
+            Some(slot) => Some(self.replace_at(slot, lease)),
             None => {
                 self.insert_new(lease)?;
-                Ok(None)
+                None
             }
-        }
+        };
+        let was = old
+            .as_ref()
+            .is_some_and(|o| o.state == LeaseState::Declined);
+        self.declined.note(key, was, declined);
+        Ok(old)
+    }
+
+    /// Declined leases (on probation) whose address lies in `first..=last`; O(log pools)
+    /// for a range given to [`LeaseStore4::set_declined_ranges`].
+    pub fn declined_in(&self, first: Ipv4Addr, last: Ipv4Addr) -> u64 {
+        self.declined.count_in(addr_key(first)..=addr_key(last))
+    }
+
+    /// The address ranges (pools, as `(first, last)`) whose declined leases are counted as
+    /// they change; called when a configuration is taken up.
+    pub fn set_declined_ranges(&mut self, ranges: impl IntoIterator<Item = (Ipv4Addr, Ipv4Addr)>) {
+        self.declined.set_ranges(
+            ranges
+                .into_iter()
+                .map(|(first, last)| addr_key(first)..=addr_key(last))
+                .collect(),
+        );
     }
 
     /// Removes and returns the lease for `address`.
@@ -262,10 +291,12 @@ impl LeaseStore4 {
             by_client_id,
             by_hwaddr,
             by_expiry,
+            declined,
             bulk,
             hasher,
         } = self;
         let old = slab.live(slot);
+        declined.note(addr_key(address), old.state == LeaseState::Declined, false);
         let addr_hash = hasher.addr(addr_key(address));
         by_addr.remove(addr_hash, slot, |s| addr_hash_of(hasher, slab.live(s)));
         if !*bulk {

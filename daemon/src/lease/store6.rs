@@ -14,7 +14,9 @@
 use std::collections::hash_map::RandomState;
 use std::collections::BTreeSet;
 use std::hash::BuildHasher;
+use std::net::Ipv6Addr;
 
+use super::declined::DeclinedKeys;
 use super::index::{mix64, SlotIndex, MAX_SLOT};
 use super::record::LeaseState;
 use super::record6::{Lease6, LeaseKey6, LeaseType6};
@@ -31,6 +33,9 @@ pub struct LeaseStore6 {
     by_key: SlotIndex,
     by_client: SlotIndex,
     by_expiry: BTreeSet<u64>,
+    // Keys of declined leases, kept in every mode (bulk load included) by the two public
+    // mutators, `try_upsert` and `remove`.
+    declined: DeclinedKeys<LeaseKey6>,
     // While bulk loading only the key index is kept.
     bulk: bool,
     hasher: Hasher6,
@@ -110,6 +115,7 @@ impl LeaseStore6 {
             by_key: SlotIndex::default(),
             by_client: SlotIndex::default(),
             by_expiry: BTreeSet::new(),
+            declined: DeclinedKeys::default(),
             bulk: false,
             hasher: Hasher6::new(),
         }
@@ -180,6 +186,37 @@ impl LeaseStore6 {
     pub fn try_upsert(&mut self, lease: Lease6) -> Result<Option<Lease6>, StoreFull> {
         // Grow first, while the slab and the indexes agree: a rebuild reads the slab.
         self.make_room();
+        let key = lease.key();
+        let declined = lease.state == LeaseState::Declined;
+        let old = self.upsert_slot(lease)?;
+        let was = old
+            .as_ref()
+            .is_some_and(|o| o.state == LeaseState::Declined);
+        self.declined.note(key, was, declined);
+        Ok(old)
+    }
+
+    /// Declined leases (on probation) of type `kind` whose address lies in `first..=last`;
+    /// O(log pools) for a range given to [`LeaseStore6::set_declined_ranges`].
+    pub fn declined_in(&self, kind: LeaseType6, first: Ipv6Addr, last: Ipv6Addr) -> u64 {
+        self.declined.count_in((kind, first)..=(kind, last))
+    }
+
+    /// The ranges (pools, as `(kind, first, last)`) whose declined leases are counted as they
+    /// change; called when a configuration is taken up.
+    pub fn set_declined_ranges(
+        &mut self,
+        ranges: impl IntoIterator<Item = (LeaseType6, Ipv6Addr, Ipv6Addr)>,
+    ) {
+        self.declined.set_ranges(
+            ranges
+                .into_iter()
+                .map(|(kind, first, last)| (kind, first)..=(kind, last))
+                .collect(),
+        );
+    }
+
+    fn upsert_slot(&mut self, lease: Lease6) -> Result<Option<Lease6>, StoreFull> {
         match self.slot_of(lease.key()) {
             Some(slot) => Ok(Some(self.replace_at(slot, lease))),
             None => {
@@ -206,10 +243,12 @@ impl LeaseStore6 {
             by_key,
             by_client,
             by_expiry,
+            declined,
             bulk,
             hasher,
         } = self;
         let old = slab.live(slot);
+        declined.note(key, old.state == LeaseState::Declined, false);
         by_key.remove(hasher.key_of(old), slot, |s| hasher.key_of(slab.live(s)));
         if !*bulk {
             by_client.remove(hasher.client_of(old), slot, |s| {

@@ -15,6 +15,14 @@ use super::error::{error, from_filter};
 use super::filter;
 use super::library::{self, ModuleInfo};
 
+/// A get waiting for its leases: the request and what the engines answered.
+struct LeasesRead {
+    session: SessionInfo,
+    op: Operation,
+    reply: netconf::backend::Responder,
+    leases: Result<String, RpcError>,
+}
+
 /// The datastores and everything a request may need.
 pub struct Northbound {
     ds: Datastores,
@@ -25,6 +33,11 @@ pub struct Northbound {
     state: super::state::Sources,
     access: super::nacm::AccessControl,
     notifier: Option<super::notifications::ConfigNotifier>,
+    /// The leases the request being answered selects (a `/server/state` document), read from
+    /// the engines before it is handled and merged into the operational state.
+    leases: Option<String>,
+    /// Most leases one get may return (`[netconf] max_leases_in_get`).
+    max_leases_in_get: usize,
 }
 
 impl Northbound {
@@ -42,6 +55,8 @@ impl Northbound {
             state,
             access,
             notifier: None,
+            leases: None,
+            max_leases_in_get: super::lease_state::DEFAULT_MAX_LEASES_IN_GET,
         }
     }
 
@@ -96,6 +111,11 @@ impl Northbound {
         self.sessions = Some(sessions);
     }
 
+    /// Most leases one get may return; a get selecting more answers too-big.
+    pub fn set_max_leases_in_get(&mut self, max: usize) {
+        self.max_leases_in_get = max;
+    }
+
     /// The capabilities the hello advertises beyond base.
     pub fn capabilities(&self) -> Vec<String> {
         library::capabilities(&self.modules)
@@ -103,6 +123,7 @@ impl Northbound {
 
     /// Serves requests until the channel closes.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        let (leases_read_tx, mut leases_read) = mpsc::unbounded_channel::<LeasesRead>();
         loop {
             let deadline = Datastores::confirm_deadline(&self.pending);
             let sleep = async move {
@@ -146,6 +167,26 @@ impl Northbound {
                             });
                             continue;
                         }
+                        // A get that selects leases is answered once the engines have listed
+                        // them (off this thread); the datastore keeps serving meanwhile.
+                        if let Some(filter) = super::lease_state::filter_of(&op) {
+                            let wanted = super::lease_state::readable_part(
+                                &self.access,
+                                &session.username,
+                                super::lease_state::wanted(self.ds.ctx, filter),
+                            );
+                            if !wanted.is_empty() {
+                                let port = self.state.ha.clone();
+                                let max = self.max_leases_in_get;
+                                let done = leases_read_tx.clone();
+                                tokio::spawn(async move {
+                                    let leases =
+                                        super::lease_state::fetch(&port, &wanted, max).await;
+                                    let _ = done.send(LeasesRead { session, op, reply, leases });
+                                });
+                                continue;
+                            }
+                        }
                         let name = op.name().to_string();
                         let result = self.handle(&session, op);
                         // Rules first, so the notification of this change is sent under them.
@@ -160,6 +201,7 @@ impl Northbound {
                     }
                     Some(Request::SessionEnded { id }) => self.session_ended(id),
                 },
+                Some(read) = leases_read.recv() => self.answer_with_leases(read),
                 _ = sleep => {
                     tracing::warn!("confirmed commit timed out");
                     let _ = self.ds.roll_back(&self.committer, &mut self.pending);
@@ -168,6 +210,23 @@ impl Northbound {
                 }
             }
         }
+    }
+
+    /// Answers a get whose leases the engines have listed (or refused: too-big).
+    fn answer_with_leases(&mut self, read: LeasesRead) {
+        let result = match read.leases {
+            Ok(leases) => {
+                self.leases = Some(leases);
+                let result = self.handle(&read.session, read.op);
+                self.leases = None;
+                result
+            }
+            Err(e) => Err(vec![e]),
+        };
+        if let Err(errors) = &result {
+            tracing::debug!(session = read.session.id, ?errors, "rpc-error");
+        }
+        let _ = read.reply.send(result);
     }
 
     fn session_ended(&mut self, id: u32) {
@@ -198,6 +257,10 @@ impl Northbound {
             } => self
                 .get(&session.username, filter.as_ref(), with_defaults)
                 .map(Reply::Data)
+                .map_err(one),
+            Operation::GetData(request) => self
+                .get_data(&session.username, &request)
+                .map(Reply::Output)
                 .map_err(one),
             Operation::EditConfig {
                 target,
@@ -345,6 +408,15 @@ impl Northbound {
         filter: Option<&netconf::rpc::Filter>,
         wd: Option<netconf::rpc::WithDefaults>,
     ) -> Result<String, RpcError> {
+        let all = self.operational(user);
+        let selected = filter::select(self.ds.ctx, &all, filter).map_err(from_filter)?;
+        Ok(print_with_defaults(&selected, wd))
+    }
+
+    /// The operational datastore as `user` may read it: running configuration plus state data
+    /// (server state, NETCONF monitoring, YANG library), the unreadable nodes left out before
+    /// any filter runs. Shared by get and get-data.
+    fn operational(&self, user: &str) -> DataTree<'static> {
         let ctx = self.ds.ctx;
         let mut all = self
             .ds
@@ -356,7 +428,15 @@ impl Northbound {
             self.monitoring_xml(),
             super::state::state_xml(&self.state),
             self.access.state_xml(),
-        ] {
+        ]
+        .into_iter()
+        .chain(self.leases.iter().cloned())
+        // RFC 5277 /netconf/streams, when notifications are on.
+        .chain(
+            self.notifier
+                .as_ref()
+                .map(super::notifications::ConfigNotifier::streams_xml),
+        ) {
             match DataTree::parse_string(
                 ctx,
                 &xml,
@@ -373,8 +453,7 @@ impl Northbound {
         if !self.access.reads_everything(user) {
             self.access.prune(user, &mut all);
         }
-        let selected = filter::select(ctx, &all, filter).map_err(from_filter)?;
-        Ok(print_with_defaults(&selected, wd))
+        all
     }
 
     /// get-config, without the nodes `user` may not read (left out before the filter runs,
@@ -398,6 +477,28 @@ impl Northbound {
         self.access.prune(user, &mut readable);
         let selected = filter::select(ctx, &readable, filter).map_err(from_filter)?;
         Ok(print_with_defaults(&selected, wd))
+    }
+
+    /// get-data (RFC 8526): the datastore asked for as `user` may read it (unreadable nodes
+    /// left out before the filters run), then the request's filters.
+    fn get_data(&self, user: &str, request: &netconf::rpc::GetData) -> Result<String, RpcError> {
+        let ctx = self.ds.ctx;
+        let ds = match request.datastore {
+            netconf::rpc::NmdaDatastore::Operational => {
+                return super::get_data::answer(ctx, &self.operational(user), request, true);
+            }
+            netconf::rpc::NmdaDatastore::Conventional(ds) => ds,
+        };
+        if self.access.reads_everything(user) {
+            return super::get_data::answer(ctx, self.ds.tree(ds), request, false);
+        }
+        let mut readable = self
+            .ds
+            .tree(ds)
+            .duplicate()
+            .unwrap_or_else(|_| DataTree::new(ctx));
+        self.access.prune(user, &mut readable);
+        super::get_data::answer(ctx, &readable, request, false)
     }
 
     /// ietf-netconf-monitoring (RFC 6022): capabilities, datastores with their locks, schemas.

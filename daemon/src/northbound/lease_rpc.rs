@@ -422,7 +422,9 @@ pub async fn run(targets: LeaseTargets, rpc: LeaseRpc) -> Result<Reply, Vec<RpcE
     }
 }
 
-async fn page<L: PeerLease>(
+/// Up to `limit` leases after `after` that `filter` keeps, in address order, from the
+/// family's engine (its inbox; the engine walks its leases on its own thread).
+pub(crate) async fn page<L: PeerLease>(
     port: &HaPort,
     after: Option<L::Addr>,
     limit: u32,
@@ -665,7 +667,8 @@ fn common_xml(
     }
 }
 
-fn lease4_xml(l: &Lease4, x: &mut String) {
+/// A DHCPv4 lease as a `lease` entry (grouping lease4-entry).
+pub(crate) fn lease4_xml(l: &Lease4, x: &mut String) {
     let _ = write!(
         x,
         "<lease xmlns=\"{}\"><address>{}</address><hw-address>{}</hw-address>",
@@ -687,7 +690,8 @@ fn lease4_xml(l: &Lease4, x: &mut String) {
     x.push_str("</lease>");
 }
 
-fn lease6_xml(l: &Lease6, x: &mut String) {
+/// A DHCPv6 lease as a `lease` entry (grouping lease6-entry).
+pub(crate) fn lease6_xml(l: &Lease6, x: &mut String) {
     let kind = match l.lease_type {
         LeaseType6::Na => "ia-na",
         LeaseType6::Ta => "ia-ta",
@@ -695,12 +699,13 @@ fn lease6_xml(l: &Lease6, x: &mut String) {
     };
     let _ = write!(
         x,
-        "<lease xmlns=\"{}\"><type>{kind}</type><address>{}</address><prefix-length>{}</prefix-length><duid>{}</duid><iaid>{}</iaid>",
+        "<lease xmlns=\"{}\"><type>{kind}</type><address>{}</address><prefix-length>{}</prefix-length><duid>{}</duid><iaid>{}</iaid><preferred-lifetime>{}</preferred-lifetime>",
         yang::paths::NAMESPACE,
         l.address,
         l.prefix_len,
         hex_text::encode(&l.duid),
-        l.iaid
+        l.iaid,
+        l.preferred_lifetime
     );
     common_xml(
         x,

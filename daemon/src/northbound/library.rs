@@ -67,6 +67,10 @@ pub fn content_id(modules: &[ModuleInfo]) -> String {
     format!("{:016x}", h.finish())
 }
 
+/// The `:with-operational-defaults` capability (RFC 8526 section 2.2), with the same modes as
+/// `:with-defaults` since get-data prints operational like get does.
+pub const CAP_WITH_OPERATIONAL_DEFAULTS: &str = "urn:ietf:params:netconf:capability:with-operational-defaults:1.0?basic-mode=explicit&also-supported=report-all,report-all-tagged,trim";
+
 fn is_yang_1_0(text: &str) -> bool {
     !text.contains("yang-version 1.1") && !text.contains("yang-version \"1.1\"")
 }
@@ -81,6 +85,8 @@ pub fn capabilities(modules: &[ModuleInfo]) -> Vec<String> {
         "urn:ietf:params:netconf:capability:startup:1.0",
         "urn:ietf:params:netconf:capability:xpath:1.0",
         "urn:ietf:params:netconf:capability:with-defaults:1.0?basic-mode=explicit&also-supported=report-all,report-all-tagged,trim",
+        // RFC 8526 section 2.2: get-data honours with-defaults on operational too.
+        CAP_WITH_OPERATIONAL_DEFAULTS,
         netconf::notification::CAP_NOTIFICATION,
         netconf::notification::CAP_INTERLEAVE,
     ]
@@ -189,6 +195,11 @@ mod tests {
             .any(|c| c.contains("module=ietf-netconf-notifications")));
         let lib = yang_library_xml(&mods);
         assert!(lib.contains("<name>netdhcp-server</name><revision>2026-11-27</revision>"));
+        // NMDA (RFC 8526 section 2): ietf-netconf-nmda implemented with the features get-data
+        // honours (no origin), every datastore listed, with-operational-defaults announced.
+        assert!(lib.contains("<module><name>ietf-netconf-nmda</name><revision>2019-01-07</revision><namespace>urn:ietf:params:xml:ns:yang:ietf-netconf-nmda</namespace><feature>with-defaults</feature></module>"), "{lib}");
+        assert!(lib.contains("<name>ds:operational</name>"));
+        assert!(caps.iter().any(|c| c == CAP_WITH_OPERATIONAL_DEFAULTS));
         let found = schema(&mods, "netdhcp-server", None);
         assert_eq!(found.len(), 1);
         assert!(found[0].text.starts_with("module netdhcp-server"));
@@ -203,5 +214,34 @@ mod tests {
             yang::yang5::data::DataValidationFlags::empty(),
         );
         assert!(parsed.is_ok(), "{:?}", parsed.err());
+    }
+
+    #[test]
+    fn rfc5277_modules_are_advertised_and_served_by_get_schema() {
+        let mods = modules(yang::context().unwrap());
+        let caps = capabilities(&mods);
+        let lib = yang_library_xml(&mods);
+        for (name, ns) in [
+            (
+                "nc-notifications",
+                netconf::notification::NS_NETMOD_NOTIFICATION,
+            ),
+            ("notifications", netconf::notification::NS_NOTIFICATION),
+        ] {
+            assert!(
+                caps.iter()
+                    .any(|c| c == &format!("{ns}?module={name}&revision=2008-07-14")),
+                "{name}: {caps:?}"
+            );
+            assert!(
+                lib.contains(&format!(
+                    "<module><name>{name}</name><revision>2008-07-14</revision><namespace>{ns}</namespace>"
+                )),
+                "{name}: {lib}"
+            );
+            let found = schema(&mods, name, Some("2008-07-14"));
+            assert_eq!(found.len(), 1, "{name}");
+            assert!(found[0].text.starts_with(&format!("module {name} {{")));
+        }
     }
 }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use netconf::error::RpcError;
+use netconf::notification::time::format_date_and_time;
 use netconf::rpc::Filter;
 use netconf::xml::escape_text;
 use netconf::{Notification, Publisher, XPathEvaluator};
@@ -245,6 +246,11 @@ impl ConfigNotifier {
         )
     }
 
+    /// The `/netconf/streams` state of the stream this notifier publishes to.
+    pub fn streams_xml(&self) -> String {
+        streams_xml(&self.publisher)
+    }
+
     /// Running went from `old` to `new`.
     pub fn running_changed(
         &self,
@@ -263,6 +269,41 @@ impl ConfigNotifier {
             publish(&self.publisher, &body);
         }
     }
+}
+
+/// Namespace of nc-notifications (RFC 5277 section 4).
+pub const NS_NC_NOTIFICATIONS: &str = netconf::notification::NS_NETMOD_NOTIFICATION;
+
+/// What the NETCONF stream carries, for its `description`.
+const STREAM_DESCRIPTION: &str = "Every event of this server: configuration changes (netconf-config-change), failover state changes, pool utilization crossings and lease file write failures.";
+
+/// The nc-notifications `/netconf/streams` state (RFC 5277 section 3.2.3): the one stream,
+/// whether it replays, since when, and the event time of the newest notification the replay
+/// buffer has dropped.
+pub fn streams_xml(publisher: &Publisher) -> String {
+    let mut stream = format!(
+        "<stream><name>{}</name><description>{}</description><replaySupport>{}</replaySupport>",
+        netconf::notification::STREAM_NETCONF,
+        escape_text(STREAM_DESCRIPTION),
+        publisher.replay_supported()
+    );
+    if publisher.replay_supported() {
+        let _ = write!(
+            stream,
+            "<replayLogCreationTime>{}</replayLogCreationTime>",
+            format_date_and_time(publisher.replay_log_created())
+        );
+        if let Some(aged) = publisher.replay_log_aged() {
+            let _ = write!(
+                stream,
+                "<replayLogAgedTime>{}</replayLogAgedTime>",
+                format_date_and_time(aged)
+            );
+        }
+    }
+    format!(
+        "<netconf xmlns=\"{NS_NC_NOTIFICATIONS}\"><streams>{stream}</stream></streams></netconf>"
+    )
 }
 
 fn publish(publisher: &Publisher, body: &str) {
@@ -548,6 +589,7 @@ mod tests {
                     end: "100.64.1.19".parse().unwrap(),
                     total: 10,
                     in_use,
+                    declined: 0,
                 }],
             )],
         }
@@ -614,6 +656,47 @@ mod tests {
                 yang::yang5::data::DataOperation::NotificationYang,
             );
             assert!(parsed.is_ok(), "{body}: {:?}", parsed.err());
+        }
+    }
+
+    #[test]
+    fn streams_state_is_data_of_nc_notifications() {
+        let ctx = yang::context().unwrap();
+        let p = Publisher::new(2, 4);
+        let fresh = streams_xml(&p);
+        assert!(
+            fresh.contains("<name>NETCONF</name>")
+                && fresh.contains("<replaySupport>true</replaySupport><replayLogCreationTime>"),
+            "{fresh}"
+        );
+        assert!(
+            !fresh.contains("replayLogAgedTime"),
+            "nothing dropped yet: {fresh}"
+        );
+        let aged_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        for i in 0..3 {
+            p.publish(aged_at + Duration::from_secs(i), "<e xmlns=\"urn:t\"/>")
+                .unwrap();
+        }
+        let aged = streams_xml(&p);
+        assert!(
+            aged.contains("<replayLogAgedTime>2027-01-15T08:00:00.000000Z</replayLogAgedTime>"),
+            "{aged}"
+        );
+        let off = streams_xml(&Publisher::new(0, 4));
+        assert!(
+            off.contains("<replaySupport>false</replaySupport></stream>"),
+            "{off}"
+        );
+        for xml in [fresh, aged, off] {
+            let parsed = DataTree::parse_string(
+                ctx,
+                &xml,
+                DataFormat::XML,
+                DataParserFlags::STRICT,
+                DataValidationFlags::PRESENT,
+            );
+            assert!(parsed.is_ok(), "{xml}: {:?}", parsed.err());
         }
     }
 

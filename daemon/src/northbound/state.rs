@@ -50,14 +50,7 @@ pub fn state_xml(src: &Sources) -> String {
         env!("CARGO_PKG_VERSION"),
         super::time::rfc3339(started)
     );
-    let size = std::fs::metadata(&src.lease_file)
-        .map(|m| m.len())
-        .unwrap_or(0);
-    let _ = write!(
-        x,
-        "<lease-file><path>{}</path><size>{size}</size></lease-file>",
-        netconf::xml::escape_text(&src.lease_file.display().to_string())
-    );
+    lease_files_xml(&mut x, src);
     let c = &src.counters4;
     let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let usage = src.usage4.load();
@@ -88,11 +81,12 @@ pub fn state_xml(src: &Sources) -> String {
         for p in pools {
             let _ = write!(
                 x,
-                "<pool><start>{}</start><end>{}</end><total>{}</total><in-use>{}</in-use><free>{}</free></pool>",
+                "<pool><start>{}</start><end>{}</end><total>{}</total><in-use>{}</in-use><declined>{}</declined><free>{}</free></pool>",
                 p.start,
                 p.end,
                 p.total,
                 p.in_use,
+                p.declined,
                 p.total.saturating_sub(p.in_use)
             );
         }
@@ -105,6 +99,42 @@ pub fn state_xml(src: &Sources) -> String {
     }
     x.push_str("</state></server>");
     x
+}
+
+/// `lease-file` (DHCPv4, the file `src.lease_file`) and `lease-file6`: path and size from the
+/// file system, rows and last compaction from the writers' counters.
+fn lease_files_xml(x: &mut String, src: &Sources) {
+    let v4 = src.lease_writers.iter().find(|w| !w.is_v6());
+    let v6 = src.lease_writers.iter().find(|w| w.is_v6());
+    lease_file_xml(x, "lease-file", &src.lease_file, v4.map(|w| w.stats()));
+    if let Some(w) = v6 {
+        lease_file_xml(x, "lease-file6", w.path(), Some(w.stats()));
+    }
+}
+
+fn lease_file_xml(
+    x: &mut String,
+    element: &str,
+    path: &std::path::Path,
+    stats: Option<&crate::lease::memfile::FileStats>,
+) {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let _ = write!(
+        x,
+        "<{element}><path>{}</path><size>{size}</size>",
+        netconf::xml::escape_text(&path.display().to_string())
+    );
+    if let Some(stats) = stats {
+        let _ = write!(x, "<rows>{}</rows>", stats.rows());
+        if let Some(secs) = stats.last_compaction() {
+            let _ = write!(
+                x,
+                "<last-compaction>{}</last-compaction>",
+                super::time::rfc3339(secs)
+            );
+        }
+    }
+    let _ = write!(x, "</{element}>");
 }
 
 fn dhcp6_xml(x: &mut String, c: &crate::server6::Counters6, usage: &crate::stats::Usage6) {
@@ -146,10 +176,11 @@ fn dhcp6_xml(x: &mut String, c: &crate::server6::Counters6, usage: &crate::stats
             let total = u64::try_from(p.total).unwrap_or(u64::MAX);
             let _ = write!(
                 x,
-                "<pool><type>{kind}</type><start>{}</start><length>{}</length><total>{total}</total><in-use>{}</in-use><free>{}</free></pool>",
+                "<pool><type>{kind}</type><start>{}</start><length>{}</length><total>{total}</total><in-use>{}</in-use><declined>{}</declined><free>{}</free></pool>",
                 p.start,
                 p.length,
                 p.in_use,
+                p.declined,
                 total.saturating_sub(p.in_use)
             );
         }
@@ -234,6 +265,7 @@ pub(crate) fn test_sources(counters4: Arc<Counters4>) -> Sources {
                 end: "100.64.0.19".parse().unwrap(),
                 total: 10,
                 in_use: 3,
+                declined: 1,
             }],
         )],
     };
@@ -269,6 +301,7 @@ mod tests {
                         length: 128,
                         total: 1 << 64,
                         in_use: 2,
+                        declined: 1,
                     },
                     PoolUsage6 {
                         kind: PoolKind6::Prefix,
@@ -276,19 +309,64 @@ mod tests {
                         length: 56,
                         total: 65536,
                         in_use: 1,
+                        declined: 0,
                     },
                 ],
             )],
         }));
         let xml = state_xml(&src);
         assert!(
-            xml.contains("<received>7</received>") && xml.contains("<free>7</free>"),
+            xml.contains("<received>7</received>")
+                && xml.contains("<in-use>3</in-use><declined>1</declined><free>7</free>"),
             "{xml}"
         );
         assert!(
-            xml.contains("<total>18446744073709551615</total><in-use>2</in-use>")
-                && xml.contains("<type>ia-pd</type><start>2001:db8:100::</start><length>56</length><total>65536</total><in-use>1</in-use><free>65535</free>"),
+            xml.contains("<total>18446744073709551615</total><in-use>2</in-use><declined>1</declined>")
+                && xml.contains("<type>ia-pd</type><start>2001:db8:100::</start><length>56</length><total>65536</total><in-use>1</in-use><declined>0</declined><free>65535</free>"),
             "a /64 range saturates at the largest uint64: {xml}"
+        );
+        let ctx = yang::context().unwrap();
+        let parsed = yang::yang5::data::DataTree::parse_string(
+            ctx,
+            &xml,
+            yang::yang5::data::DataFormat::XML,
+            yang::yang5::data::DataParserFlags::NO_VALIDATION
+                | yang::yang5::data::DataParserFlags::STRICT,
+            yang::yang5::data::DataValidationFlags::empty(),
+        );
+        assert!(parsed.is_ok(), "{:?}", parsed.err());
+    }
+
+    #[test]
+    fn both_lease_files_show_rows_and_last_compaction() {
+        use crate::lease::memfile::{Durability, MemfileWriter};
+        let dir = tempfile::tempdir().unwrap();
+        let v4_path = dir.path().join("leases4.csv");
+        let v4 = Arc::new(MemfileWriter::open(&v4_path, Durability::None).unwrap());
+        let v6 = Arc::new(
+            MemfileWriter::open_v6(&dir.path().join("leases6.csv"), Durability::None).unwrap(),
+        );
+        v4.stats().rows_loaded(2);
+        v6.compact().unwrap().join().unwrap();
+        let mut src = test_sources(Arc::new(Counters4::default()));
+        src.lease_file = v4_path;
+        src.lease_writers = vec![v4, v6];
+        let xml = state_xml(&src);
+        let v4_part = xml
+            .split("<lease-file>")
+            .nth(1)
+            .and_then(|s| s.split("</lease-file>").next())
+            .unwrap();
+        assert!(
+            v4_part.contains("<rows>2</rows>") && !v4_part.contains("last-compaction"),
+            "{xml}"
+        );
+        // The empty v6 file compacted to nothing; the time is set.
+        let v6_part = xml.split("<lease-file6>").nth(1).unwrap();
+        assert!(
+            v6_part.contains("leases6.csv</path>")
+                && v6_part.contains("<rows>0</rows><last-compaction>"),
+            "{xml}"
         );
         let ctx = yang::context().unwrap();
         let parsed = yang::yang5::data::DataTree::parse_string(

@@ -3,7 +3,8 @@
 //! stream, replayed from a bounded buffer when it asked for a `startTime`.
 //!
 //! - [`publisher`]: the publishing handle, the replay buffer and the live fan-out.
-//! - [`subscription`]: one session's subscription: replay, filter, access check, stop time.
+//! - [`subscription`]: one session's subscription: replay, access check (which may remove
+//!   content), filter, stop time.
 //! - [`filter`]: subtree filters applied to notification content.
 //! - [`time`]: `yang:date-and-time` reading and writing.
 //!
@@ -81,24 +82,52 @@ pub(crate) fn message(event_time: SystemTime, body: &str) -> String {
     )
 }
 
-/// Decides whether a session may receive a notification (NACM, RFC 8341 section 3.4.6). It
-/// runs on the session's task for every notification, replayed ones included, so it must be
-/// quick and must not block; `replayComplete` and `notificationComplete` are not subject to
-/// it. Without a hook, every session receives everything.
+/// Decides what a session receives of a notification (NACM, RFC 8341 section 3.4.6): the
+/// notification, nothing, or its content with the nodes the user may not read removed. It
+/// runs on the session's task for every notification, replayed ones included, before the
+/// subscription's filter (so a filter cannot probe removed content), so it must be quick and
+/// must not block; `replayComplete` and `notificationComplete` are not subject to it. Without
+/// a hook, every session receives everything.
 #[derive(Clone)]
 pub struct NotificationAccess(pub Arc<AccessCheck>);
 
-/// The access decision: may this session's user read this notification?
-pub type AccessCheck = dyn Fn(&SessionInfo, &Notification) -> bool + Send + Sync;
+/// The access decision for one session and one notification.
+pub type AccessCheck = dyn Fn(&SessionInfo, &Notification) -> NotificationView + Send + Sync;
+
+/// What a session receives of one notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotificationView {
+    /// The notification as published.
+    Whole,
+    /// Nothing: the user may not receive this notification type.
+    Withheld,
+    /// This content element instead of the published one (some nodes removed); it keeps the
+    /// published event time and must be one XML element with its namespace declared.
+    Pruned(String),
+}
 
 impl NotificationAccess {
-    /// A hook from a closure: `true` lets the notification through.
+    /// A hook that decides by notification type only: `true` lets the notification through
+    /// whole.
     pub fn new(f: impl Fn(&SessionInfo, &Notification) -> bool + Send + Sync + 'static) -> Self {
+        NotificationAccess(Arc::new(move |session, notification| {
+            if f(session, notification) {
+                NotificationView::Whole
+            } else {
+                NotificationView::Withheld
+            }
+        }))
+    }
+
+    /// A hook that may also remove content: it returns what the session receives.
+    pub fn with_view(
+        f: impl Fn(&SessionInfo, &Notification) -> NotificationView + Send + Sync + 'static,
+    ) -> Self {
         NotificationAccess(Arc::new(f))
     }
 
-    /// Whether `session` may read `notification`.
-    pub fn allows(&self, session: &SessionInfo, notification: &Notification) -> bool {
+    /// What `session` receives of `notification`.
+    pub fn view(&self, session: &SessionInfo, notification: &Notification) -> NotificationView {
         (self.0)(session, notification)
     }
 }

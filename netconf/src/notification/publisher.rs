@@ -149,6 +149,12 @@ impl Publisher {
         self.inner.created
     }
 
+    /// Whether subscriptions may ask for replay: the replay buffer holds notifications (RFC
+    /// 5277 `replaySupport`).
+    pub fn replay_supported(&self) -> bool {
+        self.log().capacity > 0
+    }
+
     /// Event time of the newest notification dropped from the replay buffer, if any; RFC 5277
     /// `replayLogAgedTime`.
     pub fn replay_log_aged(&self) -> Option<SystemTime> {
@@ -226,6 +232,7 @@ mod tests {
         let (none, _) = p.subscribe(None, None);
         assert!(none.is_empty());
         let off = Publisher::new(0, 4);
+        assert!(p.replay_supported() && !off.replay_supported());
         off.publish(at(0), &body(0)).unwrap();
         assert!(off.subscribe(Some(at(0)), None).0.is_empty());
     }

@@ -10,7 +10,8 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::filter::SubtreeFilter;
 use super::{
-    message, Notification, NotificationAccess, NotificationXPath, Publisher, NS_NETMOD_NOTIFICATION,
+    message, Notification, NotificationAccess, NotificationView, NotificationXPath, Publisher,
+    NS_NETMOD_NOTIFICATION,
 };
 use crate::backend::SessionInfo;
 use crate::xml;
@@ -72,24 +73,36 @@ impl Subscription {
         }
     }
 
-    /// Whether this session may see `n` and the filter selects it.
-    fn passes(&self, n: &Notification) -> bool {
-        if let Some(access) = &self.access {
-            if !access.allows(&self.session, n) {
-                return false;
+    /// The message this session gets for `n`: `None` when access control withholds it or the
+    /// filter does not select it. Access control runs first, so the filter sees only what
+    /// the user may read.
+    fn deliverable(&self, n: &Notification) -> Option<String> {
+        let pruned;
+        let seen = match self.access.as_ref().map(|a| a.view(&self.session, n)) {
+            None | Some(NotificationView::Whole) => n,
+            Some(NotificationView::Withheld) => return None,
+            Some(NotificationView::Pruned(body)) => {
+                pruned = Notification {
+                    event_time: n.event_time,
+                    name: n.name.clone(),
+                    namespace: n.namespace.clone(),
+                    message: message(n.event_time, body.trim()),
+                };
+                &pruned
             }
-        }
-        match &self.filter {
+        };
+        let selected = match &self.filter {
             None => true,
             Some(SubscriptionFilter::Subtree(filter)) => {
-                xml::parse(n.body().as_bytes()).is_ok_and(|body| filter.selects(&body))
+                xml::parse(seen.body().as_bytes()).is_ok_and(|body| filter.selects(&body))
             }
             Some(SubscriptionFilter::XPath {
                 select,
                 namespaces,
                 evaluator,
-            }) => evaluator.0.selects(select, namespaces, n),
-        }
+            }) => evaluator.0.selects(select, namespaces, seen),
+        };
+        selected.then(|| seen.message.clone())
     }
 
     fn complete(name: &str) -> String {
@@ -104,8 +117,8 @@ impl Subscription {
     pub(crate) async fn next(&mut self) -> Delivery {
         loop {
             if let Some(n) = self.replay.pop_front() {
-                if self.passes(&n) {
-                    return Delivery::Send(n.message.clone());
+                if let Some(message) = self.deliverable(&n) {
+                    return Delivery::Send(message);
                 }
                 continue;
             }
@@ -132,15 +145,17 @@ impl Subscription {
                         if self.stop.is_some_and(|stop| n.event_time > stop) {
                             return Delivery::Complete(Self::complete("notificationComplete"));
                         }
-                        if self.passes(&n) {
-                            return Delivery::Send(n.message.clone());
+                        if let Some(message) = self.deliverable(&n) {
+                            return Delivery::Send(message);
                         }
                     }
                     Err(RecvError::Lagged(lost)) => {
                         self.publisher.count_lost(lost);
                         tracing::warn!(
                             session = self.session.id,
+                            user = %self.session.username,
                             lost,
+                            total_lost = self.publisher.lost(),
                             "subscriber too slow: oldest unsent notifications dropped"
                         );
                     }
@@ -152,5 +167,77 @@ impl Subscription {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn alice() -> SessionInfo {
+        SessionInfo {
+            id: 4,
+            username: "alice".into(),
+        }
+    }
+
+    fn event(secret: bool) -> String {
+        let extra = if secret { "<secret>s</secret>" } else { "" };
+        format!("<ev xmlns=\"urn:t\"><n>1</n>{extra}</ev>")
+    }
+
+    /// Removes `<secret>` for alice, withholds `<hidden>`.
+    fn hook() -> NotificationAccess {
+        NotificationAccess::with_view(|session, n| {
+            if n.name == "hidden" {
+                NotificationView::Withheld
+            } else if session.username == "alice" && n.body().contains("<secret>") {
+                NotificationView::Pruned(n.body().replace("<secret>s</secret>", ""))
+            } else {
+                NotificationView::Whole
+            }
+        })
+    }
+
+    async fn next_sent(sub: &mut Subscription) -> String {
+        match tokio::time::timeout(Duration::from_secs(5), sub.next())
+            .await
+            .expect("a delivery in time")
+        {
+            Delivery::Send(m) => m,
+            Delivery::Complete(m) => panic!("subscription ended early: {m}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn access_view_prunes_before_the_filter_sees_the_content() {
+        let p = Publisher::new(10, 8);
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        p.publish(t0, &event(true)).expect("published");
+        p.publish(t0, "<hidden xmlns=\"urn:t\"/>")
+            .expect("published");
+        p.publish(t0, &event(false)).expect("published");
+        // A filter on the removed node selects nothing of the pruned notification.
+        let probe = SubtreeFilter::parse("<ev xmlns=\"urn:t\"><secret/></ev>").expect("filter");
+        let mut probing = Subscription::new(
+            &p,
+            alice(),
+            Some(SubscriptionFilter::Subtree(probe)),
+            Some(hook()),
+            Some(t0),
+            None,
+        );
+        assert!(next_sent(&mut probing).await.contains("<replayComplete"));
+        let mut sub = Subscription::new(&p, alice(), None, Some(hook()), Some(t0), None);
+        let first = next_sent(&mut sub).await;
+        assert_eq!(
+            first,
+            message(t0, "<ev xmlns=\"urn:t\"><n>1</n></ev>"),
+            "secret removed, event time kept"
+        );
+        let second = next_sent(&mut sub).await;
+        assert_eq!(second, message(t0, &event(false)), "hidden withheld");
+        assert!(next_sent(&mut sub).await.contains("<replayComplete"));
     }
 }

@@ -1,11 +1,13 @@
 //! NETCONF requests: the typed operations ([`Operation`]), parsing an `<rpc>` message
 //! ([`parse_rpc`]) and writing the `<rpc-reply>` ([`reply`]).
 
+mod get_data;
 mod parse;
 pub mod reply;
 
 use std::collections::BTreeMap;
 
+pub use get_data::{GetData, NmdaDatastore, NS_DATASTORES, NS_NMDA};
 pub use parse::{parse_rpc, RpcParseError};
 
 /// The NETCONF base namespace (RFC 6241).
@@ -217,6 +219,9 @@ pub enum Operation {
     },
     /// `<discard-changes>` (RFC 6241 section 8.3.4.2).
     DiscardChanges,
+    /// `<get-data>` of ietf-netconf-nmda (RFC 8526 section 3.1.1). The backend answers with
+    /// [`crate::backend::Reply::Output`] holding the `<data>` element of the nmda namespace.
+    GetData(GetData),
     /// `<get-schema>` (RFC 6022 section 3.1).
     GetSchema {
         /// The module or submodule name.
@@ -268,6 +273,7 @@ impl Operation {
             Operation::Commit { .. } => "commit",
             Operation::CancelCommit { .. } => "cancel-commit",
             Operation::DiscardChanges => "discard-changes",
+            Operation::GetData(_) => "get-data",
             Operation::GetSchema { .. } => "get-schema",
             Operation::CreateSubscription { .. } => "create-subscription",
             Operation::Other { name, .. } => name,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::{
     ConfigSource, Datastore, DefaultOperation, ErrorOption, Filter, Operation, Rpc, RpcAttributes,
-    TestOption, WithDefaults, NS_BASE, NS_MONITORING, NS_WITH_DEFAULTS,
+    TestOption, WithDefaults, NS_BASE, NS_MONITORING, NS_NMDA, NS_WITH_DEFAULTS,
 };
 use crate::error::{ErrorInfo, ErrorTag, ErrorType, RpcError};
 use crate::notification::time::parse_date_and_time;
@@ -107,6 +107,9 @@ fn parse_operation(op: &Element) -> Result<Operation, RpcError> {
     }
     if ns == NS_NOTIFICATION && op.local == "create-subscription" {
         return create_subscription(op);
+    }
+    if ns == NS_NMDA && op.local == "get-data" {
+        return super::get_data::get_data(op);
     }
     if ns != NS_BASE {
         let mut xml = String::new();
@@ -389,14 +392,17 @@ fn create_subscription(op: &Element) -> Result<Operation, RpcError> {
 }
 
 /// The parameters of one operation, by local name.
-struct Params<'a> {
+pub(super) struct Params<'a> {
     found: Vec<(&'static str, &'a Element)>,
 }
 
 impl<'a> Params<'a> {
     /// Collects `op`'s child elements, refusing names outside `allowed` (namespace, name) and
     /// repeated parameters.
-    fn read(op: &'a Element, allowed: &[(&'static str, &'static str)]) -> Result<Self, RpcError> {
+    pub(super) fn read(
+        op: &'a Element,
+        allowed: &[(&'static str, &'static str)],
+    ) -> Result<Self, RpcError> {
         let mut found: Vec<(&'static str, &'a Element)> = Vec::new();
         for child in op.elements() {
             let ns = child.ns.as_deref().unwrap_or_default();
@@ -422,18 +428,18 @@ impl<'a> Params<'a> {
         Ok(Params { found })
     }
 
-    fn get(&self, name: &str) -> Option<&'a Element> {
+    pub(super) fn get(&self, name: &str) -> Option<&'a Element> {
         self.found.iter().find(|(n, _)| *n == name).map(|(_, e)| *e)
     }
 
-    fn require(&self, name: &str) -> Result<&'a Element, RpcError> {
+    pub(super) fn require(&self, name: &str) -> Result<&'a Element, RpcError> {
         self.get(name)
             .ok_or_else(|| RpcError::missing_element(name))
     }
 }
 
 /// The trimmed text of a parameter that must not contain elements.
-fn leaf(e: &Element) -> Result<String, RpcError> {
+pub(super) fn leaf(e: &Element) -> Result<String, RpcError> {
     if let Some(child) = e.elements().next() {
         return Err(RpcError::bad_element(
             &e.local,
@@ -520,7 +526,7 @@ fn config_source(param: &Element) -> Result<ConfigSource, RpcError> {
     datastore(param).map(ConfigSource::Datastore)
 }
 
-fn with_defaults(e: &Element) -> Result<WithDefaults, RpcError> {
+pub(super) fn with_defaults(e: &Element) -> Result<WithDefaults, RpcError> {
     match leaf(e)?.as_str() {
         "report-all" => Ok(WithDefaults::ReportAll),
         "report-all-tagged" => Ok(WithDefaults::ReportAllTagged),
@@ -528,6 +534,16 @@ fn with_defaults(e: &Element) -> Result<WithDefaults, RpcError> {
         "explicit" => Ok(WithDefaults::Explicit),
         other => Err(bad_enum(e, other)),
     }
+}
+
+/// Every prefix declared in scope on the element holding an XPath filter, to resolve the
+/// prefixes of the expression. The default namespace is left out: XPath 1.0 names without a
+/// prefix are in no namespace.
+pub(super) fn filter_namespaces(e: &Element) -> BTreeMap<String, String> {
+    e.effective_scope()
+        .into_iter()
+        .filter_map(|(prefix, uri)| prefix.map(|p| (p.to_owned(), uri.to_owned())))
+        .collect()
 }
 
 /// `<filter>`: its `type` and `select` attributes may be unqualified (as RFC 6241 writes them)
@@ -549,11 +565,7 @@ fn filter(e: &Element) -> Result<Filter, RpcError> {
                     "filter",
                 ));
             };
-            let namespaces: BTreeMap<String, String> = e
-                .effective_scope()
-                .into_iter()
-                .filter_map(|(prefix, uri)| prefix.map(|p| (p.to_owned(), uri.to_owned())))
-                .collect();
+            let namespaces = filter_namespaces(e);
             Ok(Filter::XPath {
                 select: select.to_owned(),
                 namespaces,

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use super::csv4::{self, HEADER};
 use super::error::MemfileError;
+use super::file_stats::FileStats;
 use super::reader::RowReader;
 use super::writer::{create_with_header, header_len, ActiveFile};
 use super::{sync_dir, with_suffix, INPUT_SUFFIX, NEW_SUFFIX, OUTPUT_SUFFIX, PREVIOUS_SUFFIX};
@@ -78,6 +79,7 @@ impl CompactionHandle {
 pub(super) fn start(
     active: &mut ActiveFile,
     compacting: &Arc<AtomicBool>,
+    stats: &Arc<FileStats>,
 ) -> Result<CompactionHandle, MemfileError> {
     let path = active.path.clone();
     if compacting.swap(true, Ordering::AcqRel) {
@@ -93,12 +95,16 @@ pub(super) fn start(
     };
     let span = tracing::info_span!("lfc", file = %path.display());
     let thread_path = path.clone();
+    let stats = stats.clone();
     let thread = std::thread::Builder::new()
         .name("memfile-lfc".into())
         .spawn(move || {
             let _guard = guard;
             span.in_scope(|| {
                 let result = merge(&thread_path).map(|r| CompactReport { rotated, ..r });
+                if let Ok(r) = &result {
+                    stats.compacted(r);
+                }
                 match &result {
                     Ok(r) => tracing::info!(
                         rotated = r.rotated,

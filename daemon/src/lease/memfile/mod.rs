@@ -17,6 +17,7 @@ pub mod csv4;
 pub mod csv6;
 mod error;
 mod escape;
+pub mod file_stats;
 pub mod load;
 pub mod load6;
 mod reader;
@@ -31,6 +32,7 @@ use std::path::{Path, PathBuf};
 
 pub use compact::{merge_previous, CompactReport, CompactionHandle};
 pub use error::{LoadError, MemfileError};
+pub use file_stats::FileStats;
 pub use load::{load4, LoadReport};
 pub use load6::{load6, Load6Error};
 pub use writer::{Done, Durability, MemfileWriter};

@@ -431,8 +431,12 @@ fn compaction_keeps_exactly_the_live_set() {
         rows.extend(m.delete(&lease(h, h, 1004)));
     }
     writer.submit(rows, Box::new(|r| assert!(r.is_ok())));
+    assert_eq!(writer.stats().last_compaction(), None);
     let report = writer.compact().expect("start").join().expect("merge");
     assert!(report.rotated);
+    // The rows the compaction wrote are all the file holds now.
+    assert_eq!(writer.stats().rows(), 30);
+    assert!(writer.stats().last_compaction().is_some());
     assert_eq!(
         (report.rows_in, report.rows_out, report.bad_rows),
         (210, 30, 0)
@@ -449,10 +453,12 @@ fn compaction_keeps_exactly_the_live_set() {
     writer.flush_and_wait().expect("flush");
     assert_eq!(load_map(&x), m.0);
     assert_eq!(fs::read_to_string(&x).expect("read").lines().count(), 4);
+    assert_eq!(writer.stats().rows(), 33);
 
     // A second compaction merges X.1 with the new X.2.
     let report = writer.compact().expect("start").join().expect("merge");
     assert_eq!((report.rows_in, report.rows_out), (33, 31));
+    assert_eq!(writer.stats().rows(), 31);
     drop(writer);
     assert_eq!(load_map(&x), m.0);
     // The merged file is what Kea's LFC would write: header + one row each.

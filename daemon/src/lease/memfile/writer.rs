@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use super::compact::{self, CompactionHandle};
 use super::csv4::HEADER;
 use super::error::MemfileError;
+use super::file_stats::FileStats;
 use super::reader::{self, HeaderState};
 use super::{sync_dir, with_suffix, INPUT_SUFFIX, NEW_SUFFIX};
 
@@ -85,6 +86,10 @@ struct SharedFile {
     queued: AtomicUsize,
     /// Recent fsync time, microseconds: an exponentially weighted mean (weight 1/8 per sync).
     sync_micros: AtomicU64,
+    /// Rows held and last compaction, for operational state.
+    stats: Arc<FileStats>,
+    /// The header line of this kind of file (v4 or v6), known without locking `active`.
+    header: &'static str,
 }
 
 impl SharedFile {
@@ -98,7 +103,12 @@ impl SharedFile {
     /// Appends `buf` (see [`append`]), keeping the fsync time's mean.
     fn append_timed(&self, active: &mut ActiveFile, buf: &[u8]) -> io::Result<()> {
         let started = Instant::now();
+        let before = active.len;
         let result = append(active, self.durability, buf);
+        // In the file (even when only its sync failed): counted.
+        if active.len >= before + buf.len() as u64 {
+            self.stats.rows_written(buf);
+        }
         if self.durability == Durability::Fsync {
             let took = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u64;
             let mean = self.sync_micros.load(Ordering::Relaxed);
@@ -179,11 +189,14 @@ impl MemfileWriter {
             tracing::warn!(file = %path.display(), "an earlier compaction did not finish; the next compaction completes it");
         }
         let (tx, rx) = mpsc::sync_channel(capacity.max(1));
+        let header = active.header;
         let file = Arc::new(SharedFile {
             active: Mutex::new(active),
             durability,
             queued: AtomicUsize::new(0),
             sync_micros: AtomicU64::new(0),
+            stats: Arc::default(),
+            header,
         });
         let mut worker = Worker {
             file: file.clone(),
@@ -205,6 +218,17 @@ impl MemfileWriter {
     /// The active file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// True for a DHCPv6 memfile ([`MemfileWriter::open_v6`]).
+    pub fn is_v6(&self) -> bool {
+        self.file.header == super::csv6::HEADER
+    }
+
+    /// Rows held and last compaction time; the start-up load adds the rows it read with
+    /// [`FileStats::rows_loaded`].
+    pub fn stats(&self) -> &FileStats {
+        &self.file.stats
     }
 
     /// Queues formatted CSV rows (see [`super::csv4::format_row`]); `done` is
@@ -537,7 +561,7 @@ impl Worker {
     }
 
     fn start_compaction(&mut self) -> Result<CompactionHandle, MemfileError> {
-        compact::start(&mut self.file.lock(), &self.compacting)
+        compact::start(&mut self.file.lock(), &self.compacting, &self.file.stats)
     }
 }
 
@@ -637,6 +661,8 @@ mod tests {
                 durability: Durability::Fsync,
                 queued: AtomicUsize::new(0),
                 sync_micros: AtomicU64::new(0),
+                stats: Arc::default(),
+                header: HEADER,
             }),
             compacting: Arc::new(AtomicBool::new(false)),
         };

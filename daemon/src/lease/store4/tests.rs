@@ -397,3 +397,41 @@ fn a_bulk_load_leaves_headroom_in_every_index() {
     );
     check_consistent(&store);
 }
+
+#[test]
+fn declined_leases_are_counted_per_address_range_as_they_come_and_go() {
+    let declined = |addr: [u8; 4]| Lease4 {
+        state: LeaseState::Declined,
+        ..lease(addr, 0, None, 1000)
+    };
+    let mut store = LeaseStore4::new();
+    let pool = |s: &LeaseStore4| {
+        s.declined_in(Ipv4Addr::new(100, 64, 0, 10), Ipv4Addr::new(100, 64, 0, 19))
+    };
+    store.upsert(declined([100, 64, 0, 10]));
+    // The pool's running count starts from the declined leases already held.
+    store.set_declined_ranges([(Ipv4Addr::new(100, 64, 0, 10), Ipv4Addr::new(100, 64, 0, 19))]);
+    assert_eq!(pool(&store), 1);
+    store.upsert(declined([100, 64, 0, 19]));
+    store.upsert(declined([100, 64, 0, 20])); // outside the range
+    store.upsert(lease([100, 64, 0, 11], 1, None, 1000));
+    assert_eq!(pool(&store), 2);
+    // Declined again: still one lease on probation.
+    store.upsert(declined([100, 64, 0, 10]));
+    assert_eq!(pool(&store), 2);
+    // Given to a client again (set-lease, a partner's update), then probation ends (reclaim
+    // deletes the lease).
+    store.upsert(lease([100, 64, 0, 10], 2, None, 1000));
+    store.remove(Ipv4Addr::new(100, 64, 0, 19));
+    assert_eq!(pool(&store), 0);
+    // A bulk load counts the declined rows it keeps (last row wins).
+    let mut loaded = LeaseStore4::new();
+    loaded.begin_bulk_load();
+    loaded.upsert(declined([100, 64, 0, 12]));
+    loaded.upsert(declined([100, 64, 0, 13]));
+    loaded.upsert(lease([100, 64, 0, 13], 3, None, 1000));
+    loaded.finish_bulk_load();
+    assert_eq!(pool(&loaded), 1);
+    loaded.set_declined_ranges([(Ipv4Addr::new(100, 64, 0, 10), Ipv4Addr::new(100, 64, 0, 19))]);
+    assert_eq!(pool(&loaded), 1);
+}

@@ -5,6 +5,7 @@
 //! [`AccessControl`] is what the northbound and the notification sender call; [`rules`] is
 //! the pure rule engine; [`tree`] reads libyang trees for it.
 
+pub mod notification;
 pub mod rules;
 pub mod tree;
 
@@ -225,20 +226,57 @@ impl AccessControl {
         decision.permitted()
     }
 
+    /// What `user` receives of a notification it may receive the type of: the content
+    /// without the data nodes it may not read, `netconf-config-change` edits of targets it may
+    /// not read included (RFC 8341 section 3.4.6). Content that cannot be checked is withheld:
+    /// sending it could reveal what the rules hide.
+    pub fn notification_view(
+        &self,
+        ctx: &'static Context,
+        user: &str,
+        body: &str,
+    ) -> netconf::notification::NotificationView {
+        use netconf::notification::NotificationView;
+        if self.reads_everything(user) {
+            return NotificationView::Whole;
+        }
+        match notification::prune_notification(ctx, &self.rules(), &self.subject(user), body) {
+            Ok(None) => NotificationView::Whole,
+            Ok(Some(pruned)) => {
+                tracing::debug!(user, "unreadable nodes left out of a notification");
+                NotificationView::Pruned(pruned)
+            }
+            Err(e) => {
+                self.counters
+                    .denied_notifications
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(user, error = %e, "notification withheld: content not checkable");
+                NotificationView::Withheld
+            }
+        }
+    }
+
     /// The hook the NETCONF server asks before it sends a notification to a session: the
     /// notification's namespace is mapped to its module (every module of `ctx`), then
-    /// [`AccessControl::may_receive_notification`] decides.
-    pub fn notification_hook(&self, ctx: &Context) -> netconf::notification::NotificationAccess {
+    /// [`AccessControl::may_receive_notification`] decides on the type and
+    /// [`AccessControl::notification_view`] on the content.
+    pub fn notification_hook(
+        &self,
+        ctx: &'static Context,
+    ) -> netconf::notification::NotificationAccess {
         let modules: std::collections::HashMap<String, String> = super::library::modules(ctx)
             .into_iter()
             .map(|m| (m.namespace, m.name))
             .collect();
         let access = self.clone();
-        netconf::notification::NotificationAccess::new(move |session, notification| {
+        netconf::notification::NotificationAccess::with_view(move |session, notification| {
             let module = modules
                 .get(&notification.namespace)
                 .map_or(notification.namespace.as_str(), String::as_str);
-            access.may_receive_notification(&session.username, module, &notification.name)
+            if !access.may_receive_notification(&session.username, module, &notification.name) {
+                return netconf::notification::NotificationView::Withheld;
+            }
+            access.notification_view(ctx, &session.username, notification.body())
         })
     }
 
@@ -269,8 +307,8 @@ impl AccessControl {
 pub fn operation_of<'o>(ctx: &Context, op: &'o Operation) -> (String, &'o str) {
     let module = match op {
         Operation::GetSchema { .. } => "ietf-netconf-monitoring".to_string(),
-        // RFC 5277's module (YANG module "notifications", RFC 5277 errata and RFC 6020's
-        // example): not loaded here, but rules name it.
+        Operation::GetData(_) => "ietf-netconf-nmda".to_string(),
+        // RFC 5277's module, in its YANG form `notifications` (yang/modules/ietf/).
         Operation::CreateSubscription { .. } => "notifications".to_string(),
         Operation::Other { namespace, .. } => ctx
             .get_module_implemented_ns(namespace)
