@@ -9,10 +9,9 @@ use tokio::sync::mpsc;
 use yang::yang5::data::{DataFormat, DataParserFlags, DataTree, DataValidationFlags};
 
 use super::commit::{CommitOutcome, Committer, Confirm, PendingConfirm};
-use super::datastore::{print_with_defaults, Datastores};
+use super::datastore::{print_filtered, Datastores};
 use super::edit;
-use super::error::{error, from_filter};
-use super::filter;
+use super::error::error;
 use super::library::{self, ModuleInfo};
 
 /// A get waiting for its leases: the request and what the engines answered.
@@ -409,8 +408,7 @@ impl Northbound {
         wd: Option<netconf::rpc::WithDefaults>,
     ) -> Result<String, RpcError> {
         let all = self.operational(user);
-        let selected = filter::select(self.ds.ctx, &all, filter).map_err(from_filter)?;
-        Ok(print_with_defaults(&selected, wd))
+        print_filtered(self.ds.ctx, &all, filter, wd)
     }
 
     /// The operational datastore as `user` may read it: running configuration plus state data
@@ -475,8 +473,7 @@ impl Northbound {
             .duplicate()
             .unwrap_or_else(|_| DataTree::new(ctx));
         self.access.prune(user, &mut readable);
-        let selected = filter::select(ctx, &readable, filter).map_err(from_filter)?;
-        Ok(print_with_defaults(&selected, wd))
+        print_filtered(ctx, &readable, filter, wd)
     }
 
     /// get-data (RFC 8526): the datastore asked for as `user` may read it (unreadable nodes

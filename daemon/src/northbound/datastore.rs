@@ -106,20 +106,7 @@ impl Datastores {
         filter: Option<&Filter>,
         wd: Option<WithDefaults>,
     ) -> Result<String, RpcError> {
-        // Without a filter nothing is pruned: print the datastore itself, no copy.
-        if filter.is_none() {
-            return Ok(print_with_defaults(self.tree(source), wd));
-        }
-        if let (Some(f), Some(defaults)) = (filter, printable_defaults(wd)) {
-            let tree = self.tree(source);
-            if let Some(text) =
-                filter::print_selection(self.ctx, tree, f, defaults).map_err(from_filter)?
-            {
-                return Ok(text);
-            }
-        }
-        let selected = filter::select(self.ctx, self.tree(source), filter).map_err(from_filter)?;
-        Ok(print_with_defaults(&selected, wd))
+        print_filtered(self.ctx, self.tree(source), filter, wd)
     }
 
     /// edit-config on the candidate (running is not writable: :writable-running is not
@@ -303,6 +290,27 @@ impl Datastores {
             self.candidate_dirty_by = None;
         }
     }
+}
+
+/// What `filter` selects from `tree`, printed in with-defaults mode `wd`: without a filter the
+/// tree itself, with one the selection straight from the tree when it can be, otherwise a copy
+/// of it.
+pub fn print_filtered(
+    ctx: &Context,
+    tree: &DataTree<'_>,
+    filter: Option<&Filter>,
+    wd: Option<WithDefaults>,
+) -> Result<String, RpcError> {
+    let Some(f) = filter else {
+        return Ok(print_with_defaults(tree, wd));
+    };
+    if let Some(defaults) = printable_defaults(wd) {
+        if let Some(text) = filter::print_selection(ctx, tree, f, defaults).map_err(from_filter)? {
+            return Ok(text);
+        }
+    }
+    let selected = filter::select(ctx, tree, filter).map_err(from_filter)?;
+    Ok(print_with_defaults(&selected, wd))
 }
 
 /// The with-defaults modes [`filter::print_selection`] prints (report-all-tagged needs an
