@@ -12,7 +12,8 @@ get/get-config silently, a rule committed over NETCONF in force for the next req
 recovery user bypassing a /nacm that locks the administrators out, notifications withheld by a
 notification rule, notification content pruned per user (an operator's netconf-config-change
 carries no edit of /nacm, RFC 8341 section 3.4.6), the RFC 5277 /netconf/streams state under
-read rules, the denial counters.
+read rules, the denial counters, the failover password (marked nacm:default-deny-all in
+netdhcp-server) left out for every user no rule permits it to and refused to their writes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from netconf_tools import (  # noqa: F401
     USER,
     d_path,
     nc_config,
+    nc_dhcp4,
     nc_env_factory,
     ndhcp,
     resolve_path,
@@ -337,3 +339,99 @@ def test_streams_state_follows_read_rules(nc_env_factory, topo):
     admin.edit_commit(operator_rules(hide, read_rest, delete=("read-all",)))
     assert names(noc) == [], "hidden by hide-streams"
     assert names(admin) == ["NETCONF"]
+
+
+# The HA section of the secret tests: a hot-standby pair on loopback (the partner's URL has no
+# listener, which leaves this server waiting for it), with basic-auth credentials.
+HA_SECRET = "ha-test-Secret-7"
+HA_USER = "ha-peer"
+TECH, TECH_PW = "tech", "tech-test-Secret-4"
+PASSWORD_PATH = "/d:server/d:ha/d:basic-auth/d:password"
+HA_FILTER = ("subtree", f'<server xmlns="{D_NS}"><ha/></server>')
+
+
+def secrets_settings() -> str:
+    """`tech` is in a group no rule-list names: the defaults and the model decide for it."""
+    return settings_toml(users=[(USER, PASSWORD), (NOC, NOC_PW), (TECH, TECH_PW)]) + (
+        "\n[nacm.groups]\n"
+        f'admin = ["{USER}"]\n'
+        f'operator = ["{NOC}"]\n'
+        f'tech = ["{TECH}"]\n'
+    )
+
+
+def ha_config(iface: str) -> str:
+    import configs_ha as ch
+
+    peers = ch.ha_peers(ch.HOT_STANDBY, s1_url="http://127.0.0.1:18047/", s2_url="http://127.0.0.1:18048/")
+    ha = ch.ha_block(ch.S1_NAME, ch.HOT_STANDBY, peers=peers, basic_auth={"user": HA_USER, "password": HA_SECRET})
+    return ch.ha_server_xml(nc_dhcp4(iface), ha)
+
+
+def basic_auth(sess, source: str = "running") -> dict[str, str]:
+    """The basic-auth leaves of /server/ha that `sess` reads, checking the rest of the HA
+    section is there."""
+    data = sess.config_data(source, filter=HA_FILTER)
+    ha = data.find("d:server/d:ha", NSMAP)
+    assert ha is not None, etree.tostring(data)
+    assert ha.findtext("d:this-server-name", namespaces=NSMAP) == "server1"
+    assert ha.findtext("d:mode", namespaces=NSMAP) == "hot-standby"
+    assert len(ha.findall("d:peer", NSMAP)) == 2
+    auth = ha.find("d:basic-auth", NSMAP)
+    assert auth is not None, "the basic-auth container itself is readable"
+    return {etree.QName(leaf).localname: leaf.text for leaf in auth}
+
+
+def edit_password(sess, value: str):
+    return sess.edit(ndhcp(f"<ha><basic-auth><password>{value}</password></basic-auth></ha>"))
+
+
+def test_secret_leaf_is_hidden_unless_a_rule_permits_it(nc_env_factory, topo):
+    """The HA password is marked nacm:default-deny-all in netdhcp-server: a user no rule
+    permits it to neither reads nor writes it (RFC 8341 sections 3.2 and 3.4.5); a permit rule
+    for the path opens reading only."""
+    env = nc_env_factory(ha_config(topo.server_if), settings=secrets_settings())
+    admin, noc = env.connect(), env.connect(user=NOC, password=NOC_PW)
+    tech = env.connect(user=TECH, password=TECH_PW)
+    # The administrator's permit-all rule covers the secret.
+    assert basic_auth(admin) == {"user": HA_USER, "password": HA_SECRET}
+    # The default policy's operator: everything of the HA section but the password, in
+    # get-config and get alike.
+    assert basic_auth(noc) == {"user": HA_USER}
+    assert basic_auth(noc, "candidate") == {"user": HA_USER}
+    got = noc.get(filter=HA_FILTER)
+    assert not got.errors, got.raw
+    assert got.data.find("d:server/d:ha/d:basic-auth/d:user", NSMAP) is not None
+    assert got.data.find("d:server/d:ha/d:basic-auth/d:password", NSMAP) is None
+    assert HA_SECRET not in got.raw
+    # Without the operator's rules for reading, read-default permits: the mark alone hides it.
+    admin.edit_commit(operator_rules(delete=("hide-secrets", "read-all")))
+    assert basic_auth(noc) == {"user": HA_USER}
+    assert basic_auth(tech) == {"user": HA_USER}
+    # A user that may write (write-default permit) changes the user name, not the password.
+    admin.edit_commit(f'<nacm xmlns="{ACM_NS}"><write-default>permit</write-default></nacm>')
+    tech.edit(ndhcp(f"<ha><basic-auth><user>{HA_USER}-2</user></basic-auth></ha>")).assert_ok()
+    tech.commit().assert_ok()
+    writes = counter(admin, "denied-data-writes")
+    e = access_denied(edit_password(tech, "tech-chosen-1"), "application")
+    assert resolve_path(e) == d_path("server", "ha", "basic-auth", "password"), e
+    assert counter(admin, "denied-data-writes") == writes + 1
+    # An explicit rule permitting the path to the operators: readable, and still not writable
+    # (the rule permits read; default-deny-all covers writes too).
+    permit = (
+        f'<rule><name>read-ha-password</name><module-name>netdhcp-server</module-name><path xmlns:d="{D_NS}">{PASSWORD_PATH}</path>'
+        "<access-operations>read</access-operations><action>permit</action></rule>"
+    )
+    admin.edit_commit(operator_rules(permit, delete=("no-edit-config", "no-commit")))
+    assert basic_auth(noc) == {"user": f"{HA_USER}-2", "password": HA_SECRET}
+    assert basic_auth(tech) == {"user": f"{HA_USER}-2"}, "the rule is the operators' only"
+    e = access_denied(edit_password(noc, "noc-chosen-1"), "application")
+    assert resolve_path(e) == d_path("server", "ha", "basic-auth", "password"), e
+    noc.edit(ndhcp("<dhcpv4><domain-name>noc.example</domain-name></dhcpv4>")).assert_ok()
+    noc.commit().assert_ok()
+    assert basic_auth(admin) == {"user": f"{HA_USER}-2", "password": HA_SECRET}, "no refused edit changed it"
+    assert domain_name(admin.config_data("running")) == "noc.example"
+    # The administrator may change it.
+    edit_password(admin, "admin-chosen-1").assert_ok()
+    admin.commit().assert_ok()
+    assert basic_auth(noc)["password"] == "admin-chosen-1"

@@ -13,6 +13,7 @@ pub use yang5;
 use yang5::context::{Context, ContextFlags, EmbeddedModuleKey, EmbeddedModules};
 
 pub mod data;
+pub mod nacm_marks;
 pub mod paths;
 pub mod select_print;
 pub mod tree;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::tree::{Node, Root};
 use super::ConfigError;
+use crate::ha::State;
 
 /// How a failover pair shares its clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,6 +60,28 @@ impl PeerRole {
             "secondary" => Some(PeerRole::Secondary),
             "standby" => Some(PeerRole::Standby),
             "backup" => Some(PeerRole::Backup),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the failover state machine stops when it enters a state (Kea's `pause`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PauseMode {
+    /// Never pauses there.
+    Never,
+    /// Pauses on every entry, until ha-continue.
+    Always,
+    /// Pauses on the first entry after the relationship starts, until ha-continue.
+    Once,
+}
+
+impl PauseMode {
+    fn from_yang(value: &str) -> Option<Self> {
+        match value {
+            "never" => Some(PauseMode::Never),
+            "always" => Some(PauseMode::Always),
+            "once" => Some(PauseMode::Once),
             _ => None,
         }
     }
@@ -155,6 +178,9 @@ pub struct HaConfig {
     pub tls: Option<HaTls>,
     /// Basic authentication on the peer link, if used.
     pub basic_auth: Option<HaBasicAuth>,
+    /// The states the state machine pauses in, and how (`state-machine`); unlisted states never
+    /// pause.
+    pub state_machine: Vec<(State, PauseMode)>,
 }
 
 impl HaConfig {
@@ -243,6 +269,37 @@ fn read_tls(node: &Node<'_>) -> Option<HaTls> {
     })
 }
 
+/// Reads `state-machine/state`; the model's enumerations refuse unknown names, so a name or
+/// mode that does not parse here is a model and code out of step, reported as such.
+fn read_state_machine(node: &Node<'_>, errors: &mut Vec<ConfigError>) -> Vec<(State, PauseMode)> {
+    let Some(machine) = node.list("state-machine").into_iter().next() else {
+        return Vec::new();
+    };
+    let mut states = Vec::new();
+    for entry in machine.list("state") {
+        let Some(name) = entry.leaf("name") else {
+            continue;
+        };
+        let Ok(state) = name.parse::<State>() else {
+            errors.push(ConfigError::new(
+                format!("{}/name", entry.path()),
+                format!("{name:?} is not a failover state"),
+            ));
+            continue;
+        };
+        let mode_text = entry.leaf("pause").unwrap_or_else(|| "never".to_string());
+        let Some(mode) = PauseMode::from_yang(&mode_text) else {
+            errors.push(ConfigError::new(
+                format!("{}/pause", entry.path()),
+                format!("unknown pause {mode_text:?}; always, never or once"),
+            ));
+            continue;
+        };
+        states.push((state, mode));
+    }
+    states
+}
+
 fn read_basic_auth(node: &Node<'_>) -> Option<HaBasicAuth> {
     let auth = node.list("basic-auth").into_iter().next()?;
     Some(HaBasicAuth {
@@ -315,6 +372,7 @@ pub(super) fn read(root: &Root<'_, '_>, errors: &mut Vec<ConfigError>) -> Option
         wait_backup_ack: node.leaf("wait-backup-ack").as_deref() == Some("true"),
         tls: read_tls(&node),
         basic_auth: read_basic_auth(&node),
+        state_machine: read_state_machine(&node, errors),
     };
     check(&config, &path, errors);
     Some(config)
@@ -464,6 +522,39 @@ mod tests {
         assert!(c.send_lease_updates && c.sync_leases && !c.wait_backup_ack);
         assert_eq!((c.tls.clone(), c.basic_auth.clone()), (None, None));
         assert_eq!(c.backups().count(), 0);
+        assert!(c.state_machine.is_empty(), "no state pauses by default");
+    }
+
+    #[test]
+    fn state_machine_pauses_are_read_with_never_as_default() {
+        let c = accepted(&format!(
+            "{PAIR}<state-machine>\
+               <state><name>waiting</name><pause>once</pause></state>\
+               <state><name>partner-down</name><pause>always</pause></state>\
+               <state><name>ready</name></state>\
+             </state-machine>"
+        ));
+        let mut got = c.state_machine.clone();
+        got.sort_by_key(|(s, _)| s.name());
+        assert_eq!(
+            got,
+            [
+                (State::PartnerDown, PauseMode::Always),
+                (State::Ready, PauseMode::Never),
+                (State::Waiting, PauseMode::Once),
+            ]
+        );
+    }
+
+    #[test]
+    fn state_machine_refuses_unknown_states_and_pauses() {
+        for bad in [
+            "<state><name>passive-backup</name><pause>once</pause></state>",
+            "<state><name>waiting</name><pause>sometimes</pause></state>",
+        ] {
+            let p = problems(&format!("{PAIR}<state-machine>{bad}</state-machine>"));
+            assert!(!p.is_empty(), "{bad}");
+        }
     }
 
     #[test]
@@ -628,6 +719,7 @@ mod tests {
             wait_backup_ack: false,
             tls: None,
             basic_auth: None,
+            state_machine: Vec::new(),
         };
         let mut errors = Vec::new();
         check(&config, "/ha", &mut errors);

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use common::{AddressRange, FamilyAddress};
-pub use ha::{HaBasicAuth, HaConfig, HaMode, HaPeer, HaTimers, HaTls, PeerRole};
+pub use ha::{HaBasicAuth, HaConfig, HaMode, HaPeer, HaTimers, HaTls, PauseMode, PeerRole};
 pub use logging::LoggingConfig;
 pub use options4::{OptionFormat, OptionSet, OptionSet4, OptionValue};
 pub use v4::{Dhcp4Config, HostId, Ingress, Lifetimes, Pool4, Reservation4, Subnet4};

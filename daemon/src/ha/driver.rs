@@ -16,11 +16,13 @@ use super::commands::{self, names, Heartbeat, ResultCode, Service};
 use super::family::PeerLease;
 use super::http::{PeerClient, PeerListener};
 use super::inbox::{ApplyMode, PeerRequest};
-use super::peer_commands::{MachineCommand, PeerCommands};
+use super::peer_commands::{MachineCommand, PeerCommands, Verdict};
 use super::port::{HaPort, Outbound, Outbound4, Outbound6, PortReceivers};
 use super::sender::{self, UpdateSender};
 use super::shared::{HaShared, HaStatus};
-use super::state::{step, Action, Context, Event, HaState, MaintenanceAnswer, PartnerState};
+use super::state::{
+    step, Action, Context, Event, HaState, MaintenanceAnswer, PartnerState, PausePlan,
+};
 use super::Scopes;
 use crate::config::{HaConfig, PeerRole};
 use crate::lease::{Lease4, Lease6};
@@ -151,6 +153,24 @@ fn same_relationship(a: &HaConfig, b: &HaConfig) -> bool {
         && a.sync_leases == b.sync_leases
 }
 
+/// How one step of the machine answers the command that caused it.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// Why the machine refused it.
+    refusal: Option<&'static str>,
+    /// The text it answered with, for a command that has one.
+    reply: Option<&'static str>,
+}
+
+impl Outcome {
+    fn verdict(self) -> Verdict {
+        match self.refusal {
+            Some(reason) => Err(reason.to_string()),
+            None => Ok(self.reply),
+        }
+    }
+}
+
 /// What the driver's own tasks report back.
 enum Internal {
     Heartbeat(Result<Heartbeat, String>),
@@ -274,7 +294,13 @@ impl Relationship {
             sync: None,
             sync_started: None,
         };
-        rel.execute(actions);
+        let _ = rel.execute(actions);
+        if rel.machine.paused {
+            tracing::info!(
+                state = rel.machine.state.name(),
+                "failover state machine paused; ha-continue resumes it"
+            );
+        }
         rel.publish();
         rel.port.shared.store(Some(rel.shared.clone()));
         Ok(rel)
@@ -304,6 +330,9 @@ impl Relationship {
                                 tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
                             }
                             self.shared.set_max_ack_delay(next.timers.max_ack_delay);
+                            // Takes effect at the next state entry; a pause in force lasts
+                            // until the operator's continue.
+                            self.ctx.pauses = PausePlan::new(&next.state_machine);
                             self.config = next;
                             tracing::info!("failover timers updated");
                         }
@@ -337,8 +366,8 @@ impl Relationship {
                 _ = self.shared.partner_seen.notified() => self.send_heartbeat(),
                 Some(internal) = self.internal.recv() => self.on_internal(internal),
                 Some(command) = queues.commands.recv() => {
-                    let refusal = self.step(command.event);
-                    let _ = command.answer.send(refusal.map_or(Ok(()), Err));
+                    let outcome = self.step(command.event);
+                    let _ = command.answer.send(outcome.verdict());
                 }
             }
         };
@@ -469,9 +498,10 @@ impl Relationship {
         });
     }
 
-    /// Advances the machine; returns the refusal of a command, if any.
-    fn step(&mut self, event: Event) -> Option<String> {
+    /// Advances the machine; returns how a command came out.
+    fn step(&mut self, event: Event) -> Outcome {
         let before = self.machine.state;
+        let was_paused = self.machine.paused;
         let (next, actions) = step(&self.machine, event, &self.ctx);
         self.machine = next;
         if self.machine.state != before {
@@ -491,13 +521,26 @@ impl Relationship {
                 },
             });
         }
-        let refusal = self.execute(actions);
+        if self.machine.paused != was_paused {
+            if self.machine.paused {
+                tracing::info!(
+                    state = self.machine.state.name(),
+                    "failover state machine paused; ha-continue resumes it"
+                );
+            } else {
+                tracing::info!(
+                    state = self.machine.state.name(),
+                    "failover state machine continues"
+                );
+            }
+        }
+        let outcome = self.execute(actions);
         self.publish();
-        refusal
+        outcome
     }
 
-    fn execute(&mut self, actions: Vec<Action>) -> Option<String> {
-        let mut refusal = None;
+    fn execute(&mut self, actions: Vec<Action>) -> Outcome {
+        let mut outcome = Outcome::default();
         for action in actions {
             match action {
                 Action::ServeScopes(scopes) => {
@@ -558,10 +601,11 @@ impl Relationship {
                     skew_secs = secs,
                     "the partner's clock differs from ours; over 60 s the relationship terminates"
                 ),
-                Action::Refuse { reason } => refusal = Some(reason.to_string()),
+                Action::Refuse { reason } => outcome.refusal = Some(reason),
+                Action::Reply { text } => outcome.reply = Some(text),
             }
         }
-        refusal
+        outcome
     }
 
     fn scope_names(&self, scopes: Scopes) -> Vec<String> {
@@ -594,6 +638,7 @@ impl Relationship {
             s.communication_interrupted = m.communication_interrupted;
             s.clock_skew_secs = m.clock_skew_secs;
             s.sync_running = m.sync_running;
+            s.paused = m.paused;
         });
     }
 
@@ -804,6 +849,7 @@ mod tests {
             wait_backup_ack: false,
             tls: None,
             basic_auth: None,
+            state_machine: Vec::new(),
         }
     }
 

@@ -45,7 +45,8 @@ mod state_tests;
 pub mod subsystem;
 
 pub use state::{
-    step, Action, Context, Event, HaState, LeaseUpdates, MaintenanceAnswer, PartnerState, State,
+    step, Action, Context, Event, HaState, LeaseUpdates, MaintenanceAnswer, PartnerState,
+    PausePlan, State,
 };
 
 use crate::config::HaMode;

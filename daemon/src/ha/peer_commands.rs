@@ -18,12 +18,16 @@ use super::shared::HaShared;
 use super::state::Event;
 use crate::lease::{Lease4, Lease6};
 
-/// A command for the state machine, answered with the machine's refusal if it refuses.
+/// The machine's verdict on a command: carried out (with the text Kea answers it with, for a
+/// command that has one), or refused for this reason.
+pub type Verdict = Result<Option<&'static str>, String>;
+
+/// A command for the state machine, answered with the machine's verdict.
 pub struct MachineCommand {
     /// The event the command is.
     pub event: Event,
-    /// Ok, or the reason the machine refused.
-    pub answer: oneshot::Sender<Result<(), String>>,
+    /// The verdict.
+    pub answer: oneshot::Sender<Verdict>,
 }
 
 /// Everything a command needs.
@@ -143,6 +147,7 @@ impl PeerCommands {
                 Err(e) => error(e.to_string()),
             },
             names::RESET => self.machine_command(Event::Reset).await,
+            names::CONTINUE => self.machine_command(Event::Continue).await,
             other => answer(
                 ResultCode::Unsupported,
                 format!("'{other}' command not supported."),
@@ -217,7 +222,11 @@ impl PeerCommands {
 
     async fn machine_command(&self, event: Event) -> Vec<u8> {
         match self.port.command(event).await {
-            Ok(()) => answer(ResultCode::Success, "command carried out", None),
+            Ok(text) => answer(
+                ResultCode::Success,
+                text.unwrap_or("command carried out"),
+                None,
+            ),
             // Kea's code for a refused maintenance; a plain error would make a Kea partner
             // take us for down.
             Err(reason) => answer(ResultCode::MaintenanceNotAllowed, reason, None),

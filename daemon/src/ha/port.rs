@@ -120,7 +120,7 @@ impl HaPort {
     }
 
     /// Hands `event` to the running relationship's state machine and waits for its verdict.
-    pub async fn command(&self, event: super::state::Event) -> Result<(), String> {
+    pub async fn command(&self, event: super::state::Event) -> super::peer_commands::Verdict {
         let (answer, verdict) = tokio::sync::oneshot::channel();
         self.commands
             .send(MachineCommand { event, answer })

@@ -39,6 +39,8 @@ pub struct HaStatus {
     pub clock_skew_secs: i64,
     /// A lease sync is running.
     pub sync_running: bool,
+    /// The state machine is paused in its state until ha-continue.
+    pub paused: bool,
     /// Leases applied by the current or last sync.
     pub sync_leases: u64,
     /// How long the last completed sync took.
@@ -58,6 +60,7 @@ impl HaStatus {
             communication_interrupted: false,
             clock_skew_secs: 0,
             sync_running: false,
+            paused: false,
             sync_leases: 0,
             last_sync_duration: None,
         }

@@ -14,6 +14,12 @@
 //! - maintenance can only be started on a server whose lease database is current (it is about to
 //!   serve everyone).
 //!
+//! Pausing follows Kea's `state-machine` configuration: entering a state configured to pause
+//! (always, or once: the first time after the relationship starts) stops the machine's own
+//! transitions until an operator sends [`Event::Continue`]. The paused state keeps doing its work
+//! (heartbeats, serving its scopes); commands (maintenance, partner-down, reset) still move it, as
+//! Kea's command handlers do, and the pause lasts until the continue.
+//!
 //! After the event's own transition the machine re-evaluates the new state against what it knows
 //! of the partner, as Kea's model loop does, so one event can pass through several states
 //! (waiting → syncing, or ready → hot-standby). The scopes served, the lease update policy and the
@@ -23,7 +29,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::Scopes;
-use crate::config::{HaConfig, HaMode, PeerRole};
+use crate::config::{HaConfig, HaMode, PauseMode, PeerRole};
 
 /// Clock skew (seconds) at which Kea logs a warning.
 pub const CLOCK_SKEW_WARN_SECS: u64 = 30;
@@ -99,6 +105,11 @@ impl State {
         }
     }
 
+    /// The state's position in [`State::ALL`].
+    fn index(self) -> usize {
+        self as usize
+    }
+
     /// Whether the server takes in DHCP traffic in this state, to answer it or only to watch
     /// whether the partner does (Kea's `adjustNetworkState`). Failure detection by unacked
     /// clients is only possible in these states.
@@ -138,6 +149,37 @@ impl FromStr for State {
     }
 }
 
+/// Which states pause the machine when it enters them (Kea's `state-machine` settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PausePlan {
+    modes: [PauseMode; State::ALL.len()],
+}
+
+impl Default for PausePlan {
+    /// No state pauses.
+    fn default() -> Self {
+        PausePlan {
+            modes: [PauseMode::Never; State::ALL.len()],
+        }
+    }
+}
+
+impl PausePlan {
+    /// The plan of a configuration's `(state, pause)` list; unlisted states never pause.
+    pub fn new(states: &[(State, PauseMode)]) -> Self {
+        let mut plan = PausePlan::default();
+        for &(state, mode) in states {
+            plan.modes[state.index()] = mode;
+        }
+        plan
+    }
+
+    /// How entering `state` pauses the machine.
+    pub fn mode(&self, state: State) -> PauseMode {
+        self.modes[state.index()]
+    }
+}
+
 /// What this server knows of its partner's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PartnerState {
@@ -173,6 +215,8 @@ pub struct Context {
     /// lease changes meanwhile (a netdhcp partner). When false (a Kea partner) its DHCP service
     /// is disabled for the duration of the sync, as Kea does, so no change is missed.
     pub partner_serves_during_sync: bool,
+    /// Which states pause the machine on entry.
+    pub pauses: PausePlan,
 }
 
 impl Context {
@@ -191,6 +235,7 @@ impl Context {
             // Kea 2.2 enables delayed updates (delayed-updates-limit 100) by default.
             communication_recovery: config.mode == HaMode::LoadBalancing,
             partner_serves_during_sync: false,
+            pauses: PausePlan::new(&config.state_machine),
         })
     }
 
@@ -306,6 +351,8 @@ pub enum Event {
     MaintenanceAnswered(MaintenanceAnswer),
     /// Operator: the partner is down, take over its scopes now (needed without auto-failover).
     PartnerDownCommand,
+    /// Operator: let a paused machine move on (ha-continue).
+    Continue,
     /// The partner asks this server to start over and resynchronise (ha-reset).
     Reset,
 }
@@ -353,7 +400,17 @@ pub enum Action {
         /// Why, for the operator.
         reason: &'static str,
     },
+    /// Answer the command that caused this step with this text (it was carried out).
+    Reply {
+        /// Kea's text for the outcome.
+        text: &'static str,
+    },
 }
+
+/// ha-continue's answer when it released a paused machine (Kea's text).
+pub const CONTINUE_RELEASED: &str = "HA state machine continues.";
+/// ha-continue's answer when the machine was not paused (Kea's text).
+pub const CONTINUE_NOT_PAUSED: &str = "HA state machine is not paused.";
 
 /// Everything the machine remembers between events.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -381,6 +438,11 @@ pub struct HaState {
     pub failover_forced: bool,
     /// In (partner-)in-maintenance: the state to return to when maintenance is cancelled.
     pub before_maintenance: Option<State>,
+    /// The machine entered a state configured to pause and waits for [`Event::Continue`].
+    pub paused: bool,
+    /// The states configured to pause once that have paused already (bit per
+    /// [`State::index`]).
+    pub(super) paused_once: u16,
 }
 
 impl HaState {
@@ -398,17 +460,21 @@ impl HaState {
             partner_dhcp_disabled: false,
             failover_forced: false,
             before_maintenance: None,
+            paused: false,
+            paused_once: 0,
         }
     }
 
     /// The machine at start-up (waiting, or backup for a backup server) and the actions that
     /// set the server up for it.
     pub fn start(ctx: &Context) -> (HaState, Vec<Action>) {
-        let state = HaState::new(if ctx.role == PeerRole::Backup {
+        let mut state = HaState::new(if ctx.role == PeerRole::Backup {
             State::Backup
         } else {
             State::Waiting
         });
+        // Starting is entering the first state: it pauses as any other entry does.
+        state.pause_on_entry(ctx);
         let actions = vec![
             Action::ServeScopes(state.scopes(ctx)),
             Action::LeaseUpdates(state.lease_updates(ctx)),
@@ -471,6 +537,24 @@ impl HaState {
         !matches!(self.state, State::Terminated | State::Backup)
     }
 
+    /// Pauses the machine if the state just entered is configured to (Kea's `shouldPause`,
+    /// consulted only while not paused already, so a `once` is not used up by a paused entry).
+    fn pause_on_entry(&mut self, ctx: &Context) {
+        if self.paused {
+            return;
+        }
+        let bit = 1u16 << self.state.index();
+        self.paused = match ctx.pauses.mode(self.state) {
+            PauseMode::Never => false,
+            PauseMode::Always => true,
+            PauseMode::Once if self.paused_once & bit == 0 => {
+                self.paused_once |= bit;
+                true
+            }
+            PauseMode::Once => false,
+        };
+    }
+
     fn skew_is_fatal(&self) -> bool {
         self.clock_skew_secs.unsigned_abs() > CLOCK_SKEW_TERMINATE_SECS
     }
@@ -511,10 +595,12 @@ pub fn step(state: &HaState, event: Event, ctx: &Context) -> (HaState, Vec<Actio
     record(&mut next, event, &mut actions);
     command(&mut next, event, ctx, &mut actions);
     settle(&mut next, ctx, &mut actions);
-    // A sync that failed is retried once the partner answers again.
+    // A sync that failed is retried once the partner answers again; one held by a pause starts
+    // on the continue.
     if next.state == State::Syncing
         && !next.sync_running
-        && matches!(event, Event::HeartbeatSucceeded { .. })
+        && !next.paused
+        && matches!(event, Event::HeartbeatSucceeded { .. } | Event::Continue)
     {
         begin_sync(&mut next, ctx, &mut actions);
     }
@@ -570,6 +656,7 @@ fn record(next: &mut HaState, event: Event, actions: &mut Vec<Action>) {
         | Event::MaintenanceNotify { .. }
         | Event::MaintenanceAnswered(_)
         | Event::PartnerDownCommand
+        | Event::Continue
         | Event::Reset => {}
     }
 }
@@ -710,6 +797,15 @@ fn command(next: &mut HaState, event: Event, ctx: &Context, actions: &mut Vec<Ac
             }),
             _ => enter(next, ctx, State::Waiting, actions),
         },
+        Event::Continue => {
+            let text = if next.paused {
+                next.paused = false;
+                CONTINUE_RELEASED
+            } else {
+                CONTINUE_NOT_PAUSED
+            };
+            actions.push(Action::Reply { text });
+        }
         Event::SyncCompleted
         | Event::SyncFailed
         | Event::HeartbeatSucceeded { .. }
@@ -724,6 +820,10 @@ fn command(next: &mut HaState, event: Event, ctx: &Context, actions: &mut Vec<Ac
 /// Re-evaluates the state against the partner's until it is stable, as Kea's model loop does.
 fn settle(next: &mut HaState, ctx: &Context, actions: &mut Vec<Action>) {
     for _ in 0..MAX_CHAINED_TRANSITIONS {
+        if next.paused {
+            // Held until the operator's continue; the next event re-evaluates.
+            return;
+        }
         let (to, action) = evaluate(next, ctx);
         if to == next.state {
             return;
@@ -888,12 +988,14 @@ fn enter(next: &mut HaState, ctx: &Context, to: State, actions: &mut Vec<Action>
         _ => {}
     }
     next.state = to;
+    next.pause_on_entry(ctx);
     if to == State::PartnerDown {
         // Leaving a maintenance hand-over, the partner went away as the operator intended: keep
         // its clients whatever auto-failover says. Commands set this too.
         next.failover_forced = from == State::PartnerInMaintenance;
     }
-    if to == State::Syncing {
+    // A paused syncing does not fetch anything before the continue, as in Kea.
+    if to == State::Syncing && !next.paused {
         begin_sync(next, ctx, actions);
     }
 }

@@ -2,11 +2,11 @@
 //! matter to it, then a few whole-pair runs.
 
 use super::state::{
-    step, Action, Context, Event, HaState, LeaseUpdates, MaintenanceAnswer, PartnerState, State,
-    CLOCK_SKEW_TERMINATE_SECS,
+    step, Action, Context, Event, HaState, LeaseUpdates, MaintenanceAnswer, PartnerState,
+    PausePlan, State, CLOCK_SKEW_TERMINATE_SECS, CONTINUE_NOT_PAUSED, CONTINUE_RELEASED,
 };
 use super::Scopes;
-use crate::config::{HaMode, PeerRole};
+use crate::config::{HaMode, PauseMode, PeerRole};
 use State::*;
 
 // ---------- fixtures ----------
@@ -21,6 +21,7 @@ fn ctx(mode: HaMode, role: PeerRole) -> Context {
         detect_by_unacked_clients: true,
         communication_recovery: mode == HaMode::LoadBalancing,
         partner_serves_during_sync: false,
+        pauses: PausePlan::default(),
     }
 }
 
@@ -1426,6 +1427,7 @@ fn every_state_and_event_keeps_the_invariants() {
         Event::MaintenanceAnswered(MaintenanceAnswer::Refused),
         Event::PartnerDownCommand,
         Event::Reset,
+        Event::Continue,
     ];
     let contexts = [hs_primary(), hs_standby(), lb_primary(), lb_secondary()];
     let partners = [
@@ -1612,6 +1614,214 @@ fn a_maintenance_hand_over_and_cancel_round_trip() {
     Pair::feed(&mut pair.b, Event::MaintenanceCancel);
     Pair::feed(&mut pair.a, Event::MaintenanceNotify { cancel: true });
     pair.round();
+    assert_eq!(pair.states(), (HotStandby, HotStandby));
+    assert_eq!(pair.scopes(), (PRIMARY_SCOPE, Scopes::NONE));
+}
+
+// ---------- pausing (Kea's state-machine settings) and ha-continue ----------
+
+/// `base` with the machine pausing in `state` as `mode` says.
+fn pausing(base: Context, state: State, mode: PauseMode) -> Context {
+    Context {
+        pauses: PausePlan::new(&[(state, mode)]),
+        ..base
+    }
+}
+
+fn replied(actions: &[Action], text: &str) -> bool {
+    actions
+        .iter()
+        .any(|a| matches!(a, Action::Reply { text: t } if *t == text))
+}
+
+#[test]
+fn a_state_paused_always_holds_its_transitions_on_every_entry_until_continue() {
+    let c = Context {
+        sync_leases: false,
+        ..pausing(hs_standby(), Ready, PauseMode::Always)
+    };
+    let (h, _) = step(
+        &at(Waiting, PartnerState::Unknown),
+        heartbeat(HotStandby),
+        &c,
+    );
+    assert_eq!((h.state, h.paused), (Ready, true));
+    // The partner serves; a free machine would go to hot-standby at once.
+    for _ in 0..3 {
+        let (next, actions) = step(&h, heartbeat(HotStandby), &c);
+        assert_eq!((next.state, next.paused), (Ready, true), "held");
+        assert!(actions.is_empty(), "{actions:?}");
+    }
+    let (h, actions) = step(&h, Event::Continue, &c);
+    assert!(replied(&actions, CONTINUE_RELEASED), "{actions:?}");
+    assert_eq!(
+        (h.state, h.paused),
+        (HotStandby, false),
+        "the held move is made"
+    );
+    assert!(has(&actions, Action::ServeScopes(Scopes::NONE)) || !h.scopes(&c).any());
+    // Always: a reset brings it through ready again, and it pauses again.
+    let (h, _) = step(&h, Event::Reset, &c);
+    let (h, _) = step(&h, heartbeat(HotStandby), &c);
+    assert_eq!((h.state, h.paused), (Ready, true));
+}
+
+#[test]
+fn a_state_paused_once_pauses_only_on_its_first_entry() {
+    let c = Context {
+        sync_leases: false,
+        ..pausing(hs_standby(), Ready, PauseMode::Once)
+    };
+    let (h, _) = step(
+        &at(Waiting, PartnerState::Unknown),
+        heartbeat(HotStandby),
+        &c,
+    );
+    assert_eq!((h.state, h.paused), (Ready, true));
+    let (h, _) = step(&h, Event::Continue, &c);
+    assert_eq!((h.state, h.paused), (HotStandby, false));
+    let (h, _) = step(&h, Event::Reset, &c);
+    let (h, _) = step(&h, heartbeat(HotStandby), &c);
+    assert_eq!(
+        (h.state, h.paused),
+        (HotStandby, false),
+        "second pass through ready does not pause"
+    );
+}
+
+#[test]
+fn never_and_unlisted_states_do_not_pause_and_continue_says_so() {
+    for c in [
+        pausing(hs_standby(), Ready, PauseMode::Never),
+        pausing(hs_standby(), PartnerDown, PauseMode::Always),
+    ] {
+        let (h, _) = step(
+            &at(Waiting, PartnerState::Unknown),
+            heartbeat(HotStandby),
+            &c,
+        );
+        assert_eq!((h.state, h.paused), (Syncing, false));
+        let (h, _) = step(&h, Event::SyncCompleted, &c);
+        let (h, _) = step(&h, heartbeat(HotStandby), &c);
+        assert_eq!((h.state, h.paused), (HotStandby, false));
+        let (next, actions) = step(&h, Event::Continue, &c);
+        assert_eq!(
+            actions,
+            [Action::Reply {
+                text: CONTINUE_NOT_PAUSED
+            }]
+        );
+        assert_eq!(next, h, "continue on a free machine changes nothing");
+    }
+}
+
+#[test]
+fn a_server_paused_in_waiting_at_start_heartbeats_but_does_not_sync_until_continue() {
+    let c = pausing(hs_standby(), Waiting, PauseMode::Once);
+    let (h, actions) = HaState::start(&c);
+    assert_eq!((h.state, h.paused), (Waiting, true));
+    assert!(
+        has(&actions, Action::StartHeartbeats),
+        "waiting's work goes on"
+    );
+    let (h, actions) = step(&h, heartbeat(HotStandby), &c);
+    assert_eq!(h.state, Waiting);
+    assert!(!has(&actions, Action::StartSync), "{actions:?}");
+    assert_eq!(
+        h.partner,
+        known(HotStandby),
+        "the partner is still followed"
+    );
+    let (h, actions) = step(&h, Event::Continue, &c);
+    assert_eq!((h.state, h.paused), (Syncing, false));
+    assert!(replied(&actions, CONTINUE_RELEASED));
+    assert!(has(&actions, Action::StartSync), "{actions:?}");
+    // A restarted relationship pauses again: once is per start.
+    assert!(HaState::start(&c).0.paused);
+}
+
+#[test]
+fn a_paused_syncing_fetches_nothing_until_continue() {
+    let c = pausing(hs_standby(), Syncing, PauseMode::Always);
+    let (h, actions) = step(
+        &at(Waiting, PartnerState::Unknown),
+        heartbeat(HotStandby),
+        &c,
+    );
+    assert_eq!((h.state, h.paused, h.sync_running), (Syncing, true, false));
+    assert!(!has(&actions, Action::StartSync) && !has(&actions, Action::DisablePartnerDhcp));
+    let (h, actions) = step(&h, heartbeat(HotStandby), &c);
+    assert!(!has(&actions, Action::StartSync), "no retry while paused");
+    let (h, actions) = step(&h, Event::Continue, &c);
+    assert!(has(&actions, Action::StartSync), "{actions:?}");
+    assert!(h.sync_running && !h.paused);
+}
+
+#[test]
+fn a_paused_normal_state_keeps_serving_its_scope() {
+    let c = pausing(hs_primary(), HotStandby, PauseMode::Always);
+    let (h, actions) = step(&at(Ready, PartnerState::Unknown), heartbeat(HotStandby), &c);
+    assert_eq!((h.state, h.paused), (HotStandby, true));
+    assert!(has(&actions, Action::ServeScopes(PRIMARY_SCOPE)));
+    assert!(has(&actions, Action::LeaseUpdates(LeaseUpdates::Send)));
+    // The partner served alone: a free machine would resync; the paused one keeps serving.
+    let (h, actions) = step(&h, heartbeat(PartnerDown), &c);
+    assert_eq!(h.state, HotStandby);
+    assert!(actions.is_empty(), "{actions:?}");
+    let (h, _) = step(&h, Event::Continue, &c);
+    assert_eq!(h.state, Syncing, "on continue it does what it held");
+}
+
+#[test]
+fn commands_move_a_paused_machine_and_the_pause_lasts_until_continue() {
+    // As Kea's command handlers: maintenance and partner-down transition regardless.
+    let c = pausing(hs_primary(), HotStandby, PauseMode::Always);
+    let paused = HaState {
+        paused: true,
+        ..at(HotStandby, known(HotStandby))
+    };
+    let (h, actions) = step(&paused, Event::MaintenanceNotify { cancel: false }, &c);
+    assert_eq!((h.state, h.paused), (InMaintenance, true));
+    assert!(!refused(&actions));
+    let (h, _) = step(&h, Event::MaintenanceNotify { cancel: true }, &c);
+    assert_eq!((h.state, h.paused), (HotStandby, true));
+    let (h, actions) = step(&paused, Event::MaintenanceStart, &c);
+    assert!(has(&actions, Action::NotifyMaintenance { cancel: false }));
+    let (h, _) = step(&h, Event::PartnerDownCommand, &c);
+    assert_eq!((h.state, h.paused), (PartnerDown, true));
+    // Still paused: the partner returning ready does not bring it back to hot-standby...
+    let (h, _) = step(&h, heartbeat(Ready), &c);
+    assert_eq!(h.state, PartnerDown);
+    // ...until the operator lets it go.
+    let (h, _) = step(&h, Event::Continue, &c);
+    assert_eq!(
+        (h.state, h.paused),
+        (HotStandby, true),
+        "re-entering an always state pauses"
+    );
+}
+
+#[test]
+fn a_pair_whose_primary_pauses_in_waiting_stays_waiting_until_continue() {
+    let mut pair = Pair::new(
+        pausing(hs_primary(), Waiting, PauseMode::Once),
+        hs_standby(),
+    );
+    for _ in 0..5 {
+        pair.round();
+    }
+    assert_eq!(
+        pair.states(),
+        (Waiting, Waiting),
+        "neither syncs nor serves"
+    );
+    assert_eq!(pair.scopes(), (Scopes::NONE, Scopes::NONE));
+    assert!(pair.a.0.paused && !pair.b.0.paused);
+    Pair::feed(&mut pair.a, Event::Continue);
+    assert_eq!(pair.a.0.state, Ready, "synced on continue");
+    for _ in 0..5 {
+        pair.round();
+    }
     assert_eq!(pair.states(), (HotStandby, HotStandby));
     assert_eq!(pair.scopes(), (PRIMARY_SCOPE, Scopes::NONE));
 }

@@ -1,6 +1,7 @@
 //! The failover RPCs of the netdhcp-server module (ha-maintenance-start,
-//! ha-maintenance-cancel, ha-partner-down): each is a command for the running relationship's
-//! state machine, answered with its refusal as an rpc-error.
+//! ha-maintenance-cancel, ha-partner-down, ha-continue): each is a command for the running
+//! relationship's state machine, answered with its refusal as an rpc-error. ha-continue answers
+//! with Kea's text in its `message` output leaf.
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ pub fn event_of(op: &Operation) -> Option<Event> {
         "ha-maintenance-start" => Some(Event::MaintenanceStart),
         "ha-maintenance-cancel" => Some(Event::MaintenanceCancel),
         "ha-partner-down" => Some(Event::PartnerDownCommand),
+        "ha-continue" => Some(Event::Continue),
         _ => None,
     }
 }
@@ -43,7 +45,10 @@ pub async fn run(port: Arc<HaPort>, event: Event) -> Result<Reply, Vec<RpcError>
     }
     port.command(event)
         .await
-        .map(|()| Reply::Ok)
+        .map(|text| match text {
+            Some(text) => Reply::Output(message_output(text)),
+            None => Reply::Ok,
+        })
         .map_err(|reason| {
             vec![error(
                 ErrorType::Application,
@@ -51,6 +56,18 @@ pub async fn run(port: Arc<HaPort>, event: Event) -> Result<Reply, Vec<RpcError>
                 reason,
             )]
         })
+}
+
+/// The `message` output leaf carrying the machine's answer.
+fn message_output(text: &str) -> String {
+    let escaped = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    format!(
+        r#"<message xmlns="{}">{escaped}</message>"#,
+        yang::paths::NAMESPACE
+    )
 }
 
 #[cfg(test)]
@@ -75,8 +92,23 @@ mod tests {
             event_of(&other("ha-maintenance-start", yang::paths::NAMESPACE)),
             Some(Event::MaintenanceStart)
         );
+        assert_eq!(
+            event_of(&other("ha-continue", yang::paths::NAMESPACE)),
+            Some(Event::Continue)
+        );
         assert_eq!(event_of(&other("ha-partner-down", "urn:other")), None);
         assert_eq!(event_of(&other("reboot", yang::paths::NAMESPACE)), None);
+    }
+
+    #[test]
+    fn the_answer_text_is_the_message_leaf() {
+        assert_eq!(
+            message_output(crate::ha::state::CONTINUE_RELEASED),
+            format!(
+                r#"<message xmlns="{}">HA state machine continues.</message>"#,
+                yang::paths::NAMESPACE
+            )
+        );
     }
 
     #[tokio::test]

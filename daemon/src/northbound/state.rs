@@ -248,6 +248,7 @@ fn ha_xml(x: &mut String, ha: &crate::ha::shared::HaShared) {
             d.as_millis()
         );
     }
+    let _ = write!(x, "<paused>{}</paused>", status.paused);
     x.push_str("</ha>");
 }
 

@@ -24,7 +24,7 @@ use yang::yang5::context::Context;
 use yang::yang5::data::DataTree;
 
 use super::error::{error, AtPath};
-pub use rules::{Access, Action, Decision, NacmConfig, Reason, Subject};
+pub use rules::{Access, Action, Decision, NacmConfig, ProtectedNodes, Reason, Subject};
 
 /// Access control settings of the start-up settings' `[nacm]` table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,10 +81,15 @@ impl Default for AccessControl {
 }
 
 impl AccessControl {
-    /// Access control with the YANG defaults until [`AccessControl::load`] is called.
+    /// Access control with the YANG defaults (and the nodes the modules protect) until
+    /// [`AccessControl::load`] is called.
     pub fn new(external: ExternalGroups) -> Self {
+        let defaults = NacmConfig {
+            protected: tree::protected_nodes(),
+            ..NacmConfig::default()
+        };
         AccessControl {
-            rules: Arc::new(ArcSwap::from_pointee(NacmConfig::default())),
+            rules: Arc::new(ArcSwap::from_pointee(defaults)),
             external: Arc::new(external),
             counters: Arc::new(Counters::default()),
         }

@@ -1,8 +1,12 @@
 //! The NETCONF access control rule engine (RFC 8341 section 3.4): the compiled `/nacm`
 //! configuration and the decisions for protocol operations, data nodes and notifications.
-//! Pure: no libyang, no I/O, so every case of the RFC is a unit test.
+//! Pure: no libyang, no I/O, so every case of the RFC is a unit test. The nodes the YANG
+//! modules protect ([`ProtectedNodes`]) are read from the schema by the caller.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use yang::nacm_marks::{MarkedKind, MarkedNode, NacmMark};
 
 /// A rule's or a default's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +287,9 @@ pub struct NacmConfig {
     pub groups: BTreeMap<String, Vec<String>>,
     /// `rule-list`, in order.
     pub rule_lists: Vec<RuleList>,
+    /// The nodes the YANG modules mark `default-deny-all` / `default-deny-write`: not
+    /// configuration but the schema's, shared by every compiled `/nacm`.
+    pub protected: Arc<ProtectedNodes>,
 }
 
 impl Default for NacmConfig {
@@ -295,6 +302,7 @@ impl Default for NacmConfig {
             external_groups: true,
             groups: BTreeMap::new(),
             rule_lists: Vec::new(),
+            protected: Arc::default(),
         }
     }
 }
@@ -353,24 +361,107 @@ impl Decision {
     }
 }
 
-/// Protocol operations marked `nacm:default-deny-all` (RFC 6241 ietf-netconf module).
+/// Protocol operations of ietf-netconf protected as if marked `nacm:default-deny-all`: RFC
+/// 6241's module carries no NACM extensions, so RFC 8341 (sections 3.2.x and 3.4.4) names
+/// them itself.
 const DENY_ALL_RPCS: &[(&str, &str)] = &[
     ("ietf-netconf", "kill-session"),
     ("ietf-netconf", "delete-config"),
 ];
 
-/// Top-level data nodes marked `nacm:default-deny-all`; the mark covers their descendants.
-const DENY_ALL_DATA: &[(&str, &str)] = &[("ietf-netconf-acm", "nacm")];
+/// A schema path as (module, name) steps from the top.
+type SchemaPath = Vec<(String, String)>;
 
-/// Top-level data nodes marked `nacm:default-deny-write`.
-const DENY_WRITE_DATA: &[(&str, &str)] = &[];
+/// The schema nodes the YANG modules protect (RFC 8341 section 3.2, `default-deny-all` and
+/// `default-deny-write`): consulted when no rule matched, before the defaults. A mark covers
+/// the node's descendants. `Default` is no mark at all.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProtectedNodes {
+    data_deny_all: Vec<SchemaPath>,
+    data_deny_write: Vec<SchemaPath>,
+    operations: Vec<SchemaPath>,
+    notifications: Vec<SchemaPath>,
+}
 
-fn top_is_in(node: &NodePath, table: &[(&str, &str)]) -> bool {
-    node.first().is_some_and(|top| {
+impl ProtectedNodes {
+    /// The table of the marks read from the schema. `default-deny-write` on an operation or
+    /// a notification means nothing (they are not written) and is left out.
+    pub fn from_marks(marks: &[MarkedNode]) -> ProtectedNodes {
+        let mut table = ProtectedNodes::default();
+        for m in marks {
+            let path: SchemaPath = m
+                .path
+                .iter()
+                .map(|s| (s.module.clone(), s.name.clone()))
+                .collect();
+            let into = match (m.kind, m.mark) {
+                (MarkedKind::Data, NacmMark::DenyAll) => &mut table.data_deny_all,
+                (MarkedKind::Data, NacmMark::DenyWrite) => &mut table.data_deny_write,
+                (MarkedKind::Operation, NacmMark::DenyAll) => &mut table.operations,
+                (MarkedKind::Notification, NacmMark::DenyAll) => &mut table.notifications,
+                (MarkedKind::Operation | MarkedKind::Notification, NacmMark::DenyWrite) => continue,
+            };
+            into.push(path);
+        }
         table
+    }
+
+    /// The data node paths marked `default-deny-all`, as `/module:name/...`.
+    pub fn deny_all_data(&self) -> Vec<String> {
+        self.data_deny_all.iter().map(|p| path_text(p)).collect()
+    }
+
+    /// The data node paths marked `default-deny-write`, as `/module:name/...`.
+    pub fn deny_write_data(&self) -> Vec<String> {
+        self.data_deny_write.iter().map(|p| path_text(p)).collect()
+    }
+
+    /// The operations marked `default-deny-all`, as `/module:name/...`.
+    pub fn deny_all_operations(&self) -> Vec<String> {
+        self.operations.iter().map(|p| path_text(p)).collect()
+    }
+
+    /// The notifications marked `default-deny-all`, as `/module:name/...`.
+    pub fn deny_all_notifications(&self) -> Vec<String> {
+        self.notifications.iter().map(|p| path_text(p)).collect()
+    }
+
+    /// Whether the node or one of its ancestors is marked for `access`: `default-deny-all`
+    /// for every access, `default-deny-write` for create, update and delete.
+    pub fn protects_data(&self, node: &NodePath, access: Access) -> bool {
+        self.data_deny_all.iter().any(|p| is_within(node, p))
+            || (access.is_write() && self.data_deny_write.iter().any(|p| is_within(node, p)))
+    }
+
+    /// Whether the rpc `name` of `module` is marked `default-deny-all` (the ietf-netconf
+    /// pair of RFC 8341 included).
+    pub fn protects_operation(&self, module: &str, name: &str) -> bool {
+        DENY_ALL_RPCS.contains(&(module, name)) || is_top_in(&self.operations, module, name)
+    }
+
+    /// Whether the notification `name` of `module` is marked `default-deny-all`.
+    pub fn protects_notification(&self, module: &str, name: &str) -> bool {
+        is_top_in(&self.notifications, module, name)
+    }
+}
+
+fn path_text(path: &[(String, String)]) -> String {
+    path.iter().map(|(m, n)| format!("/{m}:{n}")).collect()
+}
+
+fn is_top_in(paths: &[SchemaPath], module: &str, name: &str) -> bool {
+    paths
+        .iter()
+        .any(|p| matches!(p.as_slice(), [(m, n)] if m == module && n == name))
+}
+
+/// Whether `node` is the schema node at `marked` or below it.
+fn is_within(node: &NodePath, marked: &[(String, String)]) -> bool {
+    marked.len() <= node.len()
+        && marked
             .iter()
-            .any(|(m, n)| top.module.as_deref() == Some(*m) && top.name == *n)
-    })
+            .zip(node)
+            .all(|((m, n), step)| step.name == *n && step.module.as_deref() == Some(m.as_str()))
 }
 
 impl NacmConfig {
@@ -439,7 +530,7 @@ impl NacmConfig {
                 return Decision::of(rule.action, rule_reason(list, rule));
             }
         }
-        if DENY_ALL_RPCS.contains(&(module, rpc)) {
+        if self.protected.protects_operation(module, rpc) {
             return Decision::of(Action::Deny, Reason::ProtectedByModel);
         }
         Decision::of(self.exec_default, Reason::Default)
@@ -466,8 +557,7 @@ impl NacmConfig {
                 return Decision::of(rule.action, rule_reason(list, rule));
             }
         }
-        if top_is_in(node, DENY_ALL_DATA) || (access.is_write() && top_is_in(node, DENY_WRITE_DATA))
-        {
+        if self.protected.protects_data(node, access) {
             return Decision::of(Action::Deny, Reason::ProtectedByModel);
         }
         let default = if access.is_write() {
@@ -502,6 +592,9 @@ impl NacmConfig {
             if type_ok && rule.module.matches(module) && rule.access.contains(Access::READ) {
                 return Decision::of(rule.action, rule_reason(list, rule));
             }
+        }
+        if self.protected.protects_notification(module, name) {
+            return Decision::of(Action::Deny, Reason::ProtectedByModel);
         }
         Decision::of(self.read_default, Reason::Default)
     }

@@ -134,12 +134,225 @@ fn kill_session_and_delete_config_are_denied_by_default_close_session_always_all
     assert!(cfg.may_exec(&u, "ietf-netconf", "kill-session").permitted());
 }
 
+/// The YANG defaults with the nodes the compiled schema protects.
+fn schema_defaults() -> NacmConfig {
+    NacmConfig {
+        protected: tree::protected_nodes(),
+        ..NacmConfig::default()
+    }
+}
+
+fn ha_leaf(name: &str) -> Vec<Step> {
+    vec![
+        step(DHCP, "server", &[]),
+        step(DHCP, "ha", &[]),
+        step(DHCP, "basic-auth", &[]),
+        step(DHCP, name, &[]),
+    ]
+}
+
+const PASSWORD: &str =
+    "/netdhcp-server:server/netdhcp-server:ha/netdhcp-server:basic-auth/netdhcp-server:password";
+
+#[test]
+fn the_schema_protects_nacm_and_the_secrets_and_nothing_else() {
+    let protected = tree::protected_nodes();
+    assert_eq!(
+        protected.deny_all_data(),
+        ["/ietf-netconf-acm:nacm", PASSWORD]
+    );
+    assert!(protected.deny_write_data().is_empty());
+    // No module implemented here marks an rpc or a notification; ietf-netconf's pair is the
+    // RFC's and not in the schema.
+    assert!(protected.deny_all_operations().is_empty());
+    assert!(protected.deny_all_notifications().is_empty());
+    assert!(protected.protects_operation("ietf-netconf", "kill-session"));
+    assert!(protected.protects_operation("ietf-netconf", "delete-config"));
+    assert!(!protected.protects_operation("ietf-netconf", "edit-config"));
+    assert!(!protected.protects_operation(DHCP, "ha-partner-down"));
+    // Without the schema's table only the RFC's operations are protected.
+    let bare = NacmConfig {
+        read_default: Action::Permit,
+        ..NacmConfig::default()
+    };
+    assert!(bare
+        .may_access_data(&user("alice", &[]), &nacm_node(), Access::READ)
+        .permitted());
+    assert!(!bare
+        .may_exec(&user("alice", &[]), "ietf-netconf", "kill-session")
+        .permitted());
+}
+
+#[test]
+fn secret_leaf_is_denied_unless_a_rule_permits_it() {
+    let mut cfg = schema_defaults();
+    cfg.write_default = Action::Permit;
+    let tech = user("tech", &["tech"]);
+    // No rule: read-default and write-default permit everything but the marked leaf.
+    for a in [Access::READ, Access::CREATE, Access::UPDATE, Access::DELETE] {
+        let d = cfg.may_access_data(&tech, &ha_leaf("password"), a);
+        assert_eq!(
+            (d.action, d.reason),
+            (Action::Deny, Reason::ProtectedByModel),
+            "{}",
+            a.name()
+        );
+        assert!(cfg.may_access_data(&tech, &ha_leaf("user"), a).permitted());
+        assert!(cfg
+            .may_access_data(&tech, &ha_leaf("password")[..3], a)
+            .permitted());
+    }
+    // An explicit permit for the path (read only): readable, still not writable.
+    cfg.rule_lists.push(list(
+        "tech",
+        &["tech"],
+        vec![rule(
+            "read-password",
+            DHCP,
+            path("/ndhcp:server/ndhcp:ha/ndhcp:basic-auth/ndhcp:password"),
+            "read",
+            Action::Permit,
+        )],
+    ));
+    let d = cfg.may_access_data(&tech, &ha_leaf("password"), Access::READ);
+    assert_eq!(
+        d.reason,
+        Reason::Rule {
+            list: "tech".into(),
+            rule: "read-password".into()
+        }
+    );
+    assert!(d.permitted());
+    let d = cfg.may_access_data(&tech, &ha_leaf("password"), Access::UPDATE);
+    assert_eq!(
+        (d.action, d.reason),
+        (Action::Deny, Reason::ProtectedByModel)
+    );
+    // A permit of an ancestor's path covers the leaf, and so does a rule for every node
+    // (module-name "*" without a rule-type): RFC 8341 counts both as explicit.
+    cfg.rule_lists[0].rules[0].rule_type = path("/ndhcp:server/ndhcp:ha");
+    assert!(cfg
+        .may_access_data(&tech, &ha_leaf("password"), Access::READ)
+        .permitted());
+    cfg.rule_lists[0].rules[0] = rule("read-all", "*", RuleType::Any, "read", Action::Permit);
+    assert!(cfg
+        .may_access_data(&tech, &ha_leaf("password"), Access::READ)
+        .permitted());
+    // Other groups are not concerned by the tech rules.
+    assert!(!cfg
+        .may_access_data(&user("other", &["x"]), &ha_leaf("password"), Access::READ)
+        .permitted());
+}
+
+fn marked(
+    kind: yang::nacm_marks::MarkedKind,
+    steps: &[&str],
+    mark: yang::nacm_marks::NacmMark,
+) -> yang::nacm_marks::MarkedNode {
+    yang::nacm_marks::MarkedNode {
+        kind,
+        path: steps
+            .iter()
+            .map(|name| yang::nacm_marks::SchemaStep {
+                module: "example".into(),
+                name: name.to_string(),
+            })
+            .collect(),
+        mark,
+    }
+}
+
+#[test]
+fn deny_write_operation_and_notification_marks() {
+    use yang::nacm_marks::{MarkedKind, NacmMark};
+    let protected = ProtectedNodes::from_marks(&[
+        marked(MarkedKind::Data, &["config", "fixed"], NacmMark::DenyWrite),
+        marked(MarkedKind::Operation, &["reboot"], NacmMark::DenyAll),
+        marked(MarkedKind::Operation, &["status"], NacmMark::DenyWrite),
+        marked(MarkedKind::Notification, &["breach"], NacmMark::DenyAll),
+    ]);
+    assert_eq!(
+        protected.deny_write_data(),
+        ["/example:config/example:fixed"]
+    );
+    assert_eq!(protected.deny_all_operations(), ["/example:reboot"]);
+    assert_eq!(protected.deny_all_notifications(), ["/example:breach"]);
+    let mut cfg = NacmConfig {
+        write_default: Action::Permit,
+        protected: std::sync::Arc::new(protected),
+        ..NacmConfig::default()
+    };
+    let u = user("u", &["g"]);
+    let fixed_leaf = [
+        step("example", "config", &[]),
+        step("example", "fixed", &[]),
+        step("example", "value", &[]),
+    ];
+    assert!(cfg
+        .may_access_data(&u, &fixed_leaf, Access::READ)
+        .permitted());
+    for a in [Access::CREATE, Access::UPDATE, Access::DELETE] {
+        let d = cfg.may_access_data(&u, &fixed_leaf, a);
+        assert_eq!(
+            (d.action, d.reason),
+            (Action::Deny, Reason::ProtectedByModel)
+        );
+        assert!(cfg.may_access_data(&u, &fixed_leaf[..1], a).permitted());
+    }
+    let d = cfg.may_exec(&u, "example", "reboot");
+    assert_eq!(
+        (d.action, d.reason),
+        (Action::Deny, Reason::ProtectedByModel)
+    );
+    assert!(cfg.may_exec(&u, "example", "status").permitted());
+    let d = cfg.may_receive_notification(&u, "example", "breach");
+    assert_eq!(
+        (d.action, d.reason),
+        (Action::Deny, Reason::ProtectedByModel)
+    );
+    assert!(cfg
+        .may_receive_notification(&u, "example", "other")
+        .permitted());
+    // Rules come first: a permit for the group opens each of them.
+    cfg.rule_lists.push(list(
+        "g",
+        &["g"],
+        vec![
+            rule("reboot", "example", rpc("reboot"), "exec", Action::Permit),
+            rule(
+                "breach",
+                "example",
+                RuleType::Notification(Name::parse("breach")),
+                "read",
+                Action::Permit,
+            ),
+            rule(
+                "fixed",
+                "example",
+                path("/config/fixed"),
+                "update",
+                Action::Permit,
+            ),
+        ],
+    ));
+    assert!(cfg.may_exec(&u, "example", "reboot").permitted());
+    assert!(cfg
+        .may_receive_notification(&u, "example", "breach")
+        .permitted());
+    assert!(cfg
+        .may_access_data(&u, &fixed_leaf, Access::UPDATE)
+        .permitted());
+    assert!(!cfg
+        .may_access_data(&u, &fixed_leaf, Access::DELETE)
+        .permitted());
+}
+
 #[test]
 fn nacm_data_is_default_deny_all() {
     let cfg = NacmConfig {
         read_default: Action::Permit,
         write_default: Action::Permit,
-        ..NacmConfig::default()
+        ..schema_defaults()
     };
     let u = user("alice", &[]);
     for a in [Access::READ, Access::CREATE, Access::UPDATE, Access::DELETE] {
@@ -524,6 +737,30 @@ fn default_policy_compiles_from_a_tree() {
     assert!(!cfg
         .may_access_data(&oper, &nacm_node(), Access::READ)
         .permitted());
+    // The secret: the operator's read-all would permit it, hide-secrets comes first.
+    let d = cfg.may_access_data(&oper, &ha_leaf("password"), Access::READ);
+    assert_eq!(
+        (d.action, d.reason),
+        (
+            Action::Deny,
+            Reason::Rule {
+                list: "operator".into(),
+                rule: "hide-secrets".into()
+            }
+        )
+    );
+    assert!(cfg
+        .may_access_data(&oper, &ha_leaf("user"), Access::READ)
+        .permitted());
+    assert!(cfg
+        .may_access_data(&admin, &ha_leaf("password"), Access::READ)
+        .permitted());
+    // A user in no rule-list's group gets the defaults and the schema's protection.
+    let d = cfg.may_access_data(&user("n", &["nobody"]), &ha_leaf("password"), Access::READ);
+    assert_eq!(
+        (d.action, d.reason),
+        (Action::Deny, Reason::ProtectedByModel)
+    );
 }
 
 #[test]

@@ -9,8 +9,11 @@ use yang::yang5::data::{
 };
 use yang::yang5::schema::SchemaNodeKind;
 
+use std::sync::{Arc, OnceLock};
+
 use super::rules::{
-    Access, Action, NacmConfig, Name, PathPattern, Rule, RuleList, RuleType, Step, Subject,
+    Access, Action, NacmConfig, Name, PathPattern, ProtectedNodes, Rule, RuleList, RuleType, Step,
+    Subject,
 };
 
 /// Namespace of ietf-netconf-acm.
@@ -18,7 +21,9 @@ pub const NACM_NS: &str = "urn:ietf:params:xml:ns:yang:ietf-netconf-acm";
 
 /// The access control a configuration gets when it has no `/nacm` node at all: group `admin`
 /// may do everything; group `operator` may read everything but `/nacm`, run get and
-/// get-config, get-leases4 and get-leases6, and nothing else that changes state.
+/// get-config, get-leases4 and get-leases6, and nothing else that changes state. The secrets
+/// the model marks `default-deny-all` are hidden from the operator by `hide-secrets`: its
+/// `read-all` rule is an explicit permit, which RFC 8341 lets override the marks.
 pub const DEFAULT_POLICY: &str = r#"<nacm xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-acm">
 <rule-list><name>admin</name><group>admin</group>
 <rule><name>permit-all</name><module-name>*</module-name><access-operations>*</access-operations><action>permit</action></rule>
@@ -34,6 +39,7 @@ pub const DEFAULT_POLICY: &str = r#"<nacm xmlns="urn:ietf:params:xml:ns:yang:iet
 <rule><name>no-cancel-commit</name><module-name>ietf-netconf</module-name><rpc-name>cancel-commit</rpc-name><access-operations>exec</access-operations><action>deny</action></rule>
 <rule><name>no-discard-changes</name><module-name>ietf-netconf</module-name><rpc-name>discard-changes</rpc-name><access-operations>exec</access-operations><action>deny</action></rule>
 <rule><name>no-lock</name><module-name>ietf-netconf</module-name><rpc-name>lock</rpc-name><access-operations>exec</access-operations><action>deny</action></rule>
+<rule><name>hide-secrets</name><module-name>netdhcp-server</module-name><path xmlns:ndhcp="urn:netdhcp:yang:netdhcp-server">/ndhcp:server/ndhcp:ha/ndhcp:basic-auth/ndhcp:password</path><access-operations>*</access-operations><action>deny</action></rule>
 <rule><name>read-all</name><module-name>*</module-name><access-operations>read</access-operations><action>permit</action></rule>
 </rule-list>
 </nacm>"#;
@@ -89,10 +95,39 @@ fn leaves<'a>(node: &DataNodeRef<'a>, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// The nodes the implemented modules mark `default-deny-all` / `default-deny-write`, read
+/// from the process-wide schema once. A schema that cannot be read leaves nothing marked but
+/// the RFC's ietf-netconf operations, and says so: the daemon cannot have started without it.
+pub fn protected_nodes() -> Arc<ProtectedNodes> {
+    static PROTECTED: OnceLock<Arc<ProtectedNodes>> = OnceLock::new();
+    PROTECTED
+        .get_or_init(|| match yang::nacm_marks::model_marks() {
+            Ok(marks) => {
+                let table = ProtectedNodes::from_marks(marks);
+                tracing::debug!(
+                    deny_all = ?table.deny_all_data(),
+                    deny_write = ?table.deny_write_data(),
+                    operations = ?table.deny_all_operations(),
+                    notifications = ?table.deny_all_notifications(),
+                    "nodes protected by the YANG modules"
+                );
+                Arc::new(table)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the nodes the YANG modules protect");
+                Arc::default()
+            }
+        })
+        .clone()
+}
+
 /// Reads `/nacm` from a (validated, defaults-complete) configuration tree. An absent `/nacm`
 /// gives the YANG defaults.
 pub fn config_from_tree(tree: &DataTree<'_>) -> NacmConfig {
-    let mut cfg = NacmConfig::default();
+    let mut cfg = NacmConfig {
+        protected: protected_nodes(),
+        ..NacmConfig::default()
+    };
     let Ok(nacm) = tree.find_path("/ietf-netconf-acm:nacm") else {
         return cfg;
     };
