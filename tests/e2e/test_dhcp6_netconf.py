@@ -182,7 +182,7 @@ def test_a_declined_address_is_counted_in_its_pool(s, env, v6):
     the address stays in use; the prefix pool declines nothing. `rows` of lease-file6 counts
     the rows of leases6.csv."""
     from dhcp6_client import ia_addresses, server_duid_of, status_of
-    from netconf_tools import leaf, wait_for
+    from netconf_tools import NSMAP, leaf, wait_for
 
     def state():
         return s.get(filter=("subtree", ndhcp("<state/>"))).data
@@ -206,6 +206,14 @@ def test_a_declined_address_is_counted_in_its_pool(s, env, v6):
     wait_for(lambda: pool("ia-na", "2001:db8:1::100")[1] == "1", timeout=10, what="declined reaches 1")
     assert pool("ia-na", "2001:db8:1::100") == ("2", "1", "14"), "the declined address stays in use"
     assert pool("ia-pd", "2001:db8:100::")[1] == "0"
+    sums = "d:server/d:state/d:dhcpv6/d:subnet[d:id='1']/d:ia-na"
+    now = state()
+    ranges = now.xpath("d:server/d:state/d:dhcpv6/d:subnet[d:id='1']/d:pool[d:type='ia-na']", namespaces=NSMAP)
+    assert tuple(leaf(now, f"{sums}/d:{n}") for n in ("in-use", "declined")) == (
+        str(sum(int(leaf(r, "d:in-use")) for r in ranges)),
+        "1",
+    ), "the subnet's ia-na leaves sum its address ranges"
+    assert leaf(now, "d:server/d:state/d:dhcpv6/d:subnet[d:id='1']/d:ia-pd/d:declined") == "0"
     assert leaf(state(), "d:server/d:state/d:dhcpv6/d:counters/d:decline") == "1"
 
     file6 = env.daemon.state_dir / "leases6.csv"

@@ -7,7 +7,7 @@ Configuration: netconf_tools.nc_config (subnet 1 100.64.0.0/16, pool 100.64.1.0-
 from __future__ import annotations
 
 from client import Dhcp4Client, mac
-from netconf_tools import PRL, leaf, nc_config, nc_env_factory, ndhcp, wait_for  # noqa: F401
+from netconf_tools import NSMAP, PRL, leaf, nc_config, nc_env_factory, ndhcp, wait_for  # noqa: F401
 
 STATE = ndhcp("<state/>")
 
@@ -82,6 +82,15 @@ def test_a_declined_address_is_counted_in_its_pool(nc_env_factory, topo):
         "the declined address stays in use"
     )
     assert leaf(now, "d:server/d:state/d:dhcpv4/d:counters/d:decline") == "1"
+    subnet = "d:server/d:state/d:dhcpv4/d:subnet[d:id='1']"
+    pools = now.xpath(f"{subnet}/d:pool", namespaces=NSMAP)
+    assert [
+        sum(int(leaf(p, f"d:{n}")) for p in pools) for n in ("total", "in-use", "declined", "free")
+    ] == [int(leaf(now, f"{subnet}/d:{n}")) for n in ("total", "in-use", "declined", "free")], (
+        "the subnet's leaves are its pools' sums"
+    )
+    assert leaf(now, f"{subnet}/d:declined") == "1"
+    assert int(leaf(now, "d:server/d:state/d:uptime")) >= 0
     assert env.daemon.last_lease_row(declined)["state"] == "1", "the memfile holds it declined"
 
 

@@ -45,10 +45,11 @@ pub fn state_xml(src: &Sources) -> String {
         .unwrap_or(0);
     let _ = write!(
         x,
-        "<server xmlns=\"{}\"><state><version>{}</version><start-time>{}</start-time>",
+        "<server xmlns=\"{}\"><state><version>{}</version><start-time>{}</start-time><uptime>{}</uptime>",
         yang::paths::NAMESPACE,
         env!("CARGO_PKG_VERSION"),
-        super::time::rfc3339(started)
+        super::time::rfc3339(started),
+        src.started.elapsed().map(|d| d.as_secs()).unwrap_or(0)
     );
     lease_files_xml(&mut x, src);
     let c = &src.counters4;
@@ -78,6 +79,10 @@ pub fn state_xml(src: &Sources) -> String {
     x.push_str("</counters>");
     for (id, pools) in &usage.subnets {
         let _ = write!(x, "<subnet><id>{id}</id>");
+        let sum = pools.iter().fold(SubnetUse::default(), |s, p| {
+            s.add(u128::from(p.total), p.in_use, p.declined)
+        });
+        sum.write(&mut x);
         for p in pools {
             let _ = write!(
                 x,
@@ -137,6 +142,35 @@ fn lease_file_xml(
     let _ = write!(x, "</{element}>");
 }
 
+/// A subnet's pools summed (`subnet-use` in the model); totals saturate at `u64::MAX`.
+#[derive(Debug, Clone, Copy, Default)]
+struct SubnetUse {
+    total: u128,
+    in_use: u64,
+    declined: u64,
+}
+
+impl SubnetUse {
+    fn add(self, total: u128, in_use: u64, declined: u64) -> Self {
+        SubnetUse {
+            total: self.total.saturating_add(total),
+            in_use: self.in_use.saturating_add(in_use),
+            declined: self.declined.saturating_add(declined),
+        }
+    }
+
+    fn write(&self, x: &mut String) {
+        let total = u64::try_from(self.total).unwrap_or(u64::MAX);
+        let _ = write!(
+            x,
+            "<total>{total}</total><in-use>{}</in-use><declined>{}</declined><free>{}</free>",
+            self.in_use,
+            self.declined,
+            total.saturating_sub(self.in_use)
+        );
+    }
+}
+
 fn dhcp6_xml(x: &mut String, c: &crate::server6::Counters6, usage: &crate::stats::Usage6) {
     use crate::dhcp6::packet::msg;
     let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
@@ -168,6 +202,20 @@ fn dhcp6_xml(x: &mut String, c: &crate::server6::Counters6, usage: &crate::stats
     x.push_str("</counters>");
     for (id, pools) in &usage.subnets {
         let _ = write!(x, "<subnet><id>{id}</id>");
+        for (element, kind) in [
+            ("ia-na", crate::stats::PoolKind6::Address),
+            ("ia-pd", crate::stats::PoolKind6::Prefix),
+        ] {
+            let sum = pools
+                .iter()
+                .filter(|p| p.kind == kind)
+                .fold(SubnetUse::default(), |s, p| {
+                    s.add(p.total, p.in_use, p.declined)
+                });
+            let _ = write!(x, "<{element}>");
+            sum.write(x);
+            let _ = write!(x, "</{element}>");
+        }
         for p in pools {
             let kind = match p.kind {
                 crate::stats::PoolKind6::Address => "ia-na",
@@ -326,6 +374,16 @@ mod tests {
                 && xml.contains("<type>ia-pd</type><start>2001:db8:100::</start><length>56</length><total>65536</total><in-use>1</in-use><declined>0</declined><free>65535</free>"),
             "a /64 range saturates at the largest uint64: {xml}"
         );
+        // Subnet sums: the one v4 pool; v6 per kind.
+        assert!(
+            xml.contains("<subnet><id>1</id><total>10</total><in-use>3</in-use><declined>1</declined><free>7</free><pool>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<subnet><id>1</id><ia-na><total>18446744073709551615</total><in-use>2</in-use><declined>1</declined><free>18446744073709551613</free></ia-na><ia-pd><total>65536</total><in-use>1</in-use><declined>0</declined><free>65535</free></ia-pd>"),
+            "{xml}"
+        );
+        assert!(xml.contains("<uptime>"), "{xml}");
         let ctx = yang::context().unwrap();
         let parsed = yang::yang5::data::DataTree::parse_string(
             ctx,
