@@ -324,19 +324,23 @@ pub fn printable_defaults(wd: Option<WithDefaults>) -> Option<filter::Defaults> 
     }
 }
 
-/// Prints a tree as the children of `<data>` in the given with-defaults mode.
-pub fn print_with_defaults(tree: &DataTree<'_>, wd: Option<WithDefaults>) -> String {
-    let mode = match wd {
+/// libyang's printer flag for a with-defaults mode (RFC 6243); explicit when none is asked.
+pub fn with_defaults_flag(wd: Option<WithDefaults>) -> DataPrinterFlags {
+    match wd {
         None | Some(WithDefaults::Explicit) => DataPrinterFlags::WD_EXPLICIT,
         Some(WithDefaults::ReportAll) => DataPrinterFlags::WD_ALL,
         Some(WithDefaults::ReportAllTagged) => {
             DataPrinterFlags::from_bits_retain(yang::yang5::ffi::LYD_PRINT_WD_ALL_TAG)
         }
         Some(WithDefaults::Trim) => DataPrinterFlags::WD_TRIM,
-    };
+    }
+}
+
+/// Prints a tree as the children of `<data>` in the given with-defaults mode.
+pub fn print_with_defaults(tree: &DataTree<'_>, wd: Option<WithDefaults>) -> String {
     yang::data::print(
         tree,
         DataFormat::XML,
-        DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::SHRINK | mode,
+        DataPrinterFlags::WITH_SIBLINGS | DataPrinterFlags::SHRINK | with_defaults_flag(wd),
     )
 }

@@ -9,12 +9,12 @@
 use std::collections::HashSet;
 
 use netconf::error::RpcError;
-use netconf::rpc::{Filter, GetData, WithDefaults, NS_NMDA};
+use netconf::rpc::{Filter, GetData, NS_NMDA};
 use yang::yang5::context::Context;
 use yang::yang5::data::{Data, DataFormat, DataNodeRef, DataPrinterFlags, DataTree};
 use yang::yang5::iter::NodeIterable;
 
-use super::datastore::print_with_defaults;
+use super::datastore::{print_with_defaults, with_defaults_flag};
 use super::error::from_filter;
 use super::filter::{self, FilterError};
 
@@ -61,14 +61,7 @@ fn print(tree: &DataTree<'_>, request: &GetData) -> String {
     if request.max_depth.is_none() {
         return print_with_defaults(tree, request.with_defaults);
     }
-    let mode = match request.with_defaults {
-        None | Some(WithDefaults::Explicit) => DataPrinterFlags::WD_EXPLICIT,
-        Some(WithDefaults::ReportAll) => DataPrinterFlags::WD_ALL,
-        Some(WithDefaults::ReportAllTagged) => {
-            DataPrinterFlags::from_bits_retain(yang::yang5::ffi::LYD_PRINT_WD_ALL_TAG)
-        }
-        Some(WithDefaults::Trim) => DataPrinterFlags::WD_TRIM,
-    };
+    let mode = with_defaults_flag(request.with_defaults);
     yang::data::print(
         tree,
         DataFormat::XML,

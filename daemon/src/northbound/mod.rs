@@ -24,3 +24,18 @@ pub mod xpath;
 pub use validate::{validate_document, Problem, ValidatedConfig};
 #[cfg(test)]
 mod datastore_tests;
+
+/// Whether `xml` (state data, the YANG library) fits the daemon's modules, strictly (every
+/// element known), without validation.
+#[cfg(test)]
+pub(crate) fn assert_fits_the_model(xml: &str) {
+    let parsed = yang::yang5::data::DataTree::parse_string(
+        yang::context().expect("the embedded modules load"),
+        xml,
+        yang::yang5::data::DataFormat::XML,
+        yang::yang5::data::DataParserFlags::NO_VALIDATION
+            | yang::yang5::data::DataParserFlags::STRICT,
+        yang::yang5::data::DataValidationFlags::empty(),
+    );
+    assert!(parsed.is_ok(), "{:?}\n{xml}", parsed.err());
+}
