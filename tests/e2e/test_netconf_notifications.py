@@ -282,6 +282,38 @@ def test_ha_state_changes_replayed_and_live(ha_servers, ha_topo):
         ch.HOT_STANDBY, "partner-in-maintenance"), etree.tostring(body).decode()  # fmt: skip
 
 
+def test_a_pause_and_its_end_are_ha_state_changes(ha_servers, ha_topo):
+    """A standby configured to pause in hot-standby reports, in its replayed chain, entering
+    hot-standby paused; ha-continue then reports the pause ending: an ha-state-change whose
+    state equals its previous-state, paused false."""
+    import configs_ha as ch
+    from ha import wait_pair
+
+    since = time.time() - 5
+    pause = {"state": [{"name": ch.HOT_STANDBY, "pause": "always"}]}
+    x1, _ = ch.pair_xml(ch.HOT_STANDBY, ha_topo.s1_if, ha_topo.s2_if)
+    _, x2 = ch.pair_xml(ch.HOT_STANDBY, ha_topo.s1_if, ha_topo.s2_if, state_machine=pause)
+    s1 = ha_servers.netdhcpd(1, x1)
+    s2 = ha_servers.netdhcpd(2, x2)
+    wait_pair(s1, s2, ch.HOT_STANDBY, timeout=40)
+    nc = s2.session()
+    subscribe(nc, start_time=rfc3339(since), filter=("subtree", f'<ha-state-change xmlns="{NDHCP_NS}"/>'))
+    chain = []
+    while True:
+        body = take(nc)
+        if name_of(body) == (NETMOD_NOTIF_NS, "replayComplete"):
+            break
+        chain.append(tuple(body.findtext(f"d:{n}", namespaces=NS) for n in ("previous-state", "state", "paused")))
+    assert chain and chain[-1][1:] == (ch.HOT_STANDBY, "true"), chain
+    assert all(p == "false" for _, _, p in chain[:-1]), chain
+
+    r = nc.rpc(f'<ha-continue xmlns="{NDHCP_NS}"/>')
+    assert not r.errors, r.raw
+    body = take(nc)
+    assert tuple(body.findtext(f"d:{n}", namespaces=NS) for n in ("previous-state", "state", "paused")) == (
+        ch.HOT_STANDBY, ch.HOT_STANDBY, "false"), etree.tostring(body).decode()  # fmt: skip
+
+
 STREAMS_FILTER = ("subtree", f'<netconf xmlns="{NETMOD_NOTIF_NS}"><streams/></netconf>')
 
 

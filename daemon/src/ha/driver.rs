@@ -300,6 +300,12 @@ impl Relationship {
                 state = rel.machine.state.name(),
                 "failover state machine paused; ha-continue resumes it"
             );
+            let _ = rel.port.state_changes.send(super::port::StateChange {
+                previous: rel.machine.state,
+                state: rel.machine.state,
+                partner: None,
+                paused: true,
+            });
         }
         rel.publish();
         rel.port.shared.store(Some(rel.shared.clone()));
@@ -511,6 +517,8 @@ impl Relationship {
                 ?event,
                 "failover state changed"
             );
+        }
+        if self.machine.state != before || self.machine.paused != was_paused {
             // Nobody listening (no NETCONF) is fine.
             let _ = self.port.state_changes.send(super::port::StateChange {
                 previous: before,
@@ -519,6 +527,7 @@ impl Relationship {
                     PartnerState::Known(s) => Some(s),
                     PartnerState::Unknown | PartnerState::Unavailable => None,
                 },
+                paused: self.machine.paused,
             });
         }
         if self.machine.paused != was_paused {

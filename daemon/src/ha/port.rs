@@ -60,6 +60,9 @@ pub struct StateChange {
     pub state: super::state::State,
     /// The partner's state as last heard, if known.
     pub partner: Option<super::state::State>,
+    /// Whether the machine is paused in `state`, waiting for ha-continue. A change with
+    /// `state` equal to `previous` reports a pause starting or ending.
+    pub paused: bool,
 }
 
 /// State changes kept for a slow listener; beyond that the oldest are lost (a listener

@@ -324,6 +324,7 @@ pub fn ha_state_body(change: &StateChange) -> String {
     if let Some(partner) = change.partner {
         let _ = write!(body, "<partner-state>{}</partner-state>", partner.name());
     }
+    let _ = write!(body, "<paused>{}</paused>", change.paused);
     body.push_str("</ha-state-change>");
     body
 }
@@ -627,10 +628,22 @@ mod tests {
             previous: State::HotStandby,
             state: State::PartnerDown,
             partner: None,
+            paused: false,
         });
         assert_eq!(
             body,
-            format!("<ha-state-change xmlns=\"{}\"><state>partner-down</state><previous-state>hot-standby</previous-state></ha-state-change>", yang::paths::NAMESPACE)
+            format!("<ha-state-change xmlns=\"{}\"><state>partner-down</state><previous-state>hot-standby</previous-state><paused>false</paused></ha-state-change>", yang::paths::NAMESPACE)
+        );
+        // A pause starting: the same state on both sides.
+        let pause = ha_state_body(&StateChange {
+            previous: State::Waiting,
+            state: State::Waiting,
+            partner: Some(State::Waiting),
+            paused: true,
+        });
+        assert!(
+            pause.ends_with("<state>waiting</state><previous-state>waiting</previous-state><partner-state>waiting</partner-state><paused>true</paused></ha-state-change>"),
+            "{pause}"
         );
         let mut f = FailureWatch {
             family: 4,
@@ -645,6 +658,7 @@ mod tests {
         let ctx = yang::context().unwrap();
         for body in [
             body,
+            pause,
             f.body(6).unwrap(),
             pool_body(&samples(&usage(9), &Usage6::default())[0], 90, "rising", 90),
         ] {
@@ -712,6 +726,7 @@ mod tests {
                     previous: State::Waiting,
                     state: State::PartnerDown,
                     partner: None,
+                    paused: false,
                 }),
             )
             .unwrap();
@@ -768,6 +783,7 @@ mod tests {
                 previous: State::Waiting,
                 state: State::Syncing,
                 partner: Some(State::HotStandby),
+                paused: false,
             })
             .unwrap();
         let ha = wait_for(&p, "ha-state-change").await;
