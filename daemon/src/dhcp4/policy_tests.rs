@@ -543,3 +543,99 @@ fn a_split_pool_gives_only_this_servers_half() {
         "the pool 10..12 has one odd address"
     );
 }
+
+// ---------- commits: what a new configuration keeps ----------
+
+fn reconfigured(w: &mut World, xml: &str, now: u64) {
+    let ctx = yang::context().expect("context");
+    let v = crate::northbound::validate_document(ctx, xml)
+        .map_err(|p| format!("{p:?}"))
+        .expect("config");
+    w.config = v.runtime.dhcp4;
+    w.state.reconfigure(&w.config, now);
+}
+
+/// A commit that leaves a subnet's prefix, pools and reservations alone keeps its offers and
+/// free maps: the client's REQUEST after the commit gets the offered address, and the offered
+/// address is not given to anyone else meanwhile.
+#[test]
+fn a_commit_changing_only_options_keeps_offers_and_taken_addresses() {
+    let mut w = World::new();
+    let leased = w.dora([2, 0, 0, 0, 1, 1]);
+    let offer = reply(&w.send(&build(MessageType::Discover, A, &[])));
+    let offered = offer.yiaddr();
+    reconfigured(
+        &mut w,
+        &CONFIG.replace("<value>100.64.0.7</value>", "<value>100.64.0.8</value>"),
+        NOW + 1,
+    );
+    assert_eq!(
+        w.state.offer_of(
+            &super::state::ClientKey::HwAddr(crate::lease::HwAddr::from_bytes(&A).expect("mac")),
+            NOW + 1
+        ),
+        Some(offered)
+    );
+    assert!(!w.state.is_free(1, offered) && !w.state.is_free(1, leased));
+    let other = reply(&w.send_at(
+        &build(MessageType::Discover, [2, 0, 0, 0, 9, 9], &[]),
+        NOW + 1,
+    ));
+    assert!(other.yiaddr() != offered && other.yiaddr() != leased);
+    let mut req = build(
+        MessageType::Request,
+        A,
+        &[
+            (opt::REQUESTED_IP, &offered.octets()[..]),
+            (opt::SERVER_ID, &SERVER.octets()[..]),
+            (opt::PARAMETER_REQUEST_LIST, &[42][..]),
+        ],
+    );
+    req[12..16].copy_from_slice(&[0; 4]);
+    let ack = reply(&w.send_at(&req, NOW + 2));
+    assert_eq!((ack.kind(), ack.yiaddr()), (MessageType::Ack, offered));
+    assert_eq!(
+        ack.option(42).expect("option 42"),
+        [100, 64, 0, 8],
+        "the new option value"
+    );
+}
+
+/// A commit that changes one subnet's pools rebuilds that subnet's maps from its leases (by
+/// looking each address up, or by one walk over the leases when the pools are larger than the
+/// lease count) and drops only that subnet's offers.
+#[test]
+fn a_commit_changing_a_pool_rebuilds_only_that_subnet() {
+    for wide in [false, true] {
+        let mut w = World::new();
+        let leased = w.dora([2, 0, 0, 0, 1, 1]);
+        let relayed_offer = {
+            let mut raw = build(MessageType::Discover, [2, 0, 0, 0, 2, 2], &[]);
+            raw[24..28].copy_from_slice(&[100, 70, 0, 1]); // giaddr: subnet 2
+            reply(&w.send(&raw)).yiaddr()
+        };
+        let offered1 = reply(&w.send(&build(MessageType::Discover, A, &[]))).yiaddr();
+        let end = if wide { "100.64.0.250" } else { "100.64.0.13" };
+        reconfigured(
+            &mut w,
+            &CONFIG.replace(
+                "<pool><start>100.64.0.10</start><end>100.64.0.12</end></pool>",
+                &format!("<pool><start>100.64.0.10</start><end>{end}</end></pool>"),
+            ),
+            NOW + 1,
+        );
+        assert!(
+            !w.state.is_free(1, leased),
+            "the lease still holds its address (wide {wide})"
+        );
+        assert!(
+            w.state.is_free(1, offered1),
+            "subnet 1's offer is dropped (wide {wide})"
+        );
+        assert!(
+            !w.state.is_free(2, relayed_offer),
+            "subnet 2 keeps its offer (wide {wide})"
+        );
+        assert!(w.state.in_pool(1, Ipv4Addr::new(100, 64, 0, 13)));
+    }
+}

@@ -35,6 +35,41 @@ pub struct LeaseState4 {
     // Offers all live `offer_lifetime` seconds, so insertion order is expiry order.
     offer_queue: VecDeque<(u64, Ipv4Addr)>,
     split: Option<u32>,
+    // What each subnet's free maps were built from, to keep them across a commit that leaves
+    // the subnet's addresses alone.
+    layouts: HashMap<u32, SubnetLayout>,
+}
+
+/// The parts of a subnet its free maps depend on: the prefix, the pools and the reserved
+/// addresses. Subnets do not overlap (the configuration checks refuse it), so a subnet whose
+/// layout is unchanged keeps its maps and offers as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SubnetLayout {
+    prefix: ipnet::Ipv4Net,
+    pools: Vec<(u32, u32)>,
+    reserved: Vec<u32>,
+}
+
+impl SubnetLayout {
+    fn of(subnet: &crate::config::Subnet4) -> Self {
+        let mut pools: Vec<(u32, u32)> = subnet
+            .pools
+            .iter()
+            .map(|p| (u32::from(p.start), u32::from(p.end)))
+            .collect();
+        pools.sort_unstable();
+        let mut reserved: Vec<u32> = subnet
+            .reservations
+            .iter()
+            .map(|r| u32::from(r.address))
+            .collect();
+        reserved.sort_unstable();
+        SubnetLayout {
+            prefix: subnet.prefix,
+            pools,
+            reserved,
+        }
+    }
 }
 
 /// Whether a lease keeps its address out of use at `now`.
@@ -52,6 +87,7 @@ impl LeaseState4 {
             offer_by_client: HashMap::new(),
             offer_queue: VecDeque::new(),
             split: None,
+            layouts: HashMap::new(),
         }
     }
 
@@ -63,27 +99,97 @@ impl LeaseState4 {
         self.split = half;
     }
 
-    /// Rebuilds the free maps for a new configuration: reserved addresses and addresses held
-    /// by leases are in use. Offers are dropped: their subnet may be gone.
+    /// Takes up a new configuration. A subnet whose prefix, pools and reservations are
+    /// unchanged keeps its free maps and its offers (a commit that changes options, lifetimes
+    /// or another subnet costs no walk over the leases and drops no offer); the others get
+    /// maps rebuilt from their reservations and the leases holding addresses in them, and
+    /// lose their offers (the subnet or the pool may be gone).
     pub fn reconfigure(&mut self, config: &Dhcp4Config, now: u64) {
         let mut pools: HashMap<u32, Vec<FreeMap>> = HashMap::new();
+        let mut layouts: HashMap<u32, SubnetLayout> = HashMap::new();
+        let mut rebuilt: Vec<u32> = Vec::new();
         for subnet in &config.subnets {
-            let mut maps: Vec<FreeMap> = subnet
-                .pools
-                .iter()
-                .map(|p| FreeMap::new(u32::from(p.start), u32::from(p.end)))
-                .collect();
-            maps.sort_by_key(|m| m.start());
-            for r in &subnet.reservations {
-                take_in(&mut maps, u32::from(r.address));
-            }
+            let layout = SubnetLayout::of(subnet);
+            let kept = (self.layouts.get(&subnet.id) == Some(&layout))
+                .then(|| self.pools.remove(&subnet.id))
+                .flatten();
+            let maps = kept.unwrap_or_else(|| {
+                rebuilt.push(subnet.id);
+                let mut maps: Vec<FreeMap> = layout
+                    .pools
+                    .iter()
+                    .map(|&(start, end)| FreeMap::new(start, end))
+                    .collect();
+                for &r in &layout.reserved {
+                    take_in(&mut maps, r);
+                }
+                maps
+            });
             pools.insert(subnet.id, maps);
+            layouts.insert(subnet.id, layout);
         }
-        // Leases are matched to pools by address, not by their recorded subnet id, so a lease
-        // written under another id (e.g. by a migrated Kea file) still blocks its address.
+        self.take_leased_addresses(&mut pools, &rebuilt, now);
+        // Offers stay only where the maps stayed: there the offered addresses are still taken.
+        let kept_prefixes: Vec<ipnet::Ipv4Net> = layouts
+            .iter()
+            .filter(|(id, _)| !rebuilt.contains(id))
+            .map(|(_, l)| l.prefix)
+            .collect();
+        let dropped: Vec<Ipv4Addr> = self
+            .offers
+            .keys()
+            .filter(|a| !kept_prefixes.iter().any(|p| p.contains(*a)))
+            .copied()
+            .collect();
+        for addr in dropped {
+            self.forget_offer(addr);
+        }
+        self.offer_queue
+            .retain(|(_, a)| self.offers.contains_key(a));
+        self.reserve_headroom(&pools);
+        self.pools = pools;
+        self.layouts = layouts;
+    }
+
+    /// Marks used, in the rebuilt subnets' maps, the addresses leases hold at `now`. Leases
+    /// are matched to pools by address, not by their recorded subnet id, so a lease written
+    /// under another id (e.g. by a migrated Kea file) still blocks its address. Small pools
+    /// are looked up address by address; otherwise every lease is visited once.
+    fn take_leased_addresses(
+        &self,
+        pools: &mut HashMap<u32, Vec<FreeMap>>,
+        rebuilt: &[u32],
+        now: u64,
+    ) {
+        let size: u64 = rebuilt
+            .iter()
+            .filter_map(|id| pools.get(id))
+            .flatten()
+            .map(|m| u64::from(m.len()))
+            .sum();
+        if size == 0 {
+            return;
+        }
+        if size <= self.store.len() as u64 {
+            for id in rebuilt {
+                for m in pools.get_mut(id).into_iter().flatten() {
+                    let first = m.start();
+                    for a in (0..m.len()).map(|k| first + k) {
+                        if self
+                            .store
+                            .get(Ipv4Addr::from(a))
+                            .is_some_and(|l| holds_address(l, now))
+                        {
+                            m.take(a);
+                        }
+                    }
+                }
+            }
+            return;
+        }
         let mut by_start: Vec<(u32, u32, u32)> = Vec::new(); // (start, subnet, index)
-        for (id, maps) in &pools {
-            for (i, m) in maps.iter().enumerate() {
+        for id in rebuilt {
+            for (i, m) in pools.get(id).into_iter().flatten().enumerate() {
                 by_start.push((m.start(), *id, i as u32));
             }
         }
@@ -99,14 +205,11 @@ impl LeaseState4 {
             }
             let (_, subnet, i) = by_start[idx - 1];
             if let Some(m) = pools.get_mut(&subnet).and_then(|v| v.get_mut(i as usize)) {
-                m.take(a);
+                if m.contains(a) {
+                    m.take(a);
+                }
             }
         }
-        self.reserve_headroom(&pools);
-        self.pools = pools;
-        self.offers.clear();
-        self.offer_by_client.clear();
-        self.offer_queue.clear();
     }
 
     /// Grows the store's indexes now, at configuration time, when fewer new leases fit than
