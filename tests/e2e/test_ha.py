@@ -372,7 +372,10 @@ def test_recovery_primary_syncs_back_under_load(ha_servers, ha_topo, tmp_path):
           f"states seen: {seen}")  # fmt: skip
     assert_path(seen, ["waiting", "syncing", "ready", HS], "the returning primary")
     o1 = s1.oper()
-    assert o1["sync-running"] == "false" and int(o1["sync-leases"]) > 0, f"no lease synchronised: {o1}"
+    # sync-leases counts the last sync only: when the standby still had unsent updates as the
+    # primary became ready, a second sync follows and may bring none. That the leases the
+    # standby granted alone reached the primary is checked on both files below.
+    assert o1["sync-running"] == "false", f"a sync is still running: {o1}"
 
     sent, failed = failed_exchanges(res)
     ratio = failed / sent if sent else 1.0

@@ -250,15 +250,26 @@ def test_subtree_and_xpath_filters_choose_notifications(env):
     assert by_xpath.m.take_notification(block=True, timeout=1) is None
 
 
-def test_ha_state_changes_replayed_and_live(ha_servers, ha_topo):
-    """A hot-standby pair: the standby's failover transitions since it started are replayed as a
-    chain of ha-state-change (each previous-state the state before, ending in hot-standby), then
-    ha-maintenance-start, sent on the same subscribed session, is reported live."""
+HA_FIELDS = ("previous-state", "state", "paused")
+
+
+def ha_fields(body) -> tuple:
+    """(previous-state, state, paused) of an ha-state-change."""
+    assert name_of(body) == (NDHCP_NS, "ha-state-change"), etree.tostring(body).decode()
+    return tuple(body.findtext(f"d:{n}", namespaces=NS) for n in HA_FIELDS)
+
+
+def hot_standby_pair_replayed(ha_servers, ha_topo, standby_state_machine=None):
+    """Starts a hot-standby pair (the standby with `standby_state_machine`, if given), waits
+    for hot-standby, subscribes on the standby to ha-state-change replayed from before its
+    start; returns (session, the replayed ha_fields in order)."""
     import configs_ha as ch
     from ha import wait_pair
 
     since = time.time() - 5
-    x1, x2 = ch.pair_xml(ch.HOT_STANDBY, ha_topo.s1_if, ha_topo.s2_if)
+    extra = {"state_machine": standby_state_machine} if standby_state_machine else {}
+    x1, _ = ch.pair_xml(ch.HOT_STANDBY, ha_topo.s1_if, ha_topo.s2_if)
+    _, x2 = ch.pair_xml(ch.HOT_STANDBY, ha_topo.s1_if, ha_topo.s2_if, **extra)
     s1 = ha_servers.netdhcpd(1, x1)
     s2 = ha_servers.netdhcpd(2, x2)
     wait_pair(s1, s2, ch.HOT_STANDBY, timeout=40)
@@ -268,18 +279,24 @@ def test_ha_state_changes_replayed_and_live(ha_servers, ha_topo):
     while True:
         body = take(nc)
         if name_of(body) == (NETMOD_NOTIF_NS, "replayComplete"):
-            break
-        assert name_of(body) == (NDHCP_NS, "ha-state-change"), etree.tostring(body).decode()
-        chain.append((body.findtext("d:previous-state", namespaces=NS), body.findtext("d:state", namespaces=NS)))
+            return nc, chain
+        chain.append(ha_fields(body))
+
+
+def test_ha_state_changes_replayed_and_live(ha_servers, ha_topo):
+    """A hot-standby pair: the standby's failover transitions since it started are replayed as a
+    chain of ha-state-change (each previous-state the state before, ending in hot-standby), then
+    ha-maintenance-start, sent on the same subscribed session, is reported live."""
+    import configs_ha as ch
+
+    nc, chain = hot_standby_pair_replayed(ha_servers, ha_topo)
     assert chain, "no failover transition replayed"
     assert chain[0][0] == "waiting", chain
     assert all(a[1] == b[0] for a, b in zip(chain, chain[1:])), chain
-    assert chain[-1][1] == ch.HOT_STANDBY, chain
+    assert chain[-1][1:] == (ch.HOT_STANDBY, "false"), chain
 
     nc.rpc(f'<ha-maintenance-start xmlns="{NDHCP_NS}"/>').assert_ok()
-    body = take(nc)
-    assert (body.findtext("d:previous-state", namespaces=NS), body.findtext("d:state", namespaces=NS)) == (
-        ch.HOT_STANDBY, "partner-in-maintenance"), etree.tostring(body).decode()  # fmt: skip
+    assert ha_fields(take(nc))[:2] == (ch.HOT_STANDBY, "partner-in-maintenance")
 
 
 def test_a_pause_and_its_end_are_ha_state_changes(ha_servers, ha_topo):
@@ -287,31 +304,15 @@ def test_a_pause_and_its_end_are_ha_state_changes(ha_servers, ha_topo):
     hot-standby paused; ha-continue then reports the pause ending: an ha-state-change whose
     state equals its previous-state, paused false."""
     import configs_ha as ch
-    from ha import wait_pair
 
-    since = time.time() - 5
     pause = {"state": [{"name": ch.HOT_STANDBY, "pause": "always"}]}
-    x1, _ = ch.pair_xml(ch.HOT_STANDBY, ha_topo.s1_if, ha_topo.s2_if)
-    _, x2 = ch.pair_xml(ch.HOT_STANDBY, ha_topo.s1_if, ha_topo.s2_if, state_machine=pause)
-    s1 = ha_servers.netdhcpd(1, x1)
-    s2 = ha_servers.netdhcpd(2, x2)
-    wait_pair(s1, s2, ch.HOT_STANDBY, timeout=40)
-    nc = s2.session()
-    subscribe(nc, start_time=rfc3339(since), filter=("subtree", f'<ha-state-change xmlns="{NDHCP_NS}"/>'))
-    chain = []
-    while True:
-        body = take(nc)
-        if name_of(body) == (NETMOD_NOTIF_NS, "replayComplete"):
-            break
-        chain.append(tuple(body.findtext(f"d:{n}", namespaces=NS) for n in ("previous-state", "state", "paused")))
+    nc, chain = hot_standby_pair_replayed(ha_servers, ha_topo, standby_state_machine=pause)
     assert chain and chain[-1][1:] == (ch.HOT_STANDBY, "true"), chain
     assert all(p == "false" for _, _, p in chain[:-1]), chain
 
     r = nc.rpc(f'<ha-continue xmlns="{NDHCP_NS}"/>')
     assert not r.errors, r.raw
-    body = take(nc)
-    assert tuple(body.findtext(f"d:{n}", namespaces=NS) for n in ("previous-state", "state", "paused")) == (
-        ch.HOT_STANDBY, ch.HOT_STANDBY, "false"), etree.tostring(body).decode()  # fmt: skip
+    assert ha_fields(take(nc)) == (ch.HOT_STANDBY, ch.HOT_STANDBY, "false")
 
 
 STREAMS_FILTER = ("subtree", f'<netconf xmlns="{NETMOD_NOTIF_NS}"><streams/></netconf>')
