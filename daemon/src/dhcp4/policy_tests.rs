@@ -639,3 +639,77 @@ fn a_commit_changing_a_pool_rebuilds_only_that_subnet() {
         assert!(w.state.in_pool(1, Ipv4Addr::new(100, 64, 0, 13)));
     }
 }
+
+/// Adding a pool to a subnet keeps the map and offers of its unchanged pool: the new pool's
+/// addresses are looked up on their own, the leased and offered addresses of the old pool stay
+/// taken, and the client's REQUEST still gets its offer.
+#[test]
+fn a_commit_adding_a_pool_keeps_the_unchanged_pools() {
+    let mut w = World::new();
+    let leased = w.dora([2, 0, 0, 0, 1, 1]);
+    let offered = reply(&w.send(&build(MessageType::Discover, A, &[]))).yiaddr();
+    // A lease inside the range of the pool to come, stored behind the maps' back: only a
+    // lookup of the new pool's addresses can find it.
+    let mut stray = w.state.store.get(leased).expect("lease").clone();
+    stray.address = Ipv4Addr::new(100, 64, 0, 30);
+    w.state.store.upsert(stray);
+    reconfigured(
+        &mut w,
+        &CONFIG.replace(
+            "<pool><start>100.64.0.10</start><end>100.64.0.12</end></pool>",
+            "<pool><start>100.64.0.10</start><end>100.64.0.12</end></pool>\
+             <pool><start>100.64.0.30</start><end>100.64.0.31</end></pool>",
+        ),
+        NOW + 1,
+    );
+    assert!(!w.state.is_free(1, leased) && !w.state.is_free(1, offered));
+    assert!(
+        !w.state.is_free(1, Ipv4Addr::new(100, 64, 0, 30)),
+        "the new pool's leased address is taken"
+    );
+    assert!(w.state.is_free(1, Ipv4Addr::new(100, 64, 0, 31)));
+    assert_eq!(
+        w.state.offer_of(
+            &super::state::ClientKey::HwAddr(crate::lease::HwAddr::from_bytes(&A).expect("mac")),
+            NOW + 1
+        ),
+        Some(offered),
+        "the offer in the kept pool stays"
+    );
+    let usage = w.state.pool_usage(1);
+    assert_eq!(usage.len(), 2);
+    assert_eq!(usage[0].2, 2, "pool 10..12: one lease, one offer");
+    assert_eq!(usage[1].2, 1, "pool 30..31: one lease");
+}
+
+/// Reservations added to or removed from a kept pool change what it can give: a newly
+/// reserved address is taken (and an offer of it to another client dropped), an address no
+/// longer reserved and held by nobody becomes free.
+#[test]
+fn a_commit_changing_reservations_applies_them_to_the_kept_pool() {
+    let mut w = World::new();
+    let offered = reply(&w.send(&build(MessageType::Discover, A, &[]))).yiaddr();
+    let with_pool_reservation = CONFIG.replace(
+        "<reservation><ip-address>100.64.0.50</ip-address>",
+        &format!(
+            "<reservation><ip-address>{offered}</ip-address><hw-address>02:00:00:00:00:99</hw-address></reservation>\
+             <reservation><ip-address>100.64.0.50</ip-address>"
+        ),
+    );
+    reconfigured(&mut w, &with_pool_reservation, NOW + 1);
+    let key = super::state::ClientKey::HwAddr(crate::lease::HwAddr::from_bytes(&A).expect("mac"));
+    assert_eq!(
+        w.state.offer_of(&key, NOW + 1),
+        None,
+        "the offer of a now reserved address is dropped"
+    );
+    assert!(
+        !w.state.is_free(1, offered),
+        "reserved addresses stay taken"
+    );
+    reconfigured(&mut w, CONFIG, NOW + 2);
+    assert!(
+        w.state.is_free(1, offered),
+        "no longer reserved, held by no lease nor offer: free again"
+    );
+}

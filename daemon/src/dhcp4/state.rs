@@ -72,6 +72,77 @@ impl SubnetLayout {
     }
 }
 
+/// What a new configuration keeps of the old free maps, worked out subnet by subnet.
+#[derive(Debug, Default)]
+struct CarryOver {
+    /// Prefixes of subnets kept whole: all their offers stay.
+    kept_prefixes: Vec<ipnet::Ipv4Net>,
+    /// Inclusive ranges of pools kept in changed subnets: their offers stay.
+    kept_ranges: Vec<(u32, u32)>,
+    /// Addresses reserved now and not before: offers of them go.
+    newly_reserved: Vec<u32>,
+    /// (subnet, address) reserved before and not now, in a kept pool.
+    unreserved: Vec<(u32, u32)>,
+    /// (subnet, index) of maps built new: the leases inside them are still to be taken.
+    fresh: Vec<(u32, usize)>,
+}
+
+impl CarryOver {
+    /// The maps of a changed (or new) subnet: the old map of each pool whose range is
+    /// unchanged, with reservations added or removed applied, and a new map for every other
+    /// pool with the subnet's reservations taken.
+    fn carry_pools(
+        &mut self,
+        id: u32,
+        mut old_maps: Vec<FreeMap>,
+        old: Option<&SubnetLayout>,
+        layout: &SubnetLayout,
+    ) -> Vec<FreeMap> {
+        let no_reservations = Vec::new();
+        let old_reserved = old.map_or(&no_reservations, |l| &l.reserved);
+        let mut maps = Vec::with_capacity(layout.pools.len());
+        for &(start, end) in &layout.pools {
+            let same_range = old_maps.iter().position(|m| {
+                m.start() == start && m.len() == end.wrapping_sub(start).wrapping_add(1)
+            });
+            match same_range {
+                Some(k) => {
+                    let mut map = old_maps.swap_remove(k);
+                    for &r in &layout.reserved {
+                        if map.contains(r) && old_reserved.binary_search(&r).is_err() {
+                            map.take(r);
+                            self.newly_reserved.push(r);
+                        }
+                    }
+                    for &r in old_reserved {
+                        if map.contains(r) && layout.reserved.binary_search(&r).is_err() {
+                            self.unreserved.push((id, r));
+                        }
+                    }
+                    self.kept_ranges.push((start, end));
+                    maps.push(map);
+                }
+                None => {
+                    let mut map = FreeMap::new(start, end);
+                    for &r in &layout.reserved {
+                        map.take(r);
+                    }
+                    self.fresh.push((id, maps.len()));
+                    maps.push(map);
+                }
+            }
+        }
+        maps
+    }
+
+    fn keeps_offer(&self, addr: Ipv4Addr) -> bool {
+        let a = u32::from(addr);
+        let kept = self.kept_prefixes.iter().any(|p| p.contains(&addr))
+            || self.kept_ranges.iter().any(|&(s, e)| s <= a && a <= e);
+        kept && self.newly_reserved.binary_search(&a).is_err()
+    }
+}
+
 /// Whether a lease keeps its address out of use at `now`.
 pub fn holds_address(lease: &Lease4, now: u64) -> bool {
     matches!(lease.state, LeaseState::Default | LeaseState::Declined) && !lease.is_expired(now)
@@ -101,44 +172,38 @@ impl LeaseState4 {
 
     /// Takes up a new configuration. A subnet whose prefix, pools and reservations are
     /// unchanged keeps its free maps and its offers (a commit that changes options, lifetimes
-    /// or another subnet costs no walk over the leases and drops no offer); the others get
-    /// maps rebuilt from their reservations and the leases holding addresses in them, and
-    /// lose their offers (the subnet or the pool may be gone).
+    /// or another subnet costs no walk over the leases and drops no offer). In a changed
+    /// subnet, a pool whose range is unchanged keeps its map and offers too, with reservations
+    /// added or removed applied to it; only new or resized pools get maps built from the
+    /// reservations and the leases holding addresses in them. So adding a small pool to a
+    /// subnet holding millions of leases looks up the new pool's addresses only.
     pub fn reconfigure(&mut self, config: &Dhcp4Config, now: u64) {
+        let mut old_pools = std::mem::take(&mut self.pools);
+        let old_layouts = std::mem::take(&mut self.layouts);
         let mut pools: HashMap<u32, Vec<FreeMap>> = HashMap::new();
         let mut layouts: HashMap<u32, SubnetLayout> = HashMap::new();
-        let mut rebuilt: Vec<u32> = Vec::new();
+        let mut plan = CarryOver::default();
         for subnet in &config.subnets {
             let layout = SubnetLayout::of(subnet);
-            let kept = (self.layouts.get(&subnet.id) == Some(&layout))
-                .then(|| self.pools.remove(&subnet.id))
-                .flatten();
-            let maps = kept.unwrap_or_else(|| {
-                rebuilt.push(subnet.id);
-                let mut maps: Vec<FreeMap> = layout
-                    .pools
-                    .iter()
-                    .map(|&(start, end)| FreeMap::new(start, end))
-                    .collect();
-                for &r in &layout.reserved {
-                    take_in(&mut maps, r);
+            let old_maps = old_pools.remove(&subnet.id).unwrap_or_default();
+            let maps = match old_layouts.get(&subnet.id) {
+                Some(old) if *old == layout => {
+                    plan.kept_prefixes.push(layout.prefix);
+                    old_maps
                 }
-                maps
-            });
+                old => plan.carry_pools(subnet.id, old_maps, old, &layout),
+            };
             pools.insert(subnet.id, maps);
             layouts.insert(subnet.id, layout);
         }
-        self.take_leased_addresses(&mut pools, &rebuilt, now);
-        // Offers stay only where the maps stayed: there the offered addresses are still taken.
-        let kept_prefixes: Vec<ipnet::Ipv4Net> = layouts
-            .iter()
-            .filter(|(id, _)| !rebuilt.contains(id))
-            .map(|(_, l)| l.prefix)
-            .collect();
+        self.take_leased_addresses(&mut pools, &plan.fresh, now);
+        plan.newly_reserved.sort_unstable();
+        // Offers stay only where their maps stayed: there the offered addresses are still
+        // taken. An address that just became reserved is no longer anyone else's to take.
         let dropped: Vec<Ipv4Addr> = self
             .offers
             .keys()
-            .filter(|a| !kept_prefixes.iter().any(|p| p.contains(*a)))
+            .filter(|a| !plan.keeps_offer(**a))
             .copied()
             .collect();
         for addr in dropped {
@@ -146,53 +211,67 @@ impl LeaseState4 {
         }
         self.offer_queue
             .retain(|(_, a)| self.offers.contains_key(a));
+        // A reservation removed from a kept pool frees its address unless a lease or an
+        // offer holds it.
+        for (id, a) in plan.unreserved {
+            let addr = Ipv4Addr::from(a);
+            let held = self.offers.contains_key(&addr)
+                || self.store.get(addr).is_some_and(|l| holds_address(l, now));
+            if !held {
+                if let Some(m) = pools
+                    .get_mut(&id)
+                    .and_then(|v| v.iter_mut().find(|m| m.contains(a)))
+                {
+                    m.release(a);
+                }
+            }
+        }
         self.reserve_headroom(&pools);
         self.pools = pools;
         self.layouts = layouts;
     }
 
-    /// Marks used, in the rebuilt subnets' maps, the addresses leases hold at `now`. Leases
-    /// are matched to pools by address, not by their recorded subnet id, so a lease written
-    /// under another id (e.g. by a migrated Kea file) still blocks its address. Small pools
-    /// are looked up address by address; otherwise every lease is visited once.
+    /// Marks used, in the given new maps (subnet id, index of the pool's map), the addresses
+    /// leases hold at `now`. Leases are matched to pools by address, not by their recorded
+    /// subnet id, so a lease written under another id (e.g. by a migrated Kea file) still
+    /// blocks its address. Small pools are looked up address by address; otherwise every
+    /// lease is visited once.
     fn take_leased_addresses(
         &self,
         pools: &mut HashMap<u32, Vec<FreeMap>>,
-        rebuilt: &[u32],
+        fresh: &[(u32, usize)],
         now: u64,
     ) {
-        let size: u64 = rebuilt
+        let size: u64 = fresh
             .iter()
-            .filter_map(|id| pools.get(id))
-            .flatten()
+            .filter_map(|(id, i)| pools.get(id)?.get(*i))
             .map(|m| u64::from(m.len()))
             .sum();
         if size == 0 {
             return;
         }
         if size <= self.store.len() as u64 {
-            for id in rebuilt {
-                for m in pools.get_mut(id).into_iter().flatten() {
-                    let first = m.start();
-                    for a in (0..m.len()).map(|k| first + k) {
-                        if self
-                            .store
-                            .get(Ipv4Addr::from(a))
-                            .is_some_and(|l| holds_address(l, now))
-                        {
-                            m.take(a);
-                        }
+            for (id, i) in fresh {
+                let Some(m) = pools.get_mut(id).and_then(|v| v.get_mut(*i)) else {
+                    continue;
+                };
+                let first = m.start();
+                for a in (0..m.len()).map(|k| first + k) {
+                    if self
+                        .store
+                        .get(Ipv4Addr::from(a))
+                        .is_some_and(|l| holds_address(l, now))
+                    {
+                        m.take(a);
                     }
                 }
             }
             return;
         }
-        let mut by_start: Vec<(u32, u32, u32)> = Vec::new(); // (start, subnet, index)
-        for id in rebuilt {
-            for (i, m) in pools.get(id).into_iter().flatten().enumerate() {
-                by_start.push((m.start(), *id, i as u32));
-            }
-        }
+        let mut by_start: Vec<(u32, u32, usize)> = fresh
+            .iter()
+            .filter_map(|&(id, i)| Some((pools.get(&id)?.get(i)?.start(), id, i)))
+            .collect();
         by_start.sort_unstable();
         for lease in self.store.iter() {
             if !holds_address(lease, now) {
@@ -204,7 +283,7 @@ impl LeaseState4 {
                 continue;
             }
             let (_, subnet, i) = by_start[idx - 1];
-            if let Some(m) = pools.get_mut(&subnet).and_then(|v| v.get_mut(i as usize)) {
+            if let Some(m) = pools.get_mut(&subnet).and_then(|v| v.get_mut(i)) {
                 if m.contains(a) {
                     m.take(a);
                 }
@@ -465,11 +544,5 @@ fn client_key_of(lease: &Lease4) -> ClientKey {
     match &lease.client_id {
         Some(id) => ClientKey::ClientId(id.clone()),
         None => ClientKey::HwAddr(lease.hwaddr),
-    }
-}
-
-fn take_in(maps: &mut [FreeMap], addr: u32) {
-    if let Some(m) = maps.iter_mut().find(|m| m.contains(addr)) {
-        m.take(addr);
     }
 }
