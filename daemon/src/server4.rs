@@ -359,6 +359,7 @@ impl Engine4 {
                     // The requester may have given up (timeout); nothing to undo.
                     let _ = done.send(page);
                 }
+                PeerRequest4::Lookup(look) => look(&self.state.store),
                 PeerRequest4::Reclaim { done } => {
                     let total = engine::reclaim_all(RECLAIM_PER_PASS, || self.reclaim(config));
                     let _ = done.send(total);

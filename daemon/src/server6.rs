@@ -579,6 +579,7 @@ impl Engine6 {
                     );
                     let _ = done.send(page);
                 }
+                PeerRequest6::Lookup(look) => look(&self.state.store),
                 PeerRequest6::Reclaim { done } => {
                     let total = engine::reclaim_all(RECLAIM_PER_PASS, || self.reclaim(config));
                     let _ = done.send(total);

@@ -32,6 +32,8 @@ pub trait PeerLease: Clone + Send + Sync + Debug + 'static {
     type Key: Copy + Send + Debug + 'static;
     /// The address a page starts after.
     type Addr: Copy + Send + Debug + 'static;
+    /// The engine's lease store of this family, which a [`PeerRequest::Lookup`] reads.
+    type Store: 'static;
     /// "DHCPv4" or "DHCPv6", for messages.
     const FAMILY: &'static str;
     /// Whether a Kea partner takes the bulk request too (lease6-bulk-apply is Kea's own).
@@ -58,6 +60,7 @@ pub trait PeerLease: Clone + Send + Sync + Debug + 'static {
 impl PeerLease for Lease4 {
     type Key = Ipv4Addr;
     type Addr = Ipv4Addr;
+    type Store = crate::lease::LeaseStore4;
     const FAMILY: &'static str = "DHCPv4";
     const KEA_TAKES_BULK: bool = false;
 
@@ -126,6 +129,7 @@ impl PeerLease for Lease4 {
 impl PeerLease for Lease6 {
     type Key = LeaseKey6;
     type Addr = Ipv6Addr;
+    type Store = crate::lease::store6::LeaseStore6;
     const FAMILY: &'static str = "DHCPv6";
     const KEA_TAKES_BULK: bool = true;
 

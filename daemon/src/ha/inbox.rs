@@ -123,6 +123,10 @@ impl Join {
 /// Which leases a listing keeps.
 pub type LeaseFilter<L> = Box<dyn Fn(&L) -> bool + Send>;
 
+/// A read of the engine's lease store through its indexes; it answers through a channel of
+/// its own.
+pub type StoreLookup<L> = Box<dyn FnOnce(&<L as PeerLease>::Store) + Send>;
+
 /// A request for an engine from the peer link or the operator.
 pub enum PeerRequest<L: PeerLease> {
     /// Apply the partner's leases (`deleted`: the leases it deleted); answered once the rows
@@ -149,6 +153,9 @@ pub enum PeerRequest<L: PeerLease> {
         /// The answer.
         done: oneshot::Sender<Vec<L>>,
     },
+    /// Look a few leases up by key (an operator's read naming them): no walk over all leases
+    /// on the engine thread.
+    Lookup(StoreLookup<L>),
     /// Reclaim every expired lease now; answered with how many were.
     Reclaim {
         /// The answer.

@@ -23,10 +23,10 @@ use quick_xml::NsReader;
 use yang::yang5::context::Context;
 
 use super::lease_rpc;
-use crate::ha::inbox::LeaseFilter;
+use crate::ha::inbox::{LeaseFilter, PeerRequest};
 use crate::ha::port::HaPort;
 use crate::lease::record6::LeaseType6;
-use crate::lease::{hex_text, HwAddr, Lease4, Lease6};
+use crate::lease::{hex_text, HwAddr, Lease4, Lease6, LeaseStore4, LeaseStore6};
 
 /// `max_leases_in_get` when the settings do not say.
 pub const DEFAULT_MAX_LEASES_IN_GET: usize = 10_000;
@@ -490,16 +490,6 @@ impl Match4 {
             client_id: leaf("client-id").map(hex_text::decode).transpose().ok()?,
         })
     }
-
-    fn keeps(&self, l: &Lease4) -> bool {
-        self.address.is_none_or(|a| l.address == a)
-            && self.subnet_id.is_none_or(|s| l.subnet_id == s)
-            && self.hw_address.is_none_or(|h| l.hwaddr == h)
-            && self
-                .client_id
-                .as_deref()
-                .is_none_or(|c| l.client_id.as_deref() == Some(c))
-    }
 }
 
 /// As [`Match4`], for DHCPv6.
@@ -526,13 +516,6 @@ impl Match6 {
             subnet_id: leaf("subnet-id").map(str::parse).transpose().ok()?,
             duid: leaf("duid").map(hex_text::decode).transpose().ok()?,
         })
-    }
-
-    fn keeps(&self, l: &Lease6) -> bool {
-        self.lease_type.is_none_or(|t| l.lease_type == t)
-            && self.address.is_none_or(|a| l.address == a)
-            && self.subnet_id.is_none_or(|s| l.subnet_id == s)
-            && self.duid.as_deref().is_none_or(|d| &*l.duid == d)
     }
 }
 
@@ -599,6 +582,220 @@ async fn walk<L: crate::ha::family::PeerLease>(
     Ok(leases)
 }
 
+/// Runs `look` on the family's engine thread against its lease store and returns its answer.
+async fn look_up<L: crate::ha::family::PeerLease, T: Send + 'static>(
+    port: &HaPort,
+    family: &'static str,
+    look: impl FnOnce(&L::Store) -> T + Send + 'static,
+) -> Result<T, LeaseStateError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    L::inbox(port).send(PeerRequest::Lookup(Box::new(move |store: &L::Store| {
+        // The requester may have given up (timeout); nothing to undo.
+        let _ = tx.send(look(store));
+    })));
+    tokio::time::timeout(ENGINE_TIMEOUT, rx)
+        .await
+        .map_err(|_| LeaseStateError::Engine { family })?
+        .map_err(|_| LeaseStateError::Engine { family })
+}
+
+/// How a family's matches are served, cheapest first: through the store's indexes when every
+/// match names its leases' keys (one request, whatever the lease count); too-big at once when
+/// a match keeps every lease and the store holds more than may be given; else the paged walk.
+trait Selection: Send + Sync + 'static {
+    type Lease: crate::ha::family::PeerLease;
+    /// "v4" or "v6", for errors.
+    const FAMILY: &'static str;
+    /// Whether the store's indexes find this match's leases.
+    fn is_indexed(&self) -> bool;
+    /// Whether it keeps every lease.
+    fn selects_all(&self) -> bool;
+    /// The leases it keeps, found through the store's indexes (for an indexed match).
+    fn look_up(&self, store: &StoreOf<Self>) -> Vec<Self::Lease>;
+    /// Whether it keeps `lease`.
+    fn keeps(&self, lease: &Self::Lease) -> bool;
+    /// How many leases the store holds.
+    fn store_len(store: &StoreOf<Self>) -> usize;
+    /// Where a lease sorts in a reply (the walk's order) and what makes two finds one.
+    fn order(lease: &Self::Lease) -> (u128, u8);
+    /// Where a page of the walk ends.
+    fn address(lease: &Self::Lease) -> <Self::Lease as crate::ha::family::PeerLease>::Addr;
+    /// How many leases at most the match selects, when it names them.
+    fn at_most(&self) -> Option<usize>;
+}
+
+type StoreOf<M> = <<M as Selection>::Lease as crate::ha::family::PeerLease>::Store;
+
+impl Selection for Match4 {
+    type Lease = Lease4;
+    const FAMILY: &'static str = "v4";
+    // An address, or a client-id or hardware address with the subnet-id (the client indexes
+    // are per subnet).
+    fn is_indexed(&self) -> bool {
+        self.address.is_some()
+            || self.subnet_id.is_some() && (self.client_id.is_some() || self.hw_address.is_some())
+    }
+
+    fn selects_all(&self) -> bool {
+        self.address.is_none()
+            && self.subnet_id.is_none()
+            && self.hw_address.is_none()
+            && self.client_id.is_none()
+    }
+
+    fn look_up(&self, store: &LeaseStore4) -> Vec<Lease4> {
+        let keep = |l: &&Lease4| self.keeps(l);
+        match (self.address, self.subnet_id) {
+            (Some(a), _) => store.get(a).filter(keep).cloned().into_iter().collect(),
+            (None, Some(subnet)) => match (&self.client_id, &self.hw_address) {
+                (Some(id), _) => store
+                    .all_by_client_id(subnet, id)
+                    .filter(keep)
+                    .cloned()
+                    .collect(),
+                (None, Some(hw)) => store
+                    .all_by_hwaddr(subnet, hw)
+                    .filter(keep)
+                    .cloned()
+                    .collect(),
+                (None, None) => Vec::new(),
+            },
+            (None, None) => Vec::new(),
+        }
+    }
+
+    fn keeps(&self, l: &Lease4) -> bool {
+        self.address.is_none_or(|a| l.address == a)
+            && self.subnet_id.is_none_or(|s| l.subnet_id == s)
+            && self.hw_address.is_none_or(|h| l.hwaddr == h)
+            && self
+                .client_id
+                .as_deref()
+                .is_none_or(|c| l.client_id.as_deref() == Some(c))
+    }
+
+    fn store_len(store: &LeaseStore4) -> usize {
+        store.len()
+    }
+
+    fn order(lease: &Lease4) -> (u128, u8) {
+        (u128::from(u32::from(lease.address)), 0)
+    }
+
+    fn address(lease: &Lease4) -> Ipv4Addr {
+        lease.address
+    }
+
+    fn at_most(&self) -> Option<usize> {
+        self.address.map(|_| 1)
+    }
+}
+
+impl Selection for Match6 {
+    type Lease = Lease6;
+    const FAMILY: &'static str = "v6";
+    fn is_indexed(&self) -> bool {
+        self.address.is_some()
+    }
+
+    fn selects_all(&self) -> bool {
+        self.lease_type.is_none()
+            && self.address.is_none()
+            && self.subnet_id.is_none()
+            && self.duid.is_none()
+    }
+
+    fn look_up(&self, store: &LeaseStore6) -> Vec<Lease6> {
+        let Some(address) = self.address else {
+            return Vec::new();
+        };
+        let types = match self.lease_type {
+            Some(t) => vec![t],
+            None => vec![LeaseType6::Na, LeaseType6::Ta, LeaseType6::Pd],
+        };
+        types
+            .into_iter()
+            .filter_map(|t| store.get((t, address)))
+            .filter(|l| self.keeps(l))
+            .cloned()
+            .collect()
+    }
+
+    fn keeps(&self, l: &Lease6) -> bool {
+        self.lease_type.is_none_or(|t| l.lease_type == t)
+            && self.address.is_none_or(|a| l.address == a)
+            && self.subnet_id.is_none_or(|s| l.subnet_id == s)
+            && self.duid.as_deref().is_none_or(|d| &*l.duid == d)
+    }
+
+    fn store_len(store: &LeaseStore6) -> usize {
+        store.len()
+    }
+
+    fn order(lease: &Lease6) -> (u128, u8) {
+        (u128::from(lease.address), lease.lease_type as u8)
+    }
+
+    fn address(lease: &Lease6) -> Ipv6Addr {
+        lease.address
+    }
+
+    fn at_most(&self) -> Option<usize> {
+        // An address is leased at most once per lease type.
+        self.address
+            .map(|_| if self.lease_type.is_some() { 1 } else { 3 })
+    }
+}
+
+/// The leases any of `matches` keeps, at most `room` of them (more: too-big naming `max`).
+async fn select<M: Selection>(
+    port: &HaPort,
+    matches: Vec<M>,
+    room: usize,
+    max: usize,
+) -> Result<Vec<M::Lease>, LeaseStateError> {
+    let too_big = LeaseStateError::TooBig { limit: max };
+    let matches = std::sync::Arc::new(matches);
+    if matches.iter().all(M::is_indexed) {
+        let wanted = matches.clone();
+        let found = look_up::<M::Lease, _>(port, M::FAMILY, move |store| {
+            let mut found: Vec<M::Lease> = wanted.iter().flat_map(|m| m.look_up(store)).collect();
+            found.sort_unstable_by_key(M::order);
+            found.dedup_by_key(|l| M::order(l));
+            found
+        })
+        .await?;
+        return if found.len() > room {
+            Err(too_big)
+        } else {
+            Ok(found)
+        };
+    }
+    if matches.iter().any(M::selects_all)
+        && look_up::<M::Lease, _>(port, M::FAMILY, M::store_len).await? > room
+    {
+        return Err(too_big);
+    }
+    // Matches that each name their leases bound the walk: it may stop at the first finds.
+    let bound = matches
+        .iter()
+        .map(M::at_most)
+        .sum::<Option<usize>>()
+        .map_or(room + 1, |n| n.min(room + 1));
+    let leases = walk::<M::Lease>(
+        port,
+        bound,
+        move |l| matches.iter().any(|m| m.keeps(l)),
+        M::FAMILY,
+        M::address,
+    )
+    .await?;
+    if leases.len() > room {
+        return Err(too_big);
+    }
+    Ok(leases)
+}
+
 /// The leases `wanted` selects as a `/server/state` document to merge into a get's state,
 /// or too-big when they are more than `max` (both families together). No engine is asked
 /// for a family the filter does not reach.
@@ -608,26 +805,8 @@ pub async fn fetch(port: &HaPort, wanted: &Wanted, max: usize) -> Result<String,
     if let Some(matches) = &wanted.v4 {
         let matches: Vec<Match4> = matches.iter().filter_map(Match4::of).collect();
         if !matches.is_empty() {
-            // Matches that each name an address select one lease at most: the walk may
-            // stop at the first finds.
-            let bound = matches
-                .iter()
-                .map(|m| m.address.map(|_| 1))
-                .sum::<Option<usize>>()
-                .map_or(max + 1, |n| n.min(max + 1));
-            let keep = std::sync::Arc::new(matches);
-            let leases = walk::<Lease4>(
-                port,
-                bound,
-                move |l| keep.iter().any(|m| m.keeps(l)),
-                "v4",
-                |l| l.address,
-            )
-            .await?;
+            let leases = select(port, matches, max, max).await?;
             held += leases.len();
-            if held > max {
-                return Err(LeaseStateError::TooBig { limit: max }.into());
-            }
             x.push_str("<dhcpv4>");
             for l in &leases {
                 lease_rpc::lease4_xml(l, &mut x);
@@ -638,28 +817,8 @@ pub async fn fetch(port: &HaPort, wanted: &Wanted, max: usize) -> Result<String,
     if let Some(matches) = &wanted.v6 {
         let matches: Vec<Match6> = matches.iter().filter_map(Match6::of).collect();
         if !matches.is_empty() {
-            // An address is leased at most once per lease type.
-            let bound = matches
-                .iter()
-                .map(|m| {
-                    m.address
-                        .map(|_| if m.lease_type.is_some() { 1 } else { 3 })
-                })
-                .sum::<Option<usize>>()
-                .map_or(max + 1 - held, |n| n.min(max + 1 - held));
-            let keep = std::sync::Arc::new(matches);
-            let leases = walk::<Lease6>(
-                port,
-                bound,
-                move |l| keep.iter().any(|m| m.keeps(l)),
-                "v6",
-                |l| l.address,
-            )
-            .await?;
+            let leases = select(port, matches, max - held, max).await?;
             held += leases.len();
-            if held > max {
-                return Err(LeaseStateError::TooBig { limit: max }.into());
-            }
             x.push_str("<dhcpv6>");
             for l in &leases {
                 lease_rpc::lease6_xml(l, &mut x);

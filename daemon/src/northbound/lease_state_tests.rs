@@ -224,3 +224,78 @@ fn too_big_names_the_limit_the_setting_and_the_paging_rpcs() {
         assert!(message.contains(needle), "{message}");
     }
 }
+
+fn match4(pairs: &[(&str, &str)]) -> Match4 {
+    Match4::of(&LeaseMatch(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    ))
+    .unwrap()
+}
+
+#[test]
+fn matches_naming_keys_are_looked_up_in_the_indexes() {
+    let mut store = LeaseStore4::new();
+    for last in 1..=20u8 {
+        store.upsert(lease4(last, u32::from(last % 2) + 1, Some(&[9, last])));
+    }
+    let by_address = match4(&[("address", "100.64.0.7")]);
+    assert!(by_address.is_indexed());
+    let found: Vec<Ipv4Addr> = by_address
+        .look_up(&store)
+        .iter()
+        .map(|l| l.address)
+        .collect();
+    assert_eq!(found, vec![Ipv4Addr::new(100, 64, 0, 7)]);
+    // The address's lease must still pass the other leaves.
+    assert!(match4(&[("address", "100.64.0.7"), ("subnet-id", "1")])
+        .look_up(&store)
+        .is_empty());
+    let by_hw = match4(&[("subnet-id", "2"), ("hw-address", "02:00:00:00:00:09")]);
+    assert!(by_hw.is_indexed());
+    assert_eq!(by_hw.look_up(&store).len(), 1);
+    let by_client = match4(&[("subnet-id", "1"), ("client-id", "09:0c")]);
+    assert!(by_client.is_indexed());
+    assert_eq!(
+        by_client.look_up(&store)[0].address,
+        Ipv4Addr::new(100, 64, 0, 12)
+    );
+    // The client indexes are per subnet: without the subnet-id, a walk.
+    assert!(!match4(&[("hw-address", "02:00:00:00:00:09")]).is_indexed());
+    assert!(!match4(&[("subnet-id", "1")]).is_indexed());
+    assert!(match4(&[]).selects_all() && !match4(&[("subnet-id", "1")]).selects_all());
+
+    let mut store6 = LeaseStore6::new();
+    let at: Ipv6Addr = "2001:db8::5".parse().unwrap();
+    for lease_type in [LeaseType6::Na, LeaseType6::Pd] {
+        store6.upsert(Lease6 {
+            lease_type,
+            address: at,
+            prefix_len: if lease_type == LeaseType6::Pd {
+                64
+            } else {
+                128
+            },
+            duid: [0u8, 1].as_slice().into(),
+            ..Lease6::default()
+        });
+    }
+    let m6 = |pairs: &[(&str, &str)]| {
+        Match6::of(&LeaseMatch(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ))
+        .unwrap()
+    };
+    let any_type = m6(&[("address", "2001:db8::5")]);
+    assert!(any_type.is_indexed());
+    assert_eq!(any_type.look_up(&store6).len(), 2);
+    let pd_only = m6(&[("address", "2001:db8::5"), ("type", "ia-pd")]);
+    let found = pd_only.look_up(&store6);
+    assert_eq!((found.len(), found[0].lease_type), (1, LeaseType6::Pd));
+    assert!(!m6(&[("duid", "00:01")]).is_indexed());
+}
