@@ -2,11 +2,12 @@
 //!
 //! A server may hold millions of leases, so they are never part of the state every `<get>`
 //! builds. Before a get is answered its filter is inspected ([`wanted`]): only when it reaches
-//! a lease list are the engines asked, through the same paged, filtered listing the
-//! get-leases4/get-leases6 RPCs use, for the leases its content matches (address, subnet-id,
+//! a lease list are the engines asked for the leases its content matches (address, subnet-id,
 //! hw-address, client-id, duid, type) can select, and at most `max_leases_in_get` of them
 //! ([`fetch`], on a task of its own: the datastore serves other requests meanwhile); more is
-//! a too-big rpc-error. The leases are then merged into the reply's tree like any other
+//! a too-big rpc-error. Matches that name their leases' keys are looked up in the store's
+//! indexes; the others go through the paged, filtered listing the get-leases4/get-leases6
+//! RPCs use, which visits every lease. The leases are then merged into the reply's tree like any other
 //! state, so access control and the filter itself apply to them unchanged: the inspection may
 //! select more leases than the filter keeps, never fewer.
 
