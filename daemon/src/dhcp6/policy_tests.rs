@@ -3,10 +3,11 @@
 use std::net::{Ipv6Addr, SocketAddrV6};
 
 use crate::config::v6_test_support::{config, reserve, subnet};
-use crate::config::{Dhcp6Config, Ingress6};
+use crate::config::{Dhcp6Config, Ingress6, PdPool, Pool6, Subnet6};
 use crate::lease::record::LeaseState;
 use crate::lease::record6::LeaseType6;
-use crate::lease::store6::LeaseStore6;
+use crate::lease::store6::{ClientIa, LeaseStore6};
+use crate::lease::Lease6;
 
 use super::packet::{msg, opt, options, parse_ia, Encoder, Ia, IaKind, Packet, Status};
 use super::policy::{handle, Arrival6, Decision6, Silence6, CLIENT_PORT, SERVER_PORT};
@@ -22,6 +23,15 @@ fn a(s: &str) -> Ipv6Addr {
 }
 
 fn setup() -> (Dhcp6Config, LeaseState6) {
+    let c = config(subnets());
+    let mut st = LeaseState6::new(LeaseStore6::new());
+    st.reconfigure(&c, NOW);
+    (c, st)
+}
+
+/// Subnet 1 (direct: three addresses, four /48s, a reservation for DUID_B) and subnet 2
+/// (relayed, rapid commit).
+fn subnets() -> Vec<Subnet6> {
     let mut s = subnet(
         1,
         "2001:db8:1::/64",
@@ -45,10 +55,7 @@ fn setup() -> (Dhcp6Config, LeaseState6) {
         .interface_ids
         .push(b"port-7".to_vec().into_boxed_slice());
     relayed.rapid_commit = true;
-    let c = config(vec![s, relayed]);
-    let mut st = LeaseState6::new(LeaseStore6::new());
-    st.reconfigure(&c, NOW);
-    (c, st)
+    vec![s, relayed]
 }
 
 struct Msg {
@@ -691,4 +698,340 @@ fn partner_leases_take_and_free_pool_slots() {
     let gone = st.delete_partner_lease(&c, theirs.key()).expect("deleted");
     assert_eq!(gone.valid_lifetime, 0);
     assert!(st.is_free(1, theirs.address, 128));
+}
+
+// ---------- commits: what a new configuration keeps ----------
+
+fn na_of(duid: &[u8], iaid: u32) -> ClientIa {
+    (duid.into(), iaid, LeaseType6::Na)
+}
+
+fn pd_of(duid: &[u8], iaid: u32) -> ClientIa {
+    (duid.into(), iaid, LeaseType6::Pd)
+}
+
+/// A lease of `addr`/`len` held until well after the tests' clock.
+fn held_lease(duid: &[u8], addr: &str, len: u8, subnet_id: u32) -> Lease6 {
+    Lease6 {
+        address: a(addr),
+        prefix_len: len,
+        lease_type: if len == 128 {
+            LeaseType6::Na
+        } else {
+            LeaseType6::Pd
+        },
+        duid: duid.into(),
+        iaid: 1,
+        valid_lifetime: 4000,
+        preferred_lifetime: 3000,
+        expire: NOW + 4000,
+        subnet_id,
+        state: LeaseState::Default,
+        ..Default::default()
+    }
+}
+
+/// The IAs a SOLICIT or REQUEST at `now` got: (addresses, prefixes).
+fn granted(
+    c: &Dhcp6Config,
+    st: &mut LeaseState6,
+    kind: u8,
+    duid: &[u8],
+    now: u64,
+) -> (Vec<Ipv6Addr>, Vec<(Ipv6Addr, u8)>) {
+    let d = run_at(
+        c,
+        st,
+        &Msg::new(kind, Some(duid), kind != msg::SOLICIT)
+            .na(1, &[])
+            .pd(2, &[])
+            .bytes(),
+        true,
+        now,
+    );
+    let ias = Parsed::of(&d).ias();
+    (
+        ias.iter()
+            .flat_map(|(ia, _)| ia.addrs.iter().map(|x| x.addr))
+            .collect(),
+        ias.iter()
+            .flat_map(|(ia, _)| ia.prefixes.iter().map(|x| (x.prefix, x.len)))
+            .collect(),
+    )
+}
+
+/// A SOLICIT relayed to subnet 2; returns the address advertised.
+fn relayed_offer(c: &Dhcp6Config, st: &mut LeaseState6, duid: &[u8], now: u64) -> Ipv6Addr {
+    let solicit = Msg::new(msg::SOLICIT, Some(duid), false).na(1, &[]).bytes();
+    let bytes = relay(&solicit, "2001:db8:2::1", None);
+    let p = Packet::parse(&bytes).expect("parses");
+    let mut arr = arrival(false);
+    arr.now = now;
+    let d = handle(c, st, &p, &arr);
+    let reply = d.reply.expect("a relayed reply").bytes;
+    assert_eq!(reply[0], msg::RELAY_REPL);
+    // msg-type, hop-count, link-address, peer-address, then options.
+    let inner = options(&reply[34..])
+        .filter_map(Result::ok)
+        .find(|(code, _)| *code == opt::RELAY_MSG)
+        .map(|(_, data)| data.to_vec())
+        .expect("a Relay Message option");
+    let r = Parsed::from_bytes(&inner);
+    assert_eq!(r.kind, msg::ADVERTISE);
+    r.ias()[0].0.addrs[0].addr
+}
+
+/// A commit that leaves a subnet's prefix, pools and reservations alone keeps its allocators
+/// and offers: the advertised address and prefix are the client's at its REQUEST after the
+/// commit, nobody else gets them or a leased slot meanwhile, and the REPLY carries the new
+/// option value.
+#[test]
+fn a_commit_changing_only_options_keeps_offers_and_taken_slots() {
+    let (c, mut st) = setup();
+    let (leased, _) = granted(&c, &mut st, msg::REQUEST, &[0, 3, 1], NOW);
+    assert_eq!(leased, [a("2001:db8:1::100")]);
+    let (offered, offered_pd) = granted(&c, &mut st, msg::SOLICIT, DUID_A, NOW);
+    assert_eq!(offered, [a("2001:db8:1::101")]);
+    assert_eq!(offered_pd, [(a("2001:db8:101::"), 48)]);
+
+    let mut changed = subnets();
+    changed[0].options.set(99, b"changed".to_vec(), false);
+    let c2 = config(changed);
+    st.reconfigure(&c2, NOW + 1);
+
+    assert_eq!(
+        st.offers_of(&na_of(DUID_A, 1), NOW + 1),
+        [(LeaseType6::Na, offered[0])]
+    );
+    assert_eq!(
+        st.offers_of(&pd_of(DUID_A, 2), NOW + 1),
+        [(LeaseType6::Pd, offered_pd[0].0)]
+    );
+    let (other, other_pd) = granted(&c2, &mut st, msg::SOLICIT, &[0, 3, 9], NOW + 1);
+    assert_eq!(other, [a("2001:db8:1::102")], "neither leased nor offered");
+    assert_eq!(other_pd, [(a("2001:db8:102::"), 48)]);
+
+    let d = run_at(
+        &c2,
+        &mut st,
+        &Msg::new(msg::REQUEST, Some(DUID_A), true)
+            .na(1, &[])
+            .pd(2, &[])
+            .opt(opt::ORO, &[0, 99])
+            .bytes(),
+        true,
+        NOW + 2,
+    );
+    let r = Parsed::of(&d);
+    let ias = r.ias();
+    assert_eq!(ias[0].0.addrs[0].addr, offered[0]);
+    assert_eq!(
+        (ias[1].0.prefixes[0].prefix, ias[1].0.prefixes[0].len),
+        offered_pd[0]
+    );
+    assert_eq!(r.get(99), Some(&b"changed"[..]), "the new option value");
+}
+
+/// A kept subnet's allocators are not rebuilt from the store: a lease that reached the store
+/// without going through the state (which never happens in service) stays unseen by the
+/// subnet kept, and is seen by the same subnet once its pools change.
+#[test]
+fn a_kept_subnet_is_not_rebuilt_from_the_leases() {
+    let (_, mut st) = setup();
+    st.store
+        .upsert(held_lease(&[0, 3, 1], "2001:db8:2::100", 128, 2));
+    let mut changed = subnets();
+    changed[0].options.set(99, b"changed".to_vec(), false);
+    st.reconfigure(&config(changed.clone()), NOW + 1);
+    assert!(st.is_free(2, a("2001:db8:2::100"), 128));
+
+    changed[1].pools[0].end = a("2001:db8:2::2ff");
+    st.reconfigure(&config(changed), NOW + 2);
+    assert!(!st.is_free(2, a("2001:db8:2::100"), 128));
+}
+
+/// A commit that changes a subnet's address and prefix pools rebuilds that subnet's allocators
+/// from its reservations and leases, by looking each slot up (`wide` false: the new pools have
+/// fewer slots than the store has leases) or by one walk over the leases (`wide` true: a
+/// 2^64-address pool and a 2^24-prefix pool); leased slots stay taken, the subnet's offers
+/// are dropped, the other subnet's offer stays.
+#[test]
+fn a_pool_change_rebuilds_the_subnet_and_its_leases_stay_taken() {
+    for wide in [false, true] {
+        let mut store = LeaseStore6::new();
+        // Leases elsewhere, so the narrow pools are small next to the store.
+        for i in 0..40u8 {
+            store.upsert(held_lease(
+                &[0, 7, i],
+                &format!("2001:db8:2::1{i:02x}"),
+                128,
+                2,
+            ));
+        }
+        let c = config(subnets());
+        let mut st = LeaseState6::new(store);
+        st.reconfigure(&c, NOW);
+        let (leased, leased_pd) = granted(&c, &mut st, msg::REQUEST, &[0, 3, 1], NOW);
+        assert_eq!(leased, [a("2001:db8:1::100")]);
+        assert_eq!(leased_pd, [(a("2001:db8:100::"), 48)]);
+        let (second, second_pd) = granted(&c, &mut st, msg::REQUEST, &[0, 3, 2], NOW);
+        assert_eq!(second, [a("2001:db8:1::101")]);
+        assert_eq!(second_pd, [(a("2001:db8:101::"), 48)]);
+        let (offered, offered_pd) = granted(&c, &mut st, msg::SOLICIT, DUID_A, NOW);
+        assert_eq!(offered, [a("2001:db8:1::102")]);
+        let relayed = relayed_offer(&c, &mut st, DUID_B, NOW);
+        // Recorded under another subnet id (a migrated file): matched by address.
+        st.store
+            .upsert(held_lease(&[0, 3, 3], "2001:db8:1::103", 128, 77));
+
+        let mut changed = subnets();
+        changed[0].pools = vec![Pool6 {
+            start: a("2001:db8:1::100"),
+            end: a(if wide {
+                "2001:db8:1::ffff:ffff:ffff:ffff"
+            } else {
+                "2001:db8:1::105"
+            }),
+        }];
+        changed[0].pd_pools.push(PdPool {
+            prefix: if wide {
+                "2001:db8:300::/40".parse().expect("net")
+            } else {
+                "2001:db8:300::/52".parse().expect("net")
+            },
+            delegated_len: if wide { 64 } else { 56 },
+        });
+        let c2 = config(changed);
+        st.reconfigure(&c2, NOW + 1);
+
+        for x in ["2001:db8:1::100", "2001:db8:1::101", "2001:db8:1::103"] {
+            assert!(!st.is_free(1, a(x), 128), "{x} stays leased (wide {wide})");
+        }
+        assert!(!st.is_free(1, leased_pd[0].0, 48), "wide {wide}");
+        assert!(!st.is_free(1, second_pd[0].0, 48), "wide {wide}");
+        assert!(st.offers_of(&na_of(DUID_A, 1), NOW + 1).is_empty());
+        assert!(st.offers_of(&pd_of(DUID_A, 2), NOW + 1).is_empty());
+        assert!(
+            st.is_free(1, offered[0], 128),
+            "the offer is dropped (wide {wide})"
+        );
+        assert!(st.is_free(1, offered_pd[0].0, 48), "wide {wide}");
+        assert_eq!(
+            st.offered_to((LeaseType6::Na, relayed), NOW + 1),
+            Some(&na_of(DUID_B, 1)),
+            "subnet 2 keeps its offer (wide {wide})"
+        );
+        assert!(!st.is_free(2, relayed, 128));
+
+        let expected = ["2001:db8:1::102", "2001:db8:1::104", "2001:db8:1::105"].map(a);
+        let got: Vec<Ipv6Addr> = (0..3)
+            .filter_map(|_| st.allocate(1, Some(128)).map(|(x, _)| x))
+            .collect();
+        assert_eq!(got, expected, "wide {wide}");
+        if !wide {
+            assert_eq!(st.allocate(1, Some(128)), None);
+        }
+        // 100:: and 101:: are leased; 102:: was offered, so is free again.
+        let prefixes: Vec<Ipv6Addr> = (0..2)
+            .filter_map(|_| st.allocate(1, Some(48)).map(|(x, _)| x))
+            .collect();
+        assert_eq!(
+            prefixes,
+            ["2001:db8:102::", "2001:db8:103::"].map(a),
+            "wide {wide}"
+        );
+        assert_eq!(
+            st.allocate(1, Some(if wide { 64 } else { 56 })),
+            Some((a("2001:db8:300::"), if wide { 64 } else { 56 }))
+        );
+    }
+}
+
+/// A reservation added to a subnet whose pools did not change is a change: the reserved
+/// address and prefix are taken out of the pools at once.
+#[test]
+fn a_reservation_added_to_an_otherwise_unchanged_subnet_takes_its_slots() {
+    let (_, mut st) = setup();
+    let mut changed = subnets();
+    reserve(
+        &mut changed[0],
+        &[0, 3, 0x77],
+        Some("2001:db8:1::100"),
+        Some("2001:db8:100::/48"),
+    );
+    let c2 = config(changed);
+    st.reconfigure(&c2, NOW + 1);
+    assert!(!st.is_free(1, a("2001:db8:1::100"), 128));
+    assert!(!st.is_free(1, a("2001:db8:100::"), 48));
+    let (addrs, prefixes) = granted(&c2, &mut st, msg::SOLICIT, DUID_A, NOW + 1);
+    assert_eq!(addrs, [a("2001:db8:1::101")]);
+    assert_eq!(prefixes, [(a("2001:db8:101::"), 48)]);
+    let (addrs, prefixes) = granted(&c2, &mut st, msg::REQUEST, &[0, 3, 0x77], NOW + 1);
+    assert_eq!(addrs, [a("2001:db8:1::100")]);
+    assert_eq!(prefixes, [(a("2001:db8:100::"), 48)]);
+}
+
+/// A removed subnet's offers go (from the client's offers too); the subnet kept keeps its
+/// own, and it still expires on time. Put back, the removed subnet is built afresh with the
+/// slots free.
+#[test]
+fn a_removed_subnet_loses_its_offers() {
+    let (c, mut st) = setup();
+    let (offered, offered_pd) = granted(&c, &mut st, msg::SOLICIT, DUID_A, NOW);
+    // The same IA also holds an offer on subnet 2's link.
+    let relayed = relayed_offer(&c, &mut st, DUID_A, NOW);
+    assert_eq!(st.offers_of(&na_of(DUID_A, 1), NOW).len(), 2);
+
+    st.reconfigure(&config(subnets().split_off(1)), NOW + 1);
+    assert_eq!(
+        st.offers_of(&na_of(DUID_A, 1), NOW + 1),
+        [(LeaseType6::Na, relayed)]
+    );
+    assert!(st.offers_of(&pd_of(DUID_A, 2), NOW + 1).is_empty());
+    assert_eq!(st.offered_to((LeaseType6::Na, offered[0]), NOW + 1), None);
+    assert_eq!(
+        st.offered_to((LeaseType6::Pd, offered_pd[0].0), NOW + 1),
+        None
+    );
+
+    let c3 = config(subnets());
+    st.reconfigure(&c3, NOW + 2);
+    assert!(st.is_free(1, offered[0], 128));
+    assert!(st.is_free(1, offered_pd[0].0, 48));
+    let (addrs, prefixes) = granted(&c3, &mut st, msg::SOLICIT, &[0, 3, 9], NOW + 2);
+    assert_eq!((addrs, prefixes), (offered, offered_pd));
+    assert!(!st.is_free(2, relayed, 128));
+    st.expire_offers(&c3, NOW + 1000);
+    assert!(st.is_free(2, relayed, 128), "the kept offer expires");
+}
+
+/// A change to a subnet's prefix pools alone rebuilds it: the grown pool's new prefixes are
+/// free, the leased prefix stays taken, the advertised one is released.
+#[test]
+fn a_prefix_pool_change_rebuilds_the_subnet() {
+    let (c, mut st) = setup();
+    let (_, leased_pd) = granted(&c, &mut st, msg::REQUEST, &[0, 3, 1], NOW);
+    assert_eq!(leased_pd, [(a("2001:db8:100::"), 48)]);
+    let (offered, offered_pd) = granted(&c, &mut st, msg::SOLICIT, DUID_A, NOW);
+    assert_eq!(offered_pd, [(a("2001:db8:101::"), 48)]);
+
+    let mut changed = subnets();
+    changed[0].pd_pools[0].prefix = "2001:db8:100::/45".parse().expect("net");
+    st.reconfigure(&config(changed), NOW + 1);
+    assert!(st.offers_of(&pd_of(DUID_A, 2), NOW + 1).is_empty());
+    assert!(
+        st.offers_of(&na_of(DUID_A, 1), NOW + 1).is_empty(),
+        "the subnet's address offers go too"
+    );
+    assert!(st.is_free(1, offered[0], 128));
+    assert!(!st.is_free(1, leased_pd[0].0, 48));
+    let prefixes: Vec<Ipv6Addr> = std::iter::from_fn(|| st.allocate(1, Some(48)).map(|(x, _)| x))
+        .take(10)
+        .collect();
+    assert_eq!(
+        prefixes,
+        (1..8u16)
+            .map(|i| Ipv6Addr::new(0x2001, 0xdb8, 0x100 + i, 0, 0, 0, 0, 0))
+            .collect::<Vec<_>>()
+    );
 }

@@ -6,6 +6,9 @@
 //! forward from the cursor a word at a time, at most [`MAX_PROBES`] offsets, and the pool
 //! counts its used offsets so a full pool is known without probing. Prefix pools are the
 //! same allocator over prefix indexes.
+//!
+//! A commit rebuilds only the allocators of subnets whose addresses or prefixes changed (see
+//! [`LeaseState6::reconfigure`]), so the lease walk it may take is not paid for option edits.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv6Addr;
@@ -152,6 +155,20 @@ impl RangeAlloc {
         None
     }
 
+    /// Marks used the slots that leases of `kind` in `store` hold at `now`, looking each
+    /// slot up by key: for a pool with fewer slots than the store has leases.
+    fn take_held_by_lookup(&mut self, store: &LeaseStore6, kind: LeaseType6, now: u64) {
+        for i in 0..self.count {
+            let slot = self.at(i);
+            if store
+                .get((kind, slot))
+                .is_some_and(|l| l.prefix_len == self.prefix_len && holds(l, now))
+            {
+                self.used.insert(i);
+            }
+        }
+    }
+
     /// Slots in use, total slots.
     pub fn usage(&self) -> (u64, u128) {
         (self.used.len(), self.count)
@@ -175,6 +192,133 @@ pub struct LeaseState6 {
     offers_by_client: HashMap<ClientIa, Vec<LeaseKey6>>,
     offer_queue: VecDeque<(u64, LeaseKey6)>,
     split: Option<u32>,
+    // What each subnet's allocators were built from, to keep them across a commit that
+    // leaves the subnet's addresses and prefixes alone.
+    layouts: HashMap<u32, SubnetLayout>,
+}
+
+/// The parts of a subnet its allocators depend on: the link prefix, the address pools, the
+/// prefix pools and the reserved addresses and prefixes, each sorted so the order they are
+/// configured in does not matter. Subnets, address pools and prefix pools do not overlap (the
+/// configuration checks refuse it), so a subnet whose layout is unchanged keeps its allocators
+/// and offers as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SubnetLayout {
+    prefix: Ipv6Net,
+    na_pools: Vec<(Ipv6Addr, Ipv6Addr)>,
+    pd_pools: Vec<(Ipv6Net, u8)>,
+    reserved_addresses: Vec<Ipv6Addr>,
+    reserved_prefixes: Vec<Ipv6Net>,
+}
+
+impl SubnetLayout {
+    fn of(subnet: &Subnet6) -> Self {
+        let mut na_pools: Vec<(Ipv6Addr, Ipv6Addr)> =
+            subnet.pools.iter().map(|p| (p.start, p.end)).collect();
+        na_pools.sort_unstable();
+        let mut pd_pools: Vec<(Ipv6Net, u8)> = subnet
+            .pd_pools
+            .iter()
+            .map(|p| (p.prefix, p.delegated_len))
+            .collect();
+        pd_pools.sort_unstable();
+        let mut reserved_addresses: Vec<Ipv6Addr> = subnet
+            .reservations
+            .iter()
+            .filter_map(|r| r.address)
+            .collect();
+        reserved_addresses.sort_unstable();
+        let mut reserved_prefixes: Vec<Ipv6Net> = subnet
+            .reservations
+            .iter()
+            .filter_map(|r| r.prefix)
+            .collect();
+        reserved_prefixes.sort_unstable();
+        SubnetLayout {
+            prefix: subnet.prefix,
+            na_pools,
+            pd_pools,
+            reserved_addresses,
+            reserved_prefixes,
+        }
+    }
+}
+
+/// The address and prefix allocators of one subnet, reservations taken.
+fn fresh_allocators(subnet: &Subnet6) -> (Vec<RangeAlloc>, Vec<RangeAlloc>) {
+    let mut na: Vec<RangeAlloc> = subnet
+        .pools
+        .iter()
+        .map(|p| RangeAlloc::addresses(p.start, p.end))
+        .collect();
+    let mut pd: Vec<RangeAlloc> = subnet
+        .pd_pools
+        .iter()
+        .map(|p| RangeAlloc::prefixes(p.prefix, p.delegated_len))
+        .collect();
+    for r in &subnet.reservations {
+        if let Some(a) = r.address {
+            na.iter_mut().for_each(|m| m.take(a));
+        }
+        if let Some(p) = r.prefix {
+            pd.iter_mut()
+                .filter(|m| m.prefix_len == p.prefix_len())
+                .for_each(|m| m.take(p.network()));
+        }
+    }
+    (na, pd)
+}
+
+/// The addresses (IA_NA) and prefixes (IA_PD) whose offers a commit keeps: the spaces of
+/// the subnets that kept their allocators, as sorted disjoint ranges of 128-bit values.
+#[derive(Debug, Default)]
+struct KeptSpace {
+    na: Vec<(u128, u128)>,
+    pd: Vec<(u128, u128)>,
+}
+
+impl KeptSpace {
+    /// Adds a kept subnet's space; call [`KeptSpace::done`] before asking.
+    fn add(&mut self, l: &SubnetLayout) {
+        self.na.push(span_of(l.prefix));
+        self.pd.extend(l.pd_pools.iter().map(|(p, _)| span_of(*p)));
+        self.pd
+            .extend(l.reserved_prefixes.iter().map(|p| span_of(*p)));
+    }
+
+    fn done(mut self) -> Self {
+        self.na = merged(self.na);
+        self.pd = merged(self.pd);
+        self
+    }
+
+    fn contains(&self, key: LeaseKey6) -> bool {
+        let spans = match key.0 {
+            LeaseType6::Na => &self.na,
+            LeaseType6::Pd => &self.pd,
+            LeaseType6::Ta => return false,
+        };
+        let a = u128::from(key.1);
+        let i = spans.partition_point(|(first, _)| *first <= a);
+        i > 0 && a <= spans[i - 1].1
+    }
+}
+
+fn span_of(net: Ipv6Net) -> (u128, u128) {
+    (u128::from(net.network()), u128::from(net.broadcast()))
+}
+
+// Sorts ranges and joins those that overlap, so one binary search answers membership.
+fn merged(mut spans: Vec<(u128, u128)>) -> Vec<(u128, u128)> {
+    spans.sort_unstable();
+    let mut out: Vec<(u128, u128)> = Vec::with_capacity(spans.len());
+    for (first, last) in spans {
+        match out.last_mut() {
+            Some(prev) if first <= prev.1 => prev.1 = prev.1.max(last),
+            _ => out.push((first, last)),
+        }
+    }
+    out
 }
 
 /// Whether a lease keeps its address or prefix out of use at `now`.
@@ -201,6 +345,7 @@ impl LeaseState6 {
             offers_by_client: HashMap::new(),
             offer_queue: VecDeque::new(),
             split: None,
+            layouts: HashMap::new(),
         }
     }
 
@@ -210,57 +355,142 @@ impl LeaseState6 {
         self.split = half;
     }
 
-    /// Rebuilds the allocators for a new configuration: reserved addresses and prefixes and
-    /// those held by leases are in use. Offers are dropped.
+    /// Takes up a new configuration. A subnet whose prefix, address pools, prefix pools and
+    /// reservations are unchanged keeps its allocators (with the slots its leases and offers
+    /// hold) and its offers: a commit that changes options, lifetimes or another subnet costs
+    /// no walk over the leases and drops no offer. The other subnets get allocators rebuilt
+    /// from their reservations and the leases holding addresses or prefixes in them, and lose
+    /// their offers (the subnet or the pool may be gone). The first call after a load builds
+    /// every subnet.
     pub fn reconfigure(&mut self, config: &Dhcp6Config, now: u64) {
-        self.na.clear();
-        self.pd.clear();
-        for s in &config.subnets {
-            let mut na: Vec<RangeAlloc> = s
-                .pools
-                .iter()
-                .map(|p| RangeAlloc::addresses(p.start, p.end))
-                .collect();
-            let mut pd: Vec<RangeAlloc> = s
-                .pd_pools
-                .iter()
-                .map(|p| RangeAlloc::prefixes(p.prefix, p.delegated_len))
-                .collect();
-            for r in &s.reservations {
-                if let Some(a) = r.address {
-                    na.iter_mut().for_each(|m| m.take(a));
-                }
-                if let Some(p) = r.prefix {
-                    pd.iter_mut()
-                        .filter(|m| m.prefix_len == p.prefix_len())
-                        .for_each(|m| m.take(p.network()));
-                }
-            }
-            self.na.insert(s.id, na);
-            self.pd.insert(s.id, pd);
-        }
-        // Leases are matched to pools by address, whatever subnet id they were written with.
-        let held: Vec<(Ipv6Addr, u8)> = self
-            .store
-            .iter()
-            .filter(|l| holds(l, now) && l.lease_type != LeaseType6::Ta)
-            .map(|l| (l.address, l.prefix_len))
-            .collect();
-        for (addr, len) in held {
-            let maps = if len == 128 {
-                &mut self.na
+        let mut na: HashMap<u32, Vec<RangeAlloc>> = HashMap::with_capacity(config.subnets.len());
+        let mut pd: HashMap<u32, Vec<RangeAlloc>> = HashMap::with_capacity(config.subnets.len());
+        let mut layouts: HashMap<u32, SubnetLayout> = HashMap::with_capacity(config.subnets.len());
+        let mut rebuilt: Vec<u32> = Vec::new();
+        let mut kept_space = KeptSpace::default();
+        for subnet in &config.subnets {
+            let layout = SubnetLayout::of(subnet);
+            let kept = if self.layouts.get(&subnet.id) == Some(&layout) {
+                self.na.remove(&subnet.id).zip(self.pd.remove(&subnet.id))
             } else {
-                &mut self.pd
+                None
             };
-            for m in maps.values_mut().flatten() {
-                if m.contains(addr, len) {
-                    m.take(addr);
+            let (subnet_na, subnet_pd) = match kept {
+                Some(allocators) => {
+                    kept_space.add(&layout);
+                    allocators
+                }
+                None => {
+                    rebuilt.push(subnet.id);
+                    fresh_allocators(subnet)
+                }
+            };
+            na.insert(subnet.id, subnet_na);
+            pd.insert(subnet.id, subnet_pd);
+            layouts.insert(subnet.id, layout);
+        }
+        self.take_held_slots(&mut na, &mut pd, &rebuilt, now);
+        // Offers stay only where the allocators stayed: there the offered slots are still
+        // taken.
+        let kept = kept_space.done();
+        let dropped: Vec<LeaseKey6> = self
+            .offers
+            .keys()
+            .filter(|k| !kept.contains(**k))
+            .copied()
+            .collect();
+        if !dropped.is_empty() {
+            for key in dropped {
+                self.remove_offer(key);
+            }
+            self.offer_queue
+                .retain(|(_, k)| self.offers.contains_key(k));
+        }
+        self.na = na;
+        self.pd = pd;
+        self.layouts = layouts;
+    }
+
+    /// Marks used, in the rebuilt subnets' allocators, the addresses and prefixes leases hold
+    /// at `now` (temporary addresses aside). Leases are matched to pools by address, not by
+    /// their recorded subnet id, so a lease written under another id (e.g. by a migrated Kea
+    /// file) still blocks its slot. When the rebuilt pools have no more slots than the store
+    /// has leases, each slot is looked up by key; otherwise (a /64 address pool has 2^64
+    /// slots) every lease is visited once.
+    fn take_held_slots(
+        &self,
+        na: &mut HashMap<u32, Vec<RangeAlloc>>,
+        pd: &mut HashMap<u32, Vec<RangeAlloc>>,
+        rebuilt: &[u32],
+        now: u64,
+    ) {
+        let slots: u128 = rebuilt
+            .iter()
+            .flat_map(|id| na.get(id).into_iter().chain(pd.get(id)))
+            .flatten()
+            .fold(0u128, |sum, m| sum.saturating_add(m.count));
+        if slots == 0 {
+            return;
+        }
+        if slots <= self.store.len() as u128 {
+            for id in rebuilt {
+                for m in na.get_mut(id).into_iter().flatten() {
+                    m.take_held_by_lookup(&self.store, LeaseType6::Na, now);
+                }
+                for m in pd.get_mut(id).into_iter().flatten() {
+                    m.take_held_by_lookup(&self.store, LeaseType6::Pd, now);
+                }
+            }
+            return;
+        }
+        self.take_held_by_walk(na, pd, rebuilt, now);
+    }
+
+    /// [`LeaseState6::take_held_slots`] by one walk over the store.
+    fn take_held_by_walk(
+        &self,
+        na: &mut HashMap<u32, Vec<RangeAlloc>>,
+        pd: &mut HashMap<u32, Vec<RangeAlloc>>,
+        rebuilt: &[u32],
+        now: u64,
+    ) {
+        // (first slot, subnet, pool index), sorted: pools do not overlap, so the pool a slot
+        // may belong to is the last one starting at or before it.
+        let by_first = |maps: &HashMap<u32, Vec<RangeAlloc>>| {
+            let mut v: Vec<(u128, u32, usize)> = rebuilt
+                .iter()
+                .flat_map(|id| {
+                    maps.get(id)
+                        .into_iter()
+                        .flatten()
+                        .enumerate()
+                        .map(move |(i, m)| (m.first, *id, i))
+                })
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let (na_first, pd_first) = (by_first(na), by_first(pd));
+        for lease in self.store.iter() {
+            let (starts, maps) = match lease.lease_type {
+                LeaseType6::Na => (&na_first, &mut *na),
+                LeaseType6::Pd => (&pd_first, &mut *pd),
+                LeaseType6::Ta => continue,
+            };
+            if !holds(lease, now) {
+                continue;
+            }
+            let a = u128::from(lease.address);
+            let i = starts.partition_point(|(first, _, _)| *first <= a);
+            let Some(&(_, subnet, pool)) = i.checked_sub(1).and_then(|i| starts.get(i)) else {
+                continue;
+            };
+            if let Some(m) = maps.get_mut(&subnet).and_then(|v| v.get_mut(pool)) {
+                if m.contains(lease.address, lease.prefix_len) {
+                    m.take(lease.address);
                 }
             }
         }
-        self.offers.clear();
-        self.offers_by_client.clear();
-        self.offer_queue.clear();
     }
 
     fn maps(&self, subnet: u32, len: u8) -> Option<&Vec<RangeAlloc>> {
@@ -517,6 +747,7 @@ pub fn lease_type(len: u8) -> LeaseType6 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::v6_test_support::{config, subnet};
 
     #[test]
     fn address_allocator_is_next_fit_and_knows_when_full() {
@@ -640,5 +871,223 @@ mod tests {
         assert!(m.is_free("2001:db8::11".parse().expect("a"), Some(1)));
         let odd = m.allocate(Some(1)).expect("an odd slot is left");
         assert_eq!(u128::from(odd) % 2, 1, "{odd}");
+    }
+
+    fn lease(addr: &str, len: u8, kind: LeaseType6, state: LeaseState, expire: u64) -> Lease6 {
+        Lease6 {
+            address: addr.parse().expect("address"),
+            prefix_len: len,
+            lease_type: kind,
+            duid: [0u8, 3, 1][..].into(),
+            iaid: u32::from(len),
+            valid_lifetime: 4000,
+            expire,
+            state,
+            ..Default::default()
+        }
+    }
+
+    /// Looking slots up and walking the leases take the same slots: held leases of the
+    /// allocator's kind and length; not expired, released or temporary ones, nor prefixes of
+    /// another length.
+    #[test]
+    fn slot_lookup_and_lease_walk_agree() {
+        let now = 1_000;
+        let mut store = LeaseStore6::new();
+        for (addr, len, kind, state, expire) in [
+            (
+                "2001:db8:1::10",
+                128,
+                LeaseType6::Na,
+                LeaseState::Default,
+                5_000,
+            ),
+            (
+                "2001:db8:1::11",
+                128,
+                LeaseType6::Na,
+                LeaseState::Declined,
+                5_000,
+            ),
+            (
+                "2001:db8:1::12",
+                128,
+                LeaseType6::Na,
+                LeaseState::Default,
+                500,
+            ),
+            (
+                "2001:db8:1::13",
+                128,
+                LeaseType6::Na,
+                LeaseState::ExpiredReclaimed,
+                5_000,
+            ),
+            (
+                "2001:db8:1::14",
+                128,
+                LeaseType6::Ta,
+                LeaseState::Default,
+                5_000,
+            ),
+            (
+                "2001:db8:1::1f",
+                128,
+                LeaseType6::Na,
+                LeaseState::Default,
+                5_000,
+            ),
+            (
+                "2001:db8:1::20",
+                128,
+                LeaseType6::Na,
+                LeaseState::Default,
+                5_000,
+            ),
+            (
+                "2001:db8:100::",
+                48,
+                LeaseType6::Pd,
+                LeaseState::Default,
+                5_000,
+            ),
+            (
+                "2001:db8:101::",
+                56,
+                LeaseType6::Pd,
+                LeaseState::Default,
+                5_000,
+            ),
+            (
+                "2001:db8:103::",
+                48,
+                LeaseType6::Pd,
+                LeaseState::Declined,
+                5_000,
+            ),
+            (
+                "2001:db8:104::",
+                48,
+                LeaseType6::Pd,
+                LeaseState::Default,
+                5_000,
+            ),
+        ] {
+            store.upsert(lease(addr, len, kind, state, expire));
+        }
+        let c = config(vec![subnet(
+            1,
+            "2001:db8:1::/64",
+            &[("2001:db8:1::10", "2001:db8:1::1f")],
+            &[("2001:db8:100::/46", 48)],
+        )]);
+        let st = LeaseState6::new(store);
+        let build = || {
+            let (na, pd) = fresh_allocators(&c.subnets[0]);
+            (HashMap::from([(1, na)]), HashMap::from([(1, pd)]))
+        };
+        let (mut na_walk, mut pd_walk) = build();
+        st.take_held_by_walk(&mut na_walk, &mut pd_walk, &[1], now);
+        let (mut na_look, mut pd_look) = build();
+        for m in na_look.values_mut().flatten() {
+            m.take_held_by_lookup(&st.store, LeaseType6::Na, now);
+        }
+        for m in pd_look.values_mut().flatten() {
+            m.take_held_by_lookup(&st.store, LeaseType6::Pd, now);
+        }
+        let used = |maps: &HashMap<u32, Vec<RangeAlloc>>| -> Vec<Ipv6Addr> {
+            maps.values()
+                .flatten()
+                .flat_map(|m| {
+                    (0..m.count)
+                        .filter(|i| m.used.contains(*i))
+                        .map(|i| m.at(i))
+                })
+                .collect()
+        };
+        let expected_na: Vec<Ipv6Addr> = ["2001:db8:1::10", "2001:db8:1::11", "2001:db8:1::1f"]
+            .iter()
+            .map(|x| x.parse().expect("a"))
+            .collect();
+        let expected_pd: Vec<Ipv6Addr> = ["2001:db8:100::", "2001:db8:103::"]
+            .iter()
+            .map(|x| x.parse().expect("a"))
+            .collect();
+        assert_eq!(used(&na_walk), expected_na);
+        assert_eq!(used(&na_look), expected_na);
+        assert_eq!(used(&pd_walk), expected_pd);
+        assert_eq!(used(&pd_look), expected_pd);
+    }
+
+    // Every queued offer key, every client's list and every offer agree.
+    fn offers_agree(st: &LeaseState6) -> bool {
+        let queued = st
+            .offer_queue
+            .iter()
+            .all(|(_, k)| st.offers.contains_key(k));
+        let listed = st.offers_by_client.iter().all(|(client, keys)| {
+            !keys.is_empty()
+                && keys
+                    .iter()
+                    .all(|k| st.offers.get(k).is_some_and(|o| o.client == *client))
+        });
+        let indexed = st.offers.iter().all(|(k, o)| {
+            st.offers_by_client
+                .get(&o.client)
+                .is_some_and(|v| v.contains(k))
+                && st.offer_queue.iter().any(|(e, q)| q == k && *e == o.expire)
+        });
+        queued && listed && indexed
+    }
+
+    /// A commit that removes one subnet and changes another drops their offers from the
+    /// offers, the client index and the expiry queue; the unchanged subnet's stay in all three.
+    #[test]
+    fn dropped_offers_leave_the_offer_indexes_in_agreement() {
+        let subnets = || {
+            vec![
+                subnet(
+                    1,
+                    "2001:db8:1::/64",
+                    &[("2001:db8:1::10", "2001:db8:1::1f")],
+                    &[],
+                ),
+                subnet(
+                    2,
+                    "2001:db8:2::/64",
+                    &[("2001:db8:2::10", "2001:db8:2::1f")],
+                    &[],
+                ),
+                subnet(
+                    3,
+                    "2001:db8:3::/64",
+                    &[("2001:db8:3::10", "2001:db8:3::1f")],
+                    &[("2001:db8:300::/46", 48)],
+                ),
+            ]
+        };
+        let mut st = LeaseState6::new(LeaseStore6::new());
+        st.reconfigure(&config(subnets()), 0);
+        let client: ClientIa = ([0u8, 3, 1][..].into(), 1, LeaseType6::Na);
+        let other: ClientIa = ([0u8, 3, 2][..].into(), 1, LeaseType6::Pd);
+        let mut held = Vec::new();
+        for id in [1, 2, 3] {
+            let (addr, _) = st.allocate(id, Some(128)).expect("free address");
+            st.hold_offer((LeaseType6::Na, addr), client.clone(), 60);
+            held.push((LeaseType6::Na, addr));
+        }
+        let (prefix, _) = st.allocate(3, Some(48)).expect("free prefix");
+        st.hold_offer((LeaseType6::Pd, prefix), other.clone(), 60);
+        assert!(offers_agree(&st));
+
+        let mut next = subnets();
+        next.remove(1);
+        next[1].pools[0].end = "2001:db8:3::2f".parse().expect("a");
+        st.reconfigure(&config(next), 1);
+        assert_eq!(st.offers_of(&client, 1), [held[0]]);
+        assert!(st.offers_of(&other, 1).is_empty());
+        assert_eq!(st.offers.len(), 1);
+        assert_eq!(st.offer_queue.len(), 1);
+        assert!(offers_agree(&st));
     }
 }
