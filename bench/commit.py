@@ -205,6 +205,36 @@ def nd_pool(add: bool) -> str:
             f"{end}</pool></subnet></dhcpv4></server>")  # fmt: skip
 
 
+def lease_reads(s: ncraw.Session, lease_file: Path) -> dict:
+    """<get> of one lease of the file's middle row, by address, by subnet-id + hw-address and by
+    hw-address alone, and of every lease (answered too-big): COMMITS times each, timed by the
+    client."""
+    middle = LEASES // 2
+    with open(lease_file) as f:
+        row = next(line for i, line in enumerate(f) if i == middle + 1)  # after the header
+    address, hwaddr, _cid, _valid, _expire, subnet = row.split(",")[:6]
+    lease = f'<server xmlns="{ncraw.ND_NS}"><state><dhcpv4><lease>{{}}</lease></dhcpv4></state></server>'
+    reads = {
+        "get_lease_address_ms": (lease.format(f"<address>{address}</address>"), f"<address>{address}</address>".encode()),
+        "get_lease_client_ms": (lease.format(f"<subnet-id>{subnet}</subnet-id><hw-address>{hwaddr}</hw-address>"),
+                                f"<address>{address}</address>".encode()),
+        "get_lease_hw_only_ms": (lease.format(f"<hw-address>{hwaddr}</hw-address>"), f"<address>{address}</address>".encode()),
+        "get_all_leases_ms": (f'<server xmlns="{ncraw.ND_NS}"><state><dhcpv4><lease/></dhcpv4></state></server>',
+                              b"too-big"),
+    }  # fmt: skip
+    out: dict = {}
+    for key, (subtree, expect) in reads.items():
+        out[key] = []
+        for _ in range(COMMITS):
+            t0 = time.perf_counter()
+            reply = s.rpc(f'<get><filter type="subtree">{subtree}</filter></get>')
+            out[key].append((time.perf_counter() - t0) * 1000)
+            if expect not in reply:
+                raise RuntimeError(f"{key}: expected {expect!r} in {reply[:500]!r}")
+        log(f"  netdhcpd {key}: {bench.med(out[key])}")
+    return out
+
+
 def bench_netdhcpd(work: Path, lease_file: Path) -> dict:
     key, pub = ncraw.client_key(work)
     settings = work / "commit-settings.toml"
@@ -226,6 +256,7 @@ def bench_netdhcpd(work: Path, lease_file: Path) -> dict:
         if COMMITS % 2:
             s.edit_commit(nd_pool(add=False))
         log(f"  netdhcpd idle commit: option {bench.med(out['idle_option_ms'])} ms, pool {bench.med(out['idle_pool_ms'])} ms")
+        out.update(lease_reads(s, lease_file))
 
         out["baseline"] = load_run(LOAD_SECONDS, lambda end: [])
         log(f"  netdhcpd baseline {LOAD_RATE}/s: {out['baseline'].get('discovers')} DISCOVERs, "
@@ -370,6 +401,12 @@ def report(res: dict) -> str:
         ratio = times(bench.med(kea_idle_ms)[0], bench.med(vals)[0]) if kea_idle_ms and vals else "—"
         rows.append(f"| idle: time of one change, client-measured (ms) — {label} | "
                     f"{f(kea_idle_ms, '', 0) if kea_idle_ms else '—'} (whole configuration) | {f(vals or [], '', 2)} | {ratio} |")  # fmt: skip
+    for key, label in (("get_lease_address_ms", "one lease by address"),
+                       ("get_lease_client_ms", "one lease by subnet-id and hw-address"),
+                       ("get_lease_hw_only_ms", "one lease by hw-address alone (a walk over every lease)"),
+                       ("get_all_leases_ms", "every lease (answered too-big)")):  # fmt: skip
+        if nd.get(key):
+            rows.append(f"| idle: NETCONF <get> of the lease list, {label} (ms) | — | {f(nd[key], '', 2)} | — |")
     for key, label in (("baseline", "no change"), ("under_load", "changes during the run")):
         k, n = kea.get(key), nd.get(key)
         ksec = KEA_LOAD_SECONDS if key == "under_load" else LOAD_SECONDS

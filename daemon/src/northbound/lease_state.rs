@@ -6,8 +6,7 @@
 //! hw-address, client-id, duid, type) can select, and at most `max_leases_in_get` of them
 //! ([`fetch`], on a task of its own: the datastore serves other requests meanwhile); more is
 //! a too-big rpc-error. Matches that name their leases' keys are looked up in the store's
-//! indexes; the others go through the paged, filtered listing the get-leases4/get-leases6
-//! RPCs use, which visits every lease. The leases are then merged into the reply's tree like any other
+//! indexes; the others by one pass over the store on the engine's thread. The leases are then merged into the reply's tree like any other
 //! state, so access control and the filter itself apply to them unchanged: the inspection may
 //! select more leases than the filter keeps, never fewer.
 
@@ -24,7 +23,7 @@ use quick_xml::NsReader;
 use yang::yang5::context::Context;
 
 use super::lease_rpc;
-use crate::ha::inbox::{LeaseFilter, PeerRequest};
+use crate::ha::inbox::PeerRequest;
 use crate::ha::port::HaPort;
 use crate::lease::record6::LeaseType6;
 use crate::lease::{hex_text, HwAddr, Lease4, Lease6, LeaseStore4, LeaseStore6};
@@ -37,8 +36,6 @@ const MODULE: &str = "netdhcp-server";
 const ENGINE_MATCHES4: &[&str] = &["address", "subnet-id", "hw-address", "client-id"];
 /// Leaf names of a DHCPv6 `lease` whose content matches the engine applies.
 const ENGINE_MATCHES6: &[&str] = &["type", "address", "subnet-id", "duid"];
-/// Largest page asked of an engine at once (the get-leases RPCs' largest page).
-const PAGE: usize = 10_000;
 /// How long a get waits for an engine before it gives up.
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -551,38 +548,6 @@ impl From<LeaseStateError> for RpcError {
     }
 }
 
-/// Pages of up to [`PAGE`] leases from the family's engine until `bound` leases are held or
-/// the engine has no more. `bound` is one more than the caller may give, so a full count
-/// means too many.
-async fn walk<L: crate::ha::family::PeerLease>(
-    port: &HaPort,
-    bound: usize,
-    keep: impl Fn(&L) -> bool + Clone + Send + 'static,
-    family: &'static str,
-    address: fn(&L) -> L::Addr,
-) -> Result<Vec<L>, LeaseStateError> {
-    let mut leases: Vec<L> = Vec::new();
-    let mut after = None;
-    while leases.len() < bound {
-        let limit = (bound - leases.len()).min(PAGE);
-        let filter: LeaseFilter<L> = Box::new(keep.clone());
-        let page = tokio::time::timeout(
-            ENGINE_TIMEOUT,
-            lease_rpc::page::<L>(port, after, limit as u32, filter),
-        )
-        .await
-        .map_err(|_| LeaseStateError::Engine { family })?
-        .map_err(|_| LeaseStateError::Engine { family })?;
-        let full = page.len() >= limit;
-        after = page.last().map(address);
-        leases.extend(page);
-        if !full {
-            break;
-        }
-    }
-    Ok(leases)
-}
-
 /// Runs `look` on the family's engine thread against its lease store and returns its answer.
 async fn look_up<L: crate::ha::family::PeerLease, T: Send + 'static>(
     port: &HaPort,
@@ -617,10 +582,11 @@ trait Selection: Send + Sync + 'static {
     fn keeps(&self, lease: &Self::Lease) -> bool;
     /// How many leases the store holds.
     fn store_len(store: &StoreOf<Self>) -> usize;
-    /// Where a lease sorts in a reply (the walk's order) and what makes two finds one.
+    /// Every lease of the store, in its own order.
+    fn scan(store: &StoreOf<Self>) -> impl Iterator<Item = &Self::Lease>;
+    /// Where a lease sorts in a reply (address order, as the get-leases RPCs list) and what
+    /// makes two finds one.
     fn order(lease: &Self::Lease) -> (u128, u8);
-    /// Where a page of the walk ends.
-    fn address(lease: &Self::Lease) -> <Self::Lease as crate::ha::family::PeerLease>::Addr;
     /// How many leases at most the match selects, when it names them.
     fn at_most(&self) -> Option<usize>;
 }
@@ -679,12 +645,12 @@ impl Selection for Match4 {
         store.len()
     }
 
-    fn order(lease: &Lease4) -> (u128, u8) {
-        (u128::from(u32::from(lease.address)), 0)
+    fn scan(store: &LeaseStore4) -> impl Iterator<Item = &Lease4> {
+        store.iter()
     }
 
-    fn address(lease: &Lease4) -> Ipv4Addr {
-        lease.address
+    fn order(lease: &Lease4) -> (u128, u8) {
+        (u128::from(u32::from(lease.address)), 0)
     }
 
     fn at_most(&self) -> Option<usize> {
@@ -733,12 +699,12 @@ impl Selection for Match6 {
         store.len()
     }
 
-    fn order(lease: &Lease6) -> (u128, u8) {
-        (u128::from(lease.address), lease.lease_type as u8)
+    fn scan(store: &LeaseStore6) -> impl Iterator<Item = &Lease6> {
+        store.iter()
     }
 
-    fn address(lease: &Lease6) -> Ipv6Addr {
-        lease.address
+    fn order(lease: &Lease6) -> (u128, u8) {
+        (u128::from(lease.address), lease.lease_type as u8)
     }
 
     fn at_most(&self) -> Option<usize> {
@@ -777,23 +743,26 @@ async fn select<M: Selection>(
     {
         return Err(too_big);
     }
-    // Matches that each name their leases bound the walk: it may stop at the first finds.
+    // One pass over the store in its own order (no sorted snapshot, no lookup per lease),
+    // stopping at the first `room + 1` finds; matches that each name their leases stop it
+    // sooner.
     let bound = matches
         .iter()
         .map(M::at_most)
         .sum::<Option<usize>>()
         .map_or(room + 1, |n| n.min(room + 1));
-    let leases = walk::<M::Lease>(
-        port,
-        bound,
-        move |l| matches.iter().any(|m| m.keeps(l)),
-        M::FAMILY,
-        M::address,
-    )
+    let mut leases = look_up::<M::Lease, _>(port, M::FAMILY, move |store| {
+        M::scan(store)
+            .filter(|l| matches.iter().any(|m| m.keeps(l)))
+            .take(bound)
+            .cloned()
+            .collect::<Vec<M::Lease>>()
+    })
     .await?;
     if leases.len() > room {
         return Err(too_big);
     }
+    leases.sort_unstable_by_key(M::order);
     Ok(leases)
 }
 
