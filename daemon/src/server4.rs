@@ -14,8 +14,10 @@ use ipnet::Ipv4Net;
 use crate::config::{Ingress, RuntimeConfig};
 use crate::dhcp4::{self, Arrival, Destination, LeaseState4, Packet, Reply};
 use crate::engine::{self, unix_now, DurableBatch, Leg};
-use crate::ha::inbox::{answer_when_durable, ApplyMode, ApplyReport, InboxError, PeerRequest4};
-use crate::ha::port::{note_changes, operator_leg, partner_leg, HaPort, Pager};
+use crate::ha::inbox::{
+    answer_when_durable, ApplyMode, ApplyReport, InboxError, LeasePage, PeerRequest4,
+};
+use crate::ha::port::{note_changes, operator_leg, partner_leg, HaPort, Pager, FILTERED_VISITS};
 use crate::ha::LeaseUpdates;
 use crate::lease::memfile::csv4;
 use crate::lease::memfile::MemfileWriter;
@@ -349,15 +351,24 @@ impl Engine4 {
                     done,
                 } => {
                     let store = &self.state.store;
+                    let visits = if filter.is_some() {
+                        FILTERED_VISITS
+                    } else {
+                        usize::MAX
+                    };
                     let keep = |l: &&Lease4| filter.as_ref().is_none_or(|f| f(l));
                     let page = self.pager.page(
                         store.iter().map(|l| u32::from(l.address)),
                         from.map(u32::from),
                         limit,
+                        visits,
                         |a| store.get(Ipv4Addr::from(a)).filter(keep).cloned(),
                     );
                     // The requester may have given up (timeout); nothing to undo.
-                    let _ = done.send(page);
+                    let _ = done.send(LeasePage {
+                        leases: page.leases,
+                        resume_after: page.stopped_after.map(Ipv4Addr::from),
+                    });
                 }
                 PeerRequest4::Lookup(look) => look(&self.state.store),
                 PeerRequest4::Reclaim { done } => {

@@ -18,8 +18,10 @@ use crate::config::{Durability, Ingress6, RuntimeConfig};
 use crate::dhcp6::packet::msg;
 use crate::dhcp6::{self, Arrival6, DecodeError, LeaseState6, Packet, Reply6, Silence6};
 use crate::engine::{self, unix_now, DurableBatch, Leg};
-use crate::ha::inbox::{answer_when_durable, ApplyMode, ApplyReport, InboxError, PeerRequest6};
-use crate::ha::port::{note_changes, operator_leg, partner_leg, HaPort, Pager};
+use crate::ha::inbox::{
+    answer_when_durable, ApplyMode, ApplyReport, InboxError, LeasePage, PeerRequest6,
+};
+use crate::ha::port::{note_changes, operator_leg, partner_leg, HaPort, Pager, FILTERED_VISITS};
 use crate::ha::LeaseUpdates;
 use crate::lease::memfile::{self, csv6, MemfileWriter};
 use crate::lease::record6::{LeaseKey6, LeaseType6};
@@ -570,14 +572,23 @@ impl Engine6 {
                     let store = &self.state.store;
                     // Every lease at `from` was on the previous page.
                     let after = from.map(|a| (u128::from(a), LeaseType6::Pd));
+                    let visits = if filter.is_some() {
+                        FILTERED_VISITS
+                    } else {
+                        usize::MAX
+                    };
                     let keep = |l: &&Lease6| filter.as_ref().is_none_or(|f| f(l));
                     let page = self.pager.page(
                         store.iter().map(|l| (u128::from(l.address), l.lease_type)),
                         after,
                         limit,
+                        visits,
                         |(a, t)| store.get((t, Ipv6Addr::from(a))).filter(keep).cloned(),
                     );
-                    let _ = done.send(page);
+                    let _ = done.send(LeasePage {
+                        leases: page.leases,
+                        resume_after: page.stopped_after.map(|(a, _)| Ipv6Addr::from(a)),
+                    });
                 }
                 PeerRequest6::Lookup(look) => look(&self.state.store),
                 PeerRequest6::Reclaim { done } => {

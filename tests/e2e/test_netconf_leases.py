@@ -101,6 +101,37 @@ def test_paging_walks_every_lease_once_in_address_order(nc_env_factory, topo):
     ], first
 
 
+def test_a_filter_keeping_few_of_many_leases_finds_each_of_them(nc_env_factory, topo):
+    """MANY leases, more than the engine looks at for one request (it serves packets between
+    requests): the three leases of one client-id, far apart, all come back in address order,
+    a limit of two pages them, and no other lease comes with them."""
+    many = 70_000
+    spread = [5, 40_000, many - 1]
+    env = nc_env_factory(nc_config(topo.server_if))
+    env.daemon.stop()
+    now = int(time.time())
+    with open(env.daemon.state_dir / "leases4.csv", "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(LEASE4_HEADER)
+        for i in range(many):
+            client_id = "01:0e:0e:0e:0e:0e:0e" if i in spread else ""
+            w.writerow([FIRST + i, hw(i), client_id, 3600, now + 3600, 1, 0, 0, "", 0, ""])
+    env.daemon.start()
+    s = env.connect()
+    wanted = [str(FIRST + i) for i in spread]
+    body = "<client-id>01:0e:0e:0e:0e:0e:0e</client-id>"
+    r = rpc(s, "get-leases4", body)
+    assert [l["address"] for l in leases(r)] == wanted and next_of(r) is None, r.raw
+    first = rpc(s, "get-leases4", body + "<limit>2</limit>")
+    assert [l["address"] for l in leases(first)] == wanted[:2]
+    assert next_of(first) == wanted[1]
+    rest = rpc(s, "get-leases4", body + f"<limit>2</limit><after>{wanted[1]}</after>")
+    assert [l["address"] for l in leases(rest)] == wanted[2:] and next_of(rest) is None
+    # hw() repeats every 65,536 leases: this one is held once.
+    late = leases(rpc(s, "get-leases4", f"<hw-address>{hw(60_000)}</hw-address>"))
+    assert [l["address"] for l in late] == [str(FIRST + 60_000)]
+
+
 def test_filters_run_on_the_server(nc_env_factory, topo):
     env, s = started(nc_env_factory, topo)
     by_hw = leases(rpc(s, "get-leases4", f"<hw-address>{hw(1234)}</hw-address>"))

@@ -120,8 +120,19 @@ impl Join {
     }
 }
 
-/// Which leases a listing keeps.
-pub type LeaseFilter<L> = Box<dyn Fn(&L) -> bool + Send>;
+/// Which leases a listing keeps (shared: a listing may take several requests).
+pub type LeaseFilter<L> = Arc<dyn Fn(&L) -> bool + Send + Sync>;
+
+/// A page of leases from an engine.
+#[derive(Debug)]
+pub struct LeasePage<L: PeerLease> {
+    /// The leases, in address order.
+    pub leases: Vec<L>,
+    /// Set when a filtered page ended early because the engine looked at as many leases as
+    /// one request may ([`crate::ha::port::FILTERED_VISITS`]): the next page starts after
+    /// this address.
+    pub resume_after: Option<L::Addr>,
+}
 
 /// A read of the engine's lease store through its indexes; it answers through a channel of
 /// its own.
@@ -151,7 +162,7 @@ pub enum PeerRequest<L: PeerLease> {
         /// Only the leases it keeps (an operator's listing); all when `None`.
         filter: Option<LeaseFilter<L>>,
         /// The answer.
-        done: oneshot::Sender<Vec<L>>,
+        done: oneshot::Sender<LeasePage<L>>,
     },
     /// Look a few leases up by key (an operator's read naming them): no walk over all leases
     /// on the engine thread.

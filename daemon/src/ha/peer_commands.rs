@@ -215,7 +215,8 @@ impl PeerCommands {
             done: tx,
         });
         match rx.await {
-            Ok(leases) => commands::encode_answer(&L::page_answer(&leases)),
+            // Unfiltered: the engine fills the page whatever it has to look at.
+            Ok(page) => commands::encode_answer(&L::page_answer(&page.leases)),
             Err(_) => error(format!("the {} engine is not running", L::FAMILY)),
         }
     }

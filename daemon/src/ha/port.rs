@@ -225,17 +225,53 @@ impl<K> Default for Pager<K> {
     }
 }
 
-impl<K: Ord + Copy> Pager<K> {
-    /// Up to `limit` leases with keys above `after` (from the lowest when `None`). `keys`
+/// A key a page can be resumed after: pages end between addresses, never between two leases
+/// of one address (a DHCPv6 address may hold an IA_NA and an IA_PD lease).
+pub trait PageKey: Ord + Copy {
+    /// The address part of the key.
+    fn address_bits(&self) -> u128;
+}
+
+impl PageKey for u32 {
+    fn address_bits(&self) -> u128 {
+        u128::from(*self)
+    }
+}
+
+impl<T: Ord + Copy> PageKey for (u128, T) {
+    fn address_bits(&self) -> u128 {
+        self.0
+    }
+}
+
+/// Leases an engine looks at for one filtered page request at most (a few milliseconds): a
+/// filter that keeps few of millions of leases ends the page early rather than holding the
+/// engine for the whole walk.
+pub const FILTERED_VISITS: usize = 32_768;
+
+/// What [`Pager::page`] found.
+#[derive(Debug)]
+pub struct PageOf<L, K> {
+    /// The leases, in key order.
+    pub leases: Vec<L>,
+    /// Set when the visit bound ended the page before it was full and more keys follow: the
+    /// last key looked at, to resume after.
+    pub stopped_after: Option<K>,
+}
+
+impl<K: PageKey> Pager<K> {
+    /// Up to `limit` leases with keys above `after` (from the lowest when `None`), looking at
+    /// no more than `visits` keys (past that, at the end of the current address). `keys`
     /// lists every key (read only when the snapshot is rebuilt); `get` fetches a lease that
-    /// still exists.
+    /// still exists and is wanted.
     pub fn page<L>(
         &mut self,
         keys: impl Iterator<Item = K>,
         after: Option<K>,
         limit: u32,
+        visits: usize,
         get: impl Fn(K) -> Option<L>,
-    ) -> Vec<L> {
+    ) -> PageOf<L, K> {
         let stale = self.built.is_none_or(|t| t.elapsed() > SNAPSHOT_TTL);
         if after.is_none() || stale {
             self.snapshot = keys.collect();
@@ -243,11 +279,30 @@ impl<K: Ord + Copy> Pager<K> {
             self.built = Some(Instant::now());
         }
         let start = after.map_or(0, |f| self.snapshot.partition_point(|k| *k <= f));
-        self.snapshot[start..]
-            .iter()
-            .filter_map(|k| get(*k))
-            .take(limit as usize)
-            .collect()
+        let rest = &self.snapshot[start..];
+        let mut leases = Vec::new();
+        for (i, &key) in rest.iter().enumerate() {
+            if leases.len() >= limit as usize {
+                break;
+            }
+            let next_address = rest.get(i + 1).map(PageKey::address_bits);
+            if let Some(lease) = get(key) {
+                leases.push(lease);
+            }
+            if i + 1 >= visits
+                && leases.len() < limit as usize
+                && next_address.is_some_and(|n| n != key.address_bits())
+            {
+                return PageOf {
+                    leases,
+                    stopped_after: Some(key),
+                };
+            }
+        }
+        PageOf {
+            leases,
+            stopped_after: None,
+        }
     }
 }
 
@@ -279,12 +334,15 @@ mod tests {
         from: Option<Ipv4Addr>,
         limit: u32,
     ) -> Vec<Lease4> {
-        pager.page(
-            store.iter().map(|l| u32::from(l.address)),
-            from.map(u32::from),
-            limit,
-            |k| store.get(Ipv4Addr::from(k)).cloned(),
-        )
+        pager
+            .page(
+                store.iter().map(|l| u32::from(l.address)),
+                from.map(u32::from),
+                limit,
+                usize::MAX,
+                |k| store.get(Ipv4Addr::from(k)).cloned(),
+            )
+            .leases
     }
 
     #[test]
@@ -305,6 +363,32 @@ mod tests {
             seen.extend(page.iter().map(|l| l.address.octets()[3]));
         }
         assert_eq!(seen, vec![1, 3, 7, 9, 50, 200]);
+    }
+
+    #[test]
+    fn a_filtered_page_stops_at_the_visit_bound_between_addresses() {
+        let keys: Vec<(u128, u8)> = vec![(1, 0), (2, 0), (2, 1), (3, 0), (4, 0)];
+        let mut pager = Pager::default();
+        // Keeps only address 4: two visits end the page after all of address 2.
+        let keep4 = |k: (u128, u8)| (k.0 == 4).then_some(k);
+        let first = pager.page(keys.iter().copied(), None, 10, 2, keep4);
+        assert!(first.leases.is_empty());
+        assert_eq!(first.stopped_after, Some((2, 1)));
+        let second = pager.page(keys.iter().copied(), first.stopped_after, 10, 2, keep4);
+        assert_eq!(
+            (second.leases, second.stopped_after),
+            (vec![(4, 0)], None),
+            "the keys ran out within the bound"
+        );
+        let one_visit = pager.page(keys.iter().copied(), Some((1, 0)), 10, 1, keep4);
+        assert_eq!(
+            one_visit.stopped_after,
+            Some((2, 1)),
+            "never between two leases of one address"
+        );
+        // A full page is not "stopped": the caller resumes after its last lease.
+        let full = pager.page(keys.iter().copied(), None, 1, 1, Some);
+        assert_eq!((full.leases, full.stopped_after), (vec![(1, 0)], None));
     }
 
     #[test]

@@ -423,21 +423,32 @@ pub async fn run(targets: LeaseTargets, rpc: LeaseRpc) -> Result<Reply, Vec<RpcE
 }
 
 /// Up to `limit` leases after `after` that `filter` keeps, in address order, from the
-/// family's engine (its inbox; the engine walks its leases on its own thread).
-pub(crate) async fn page<L: PeerLease>(
+/// family's engine (its inbox; the engine walks its leases on its own thread). The engine
+/// looks at a bounded number of leases per request, so a filter keeping few of millions of
+/// leases takes several requests, and packets are served between them.
+async fn page<L: PeerLease>(
     port: &HaPort,
     after: Option<L::Addr>,
     limit: u32,
     filter: LeaseFilter<L>,
 ) -> Result<Vec<L>, Vec<RpcError>> {
-    let (done, answer) = oneshot::channel();
-    L::inbox(port).send(PeerRequest::GetPage {
-        from: after,
-        limit,
-        filter: Some(filter),
-        done,
-    });
-    answer.await.map_err(|_| engine_stopped())
+    let mut leases: Vec<L> = Vec::new();
+    let mut from = after;
+    loop {
+        let (done, answer) = oneshot::channel();
+        L::inbox(port).send(PeerRequest::GetPage {
+            from,
+            limit: limit - leases.len() as u32,
+            filter: Some(filter.clone()),
+            done,
+        });
+        let page = answer.await.map_err(|_| engine_stopped())?;
+        leases.extend(page.leases);
+        match page.resume_after {
+            Some(resume) if leases.len() < limit as usize => from = Some(resume),
+            _ => return Ok(leases),
+        }
+    }
 }
 
 async fn reclaim<L: PeerLease>(port: &HaPort) -> Result<u64, Vec<RpcError>> {
@@ -597,7 +608,7 @@ async fn compact(writers: Vec<Arc<MemfileWriter>>) -> Result<Reply, Vec<RpcError
 
 fn filter4(q: &Query<Ipv4Addr>) -> LeaseFilter<Lease4> {
     let (subnet, address, hw, client) = (q.subnet_id, q.address, q.hw_address, q.client.clone());
-    Box::new(move |l: &Lease4| {
+    Arc::new(move |l: &Lease4| {
         subnet.is_none_or(|s| l.subnet_id == s)
             && address.is_none_or(|a| l.address == a)
             && hw.is_none_or(|h| l.hwaddr == h)
@@ -609,7 +620,7 @@ fn filter4(q: &Query<Ipv4Addr>) -> LeaseFilter<Lease4> {
 
 fn filter6(q: &Query<Ipv6Addr>) -> LeaseFilter<Lease6> {
     let (subnet, address, duid) = (q.subnet_id, q.address, q.client.clone());
-    Box::new(move |l: &Lease6| {
+    Arc::new(move |l: &Lease6| {
         subnet.is_none_or(|s| l.subnet_id == s)
             && address.is_none_or(|a| l.address == a)
             && duid.as_deref().is_none_or(|d| &*l.duid == d)
