@@ -25,6 +25,30 @@ const ADDRESS_REFRESH: Duration = Duration::from_secs(5);
 /// How often the engines publish pool use for the operational state and the metrics.
 pub const USAGE_PERIOD: Duration = Duration::from_secs(2);
 
+/// What one pass of an engine's loop read from its sockets, for receive coalescing: a pass
+/// that served datagrams without filling a batch waits the configured time before reading
+/// again, so the datagrams arriving meanwhile are served, written and synced together (one
+/// wake-up, one receive, one send and one fsync for several exchanges instead of each). A
+/// full batch means more is waiting: no wait. Nothing read: the next poll blocks anyway.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PassReads {
+    datagrams: usize,
+    full: bool,
+}
+
+impl PassReads {
+    /// Counts one socket's read of `received` datagrams into a batch of `batch`.
+    pub fn add(&mut self, received: usize, batch: usize) {
+        self.datagrams += received;
+        self.full |= received >= batch;
+    }
+
+    /// How long to wait before the next poll, with `coalescing` configured.
+    pub fn wait(&self, coalescing: Duration) -> Option<Duration> {
+        (self.datagrams > 0 && !self.full && !coalescing.is_zero()).then_some(coalescing)
+    }
+}
+
 /// When an engine last did its periodic work; each `*_due` call restarts its clock when it
 /// answers true.
 pub struct Housekeeping {
@@ -466,5 +490,31 @@ pub fn start_compaction(writer: &Arc<MemfileWriter>, thread: &str, family: &'sta
         });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "cannot start {family}lease file compaction");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_waits_only_after_serving_less_than_a_full_batch() {
+        let coalescing = Duration::from_micros(500);
+        let mut idle = PassReads::default();
+        idle.add(0, 64);
+        assert_eq!(
+            idle.wait(coalescing),
+            None,
+            "nothing read: poll blocks anyway"
+        );
+        let mut few = PassReads::default();
+        few.add(3, 64);
+        few.add(0, 64);
+        assert_eq!(few.wait(coalescing), Some(coalescing));
+        assert_eq!(few.wait(Duration::ZERO), None, "not configured");
+        let mut busy = PassReads::default();
+        busy.add(2, 64);
+        busy.add(64, 64);
+        assert_eq!(busy.wait(coalescing), None, "a full batch: more is waiting");
     }
 }

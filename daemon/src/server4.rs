@@ -189,6 +189,7 @@ impl Engine4 {
         let mut last_usage = Instant::now() - engine::USAGE_PERIOD;
         let mut pollfds: Vec<libc::pollfd> = Vec::new();
         while !self.shutdown.load(Ordering::Relaxed) {
+            let mut reads = engine::PassReads::default();
             self.apply_if_changed();
             let Some(config) = self.applied.clone() else {
                 break;
@@ -223,7 +224,7 @@ impl Engine4 {
                     pfd.revents = 0;
                     if i < sockets {
                         let socket = self.sockets[i].clone();
-                        self.serve_batch(&config, &socket, &mut slots);
+                        reads.add(self.serve_batch(&config, &socket, &mut slots), BATCH);
                     } else {
                         self.serve_peer_requests(&config);
                     }
@@ -242,6 +243,9 @@ impl Engine4 {
                 last_usage = Instant::now();
                 self.publish_usage(&config);
             }
+            if let Some(wait) = reads.wait(config.dhcp4.receive_coalescing) {
+                std::thread::sleep(wait);
+            }
         }
         tracing::info!(counters = %self.counters.summary(), "DHCPv4 engine stopped");
     }
@@ -251,16 +255,16 @@ impl Engine4 {
         config: &RuntimeConfig,
         socket: &Arc<Socket4>,
         slots: &mut RecvBatch,
-    ) {
+    ) -> usize {
         // Everything waiting, in one call: under load that is the wake-up's group commit.
-        match socket.recv_batch(slots) {
-            Ok(0) => return,
-            Ok(_) => {}
+        let received = match socket.recv_batch(slots) {
+            Ok(0) => return 0,
+            Ok(n) => n,
             Err(e) => {
                 tracing::warn!(iface = socket.iface(), error = %e, "receive failed");
-                return;
+                return 0;
             }
-        }
+        };
         let mut batch: DurableBatch<Socket4, Reply> = DurableBatch::new(socket.clone());
         let no_addresses = Vec::new();
         let addresses = self
@@ -331,6 +335,7 @@ impl Engine4 {
             },
             partner,
         );
+        received
     }
 
     /// Carries out what the peer link asked: apply the partner's lease changes (answered once

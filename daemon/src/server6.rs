@@ -405,6 +405,7 @@ impl Engine6 {
         let mut last_usage = Instant::now();
         let mut pollfds: Vec<libc::pollfd> = Vec::new();
         while !self.shutdown.load(Ordering::Relaxed) {
+            let mut reads = engine::PassReads::default();
             // One store per wake-up: what the operational state shows as leases held.
             self.counters
                 .leases
@@ -440,7 +441,7 @@ impl Engine6 {
                 for (p, socket) in pollfds.iter_mut().zip(self.sockets.clone()) {
                     if p.revents != 0 {
                         p.revents = 0;
-                        self.serve_batch(&config, &socket, &mut slots);
+                        reads.add(self.serve_batch(&config, &socket, &mut slots), BATCH);
                     }
                 }
                 if let Some(inbox) = pollfds.last_mut() {
@@ -463,6 +464,9 @@ impl Engine6 {
                 last_usage = Instant::now();
                 self.publish_usage(&config);
             }
+            if let Some(wait) = reads.wait(config.dhcp6.receive_coalescing) {
+                std::thread::sleep(wait);
+            }
         }
         tracing::info!(counters = %self.counters.summary(), "DHCPv6 engine stopped");
     }
@@ -472,16 +476,16 @@ impl Engine6 {
         config: &RuntimeConfig,
         socket: &Arc<Socket6>,
         slots: &mut RecvBatch,
-    ) {
+    ) -> usize {
         // Everything waiting, in one call: under load that is the wake-up's group commit.
-        match socket.recv_batch(slots) {
-            Ok(0) => return,
-            Ok(_) => {}
+        let received = match socket.recv_batch(slots) {
+            Ok(0) => return 0,
+            Ok(n) => n,
             Err(e) => {
                 tracing::warn!(iface = socket.iface(), error = %e, "receive failed");
-                return;
+                return 0;
             }
-        }
+        };
         let mut batch: DurableBatch<Socket6, Reply6> = DurableBatch::new(socket.clone());
         let addresses = self
             .addresses
@@ -550,6 +554,7 @@ impl Engine6 {
             },
             partner,
         );
+        received
     }
 
     /// Carries out what the peer link asked: apply the partner's lease changes (answered once

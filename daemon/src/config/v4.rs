@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use yang::paths;
@@ -138,6 +139,8 @@ pub struct Dhcp4Config {
     pub offer_lifetime: u32,
     /// Seconds between reclaim runs.
     pub reclaim_interval: u32,
+    /// How long the engine waits after serving packets before reading again (0: not at all).
+    pub receive_coalescing: Duration,
     /// Subnets, in id order.
     pub subnets: Vec<Subnet4>,
     subnet_by_relay: HashMap<Ipv4Addr, usize>,
@@ -154,6 +157,7 @@ impl Default for Dhcp4Config {
             decline_probation: 86400,
             offer_lifetime: 60,
             reclaim_interval: 10,
+            receive_coalescing: Duration::ZERO,
             subnets: Vec::new(),
             subnet_by_relay: HashMap::new(),
             subnet_by_id: HashMap::new(),
@@ -356,6 +360,9 @@ pub(super) fn read(root: &Root<'_, '_>, errors: &mut Vec<ConfigError>) -> Dhcp4C
         reclaim_interval: node
             .parsed("reclaim-interval", errors)
             .unwrap_or(defaults.reclaim_interval),
+        receive_coalescing: node
+            .parsed::<u64>("receive-coalescing", errors)
+            .map_or(defaults.receive_coalescing, Duration::from_micros),
         subnets,
         subnet_by_relay: HashMap::new(),
         subnet_by_id: HashMap::new(),

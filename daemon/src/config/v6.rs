@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
+use std::time::Duration;
 
 use ipnet::Ipv6Net;
 use yang::paths;
@@ -150,6 +151,8 @@ pub struct Dhcp6Config {
     pub decline_probation: u32,
     /// Seconds between reclaim runs.
     pub reclaim_interval: u32,
+    /// How long the engine waits after serving packets before reading again (0: not at all).
+    pub receive_coalescing: Duration,
     /// Global options (for INFORMATION-REQUEST outside any subnet).
     pub options: OptionSet6,
     /// Subnets, in id order.
@@ -166,6 +169,7 @@ impl Default for Dhcp6Config {
             interfaces: Vec::new(),
             decline_probation: 86400,
             reclaim_interval: 10,
+            receive_coalescing: Duration::ZERO,
             options: OptionSet6::default(),
             subnets: Vec::new(),
             subnet_by_id: HashMap::new(),
@@ -377,6 +381,9 @@ pub(super) fn read(root: &Root<'_, '_>, errors: &mut Vec<ConfigError>) -> Dhcp6C
         reclaim_interval: node
             .parsed("reclaim-interval", errors)
             .unwrap_or(defaults.reclaim_interval),
+        receive_coalescing: node
+            .parsed::<u64>("receive-coalescing", errors)
+            .map_or(defaults.receive_coalescing, Duration::from_micros),
         options,
         subnets,
         ..defaults

@@ -713,3 +713,33 @@ fn a_commit_changing_reservations_applies_them_to_the_kept_pool() {
         "no longer reserved, held by no lease nor offer: free again"
     );
 }
+
+/// The engines' receive coalescing comes from the configuration: off unless set, in
+/// microseconds, at most 10 ms (the model refuses more).
+#[test]
+fn receive_coalescing_is_read_from_the_configuration() {
+    use std::time::Duration;
+    let ctx = yang::context().expect("context");
+    let read = |xml: &str| crate::northbound::validate_document(ctx, xml).map(|v| v.runtime);
+    let runtime = read(CONFIG).map_err(|p| format!("{p:?}")).expect("config");
+    assert_eq!(runtime.dhcp4.receive_coalescing, Duration::ZERO);
+    let set = CONFIG.replace(
+        "<interface>eth0</interface>",
+        "<interface>eth0</interface><receive-coalescing>1500</receive-coalescing>",
+    );
+    let runtime = read(&set).map_err(|p| format!("{p:?}")).expect("config");
+    assert_eq!(
+        runtime.dhcp4.receive_coalescing,
+        Duration::from_micros(1500)
+    );
+    let v6 = r#"<server xmlns="urn:netdhcp:yang:netdhcp-server"><dhcpv6>
+      <interface>eth0</interface><receive-coalescing>700</receive-coalescing>
+    </dhcpv6></server>"#;
+    let runtime = read(v6).map_err(|p| format!("{p:?}")).expect("config");
+    assert_eq!(runtime.dhcp6.receive_coalescing, Duration::from_micros(700));
+    let too_long = CONFIG.replace(
+        "<interface>eth0</interface>",
+        "<interface>eth0</interface><receive-coalescing>10001</receive-coalescing>",
+    );
+    assert!(read(&too_long).is_err(), "more than 10 ms is refused");
+}
