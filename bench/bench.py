@@ -4,7 +4,8 @@
 Run as root through bench/run.sh (which builds the release binary first). Creates namespaces
 ndb-srv and ndb-cli joined by the veth pair ndb-s / ndb-c (100.64.0.1/10 and 100.64.0.2/10:
 traffic never leaves them), then for each server in turn (Kea multi-threaded, netdhcpd with
-durability fsync, netdhcpd with durability none):
+durability fsync, netdhcpd with durability none, netdhcpd with durability fsync and
+receive-coalescing 1,000 µs):
 
   - fixed-rate runs (perfdhcp at 1,000 and 2,000 DORA/s): server CPU per exchange from
     /proc/PID/stat, REQUEST-ACK and DISCOVER-OFFER latency percentiles from perfdhcp's
@@ -20,7 +21,8 @@ namespaces deleted on exit.
 
 Environment: REPEATS (3), STEP_SECONDS (4), MAX_STEPS (8), LEASES (2000000),
 NETDHCPD (target/release/netdhcpd), BENCH_WORK (a fresh /tmp directory), ONLY (comma list of
-kea,nd-fsync,nd-none,startup to run a subset).
+kea,nd-fsync,nd-none,nd-fsync-c1,startup to run a subset; floor-none and floor-fsync, the minimal responder
+floor_responder.c that measures the kernel's share of a DORA, run only when ONLY names them).
 """
 
 from __future__ import annotations
@@ -60,7 +62,17 @@ SERVERS = {
     "kea": "Kea 2.2 MT (2 threads)",
     "nd-fsync": "netdhcpd durability fsync",
     "nd-none": "netdhcpd durability none (not durable)",
+    "nd-fsync-c1": "netdhcpd durability fsync, receive-coalescing 1,000 µs",
 }
+# receive-coalescing (µs) of each netdhcpd kind; 0 is the default: no wait.
+COALESCING = {"nd-fsync": 0, "nd-none": 0, "nd-fsync-c1": 1000}
+# Not servers: floor_responder.c, the least a responder can do per DORA (no lease state), to
+# measure the kernel's share on this machine. Run only when ONLY names them.
+FLOOR_SERVERS = {
+    "floor-none": "minimal responder (kernel floor), no lease state",
+    "floor-fsync": "minimal responder (kernel floor), fdatasync per ACK batch",
+}
+ALL_SERVERS = {**SERVERS, **FLOOR_SERVERS}
 
 run_counter = 0
 
@@ -96,6 +108,14 @@ def netns_down():
 
 
 # ------------------------------------------------------------------ servers
+
+
+def floor_binary(work_root: Path) -> Path:
+    """floor_responder.c compiled into the benchmark's work directory (again when the source is newer)."""
+    binary, source = work_root / "floor_responder", HERE / "floor_responder.c"
+    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
+        sh("gcc", "-O2", "-Wall", "-o", str(binary), str(source), timeout=120)
+    return binary
 
 
 def cpu_seconds(pid: int) -> float:
@@ -139,10 +159,15 @@ class Server:
             env["KEA_PIDFILE_DIR"] = str(work)
             env["KEA_LOCKFILE_DIR"] = str(work)
             cmd = ["kea-dhcp4", "-c", str(work / "kea-dhcp4.json")]
+        elif kind in FLOOR_SERVERS:
+            cmd = [str(floor_binary(work.parent)), IF_SRV]
+            if kind == "floor-fsync":
+                cmd += ["--fsync", str(work / "leases4.csv")]
         else:
-            durability = "fsync" if kind == "nd-fsync" else "none"
+            durability = "none" if kind == "nd-none" else "fsync"
             cfg = (HERE / "netdhcpd.xml.in").read_text()
             cfg = cfg.replace("@DURABILITY@", durability).replace("@IFACE@", IF_SRV)
+            cfg = cfg.replace("@COALESCING@", str(COALESCING[kind]))
             (work / "config.xml").write_text(cfg)
             state = work / "state"
             state.mkdir()
@@ -170,6 +195,13 @@ class Server:
                     return time.monotonic() - self.started
                 self._check_alive()
                 time.sleep(0.05)
+        elif self.kind in FLOOR_SERVERS:
+            # floor_responder prints READY on stdout (the log) once bound.
+            while time.monotonic() < deadline:
+                if self.log_path.exists() and "READY\n" in self.log_path.read_text(errors="replace"):
+                    return time.monotonic() - self.started
+                self._check_alive()
+                time.sleep(0.02)
         else:
             self.notify.settimeout(0.2)
             while time.monotonic() < deadline:
@@ -201,7 +233,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.kill(self.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
-        if self.kind != "kea":
+        if self.kind != "kea" and self.kind not in FLOOR_SERVERS:
             self.notify.close()
 
 
@@ -371,7 +403,7 @@ def ratio(a, b, invert=False):
 def report(results: dict) -> str:
     ex = results.get("exchange", {})
     st = results.get("startup", {})
-    kinds = [k for k in SERVERS if k in ex or k in st]
+    kinds = [k for k in ALL_SERVERS if k in ex or k in st]
     rows = []
 
     def get(kind, path):
@@ -399,7 +431,7 @@ def report(results: dict) -> str:
         (f"VmRSS with {LEASES:,} leases (MB)", lambda k: [r["VmRSS"] / 1024 for r in st.get(k, [])], "", 0, True),
         (f"VmHWM with {LEASES:,} leases (MB)", lambda k: [r["VmHWM"] / 1024 for r in st.get(k, [])], "", 0, True),
     ]
-    head = "| figure | " + " | ".join(SERVERS[k] for k in kinds)
+    head = "| figure | " + " | ".join(ALL_SERVERS[k] for k in kinds)
     nd = [k for k in kinds if k != "kea"]
     if "kea" in kinds:
         head += "".join(f" | {k} vs Kea" for k in nd)
@@ -451,10 +483,10 @@ def main() -> int:
     try:
         netns_up()
         for rep in range(1, REPEATS + 1):
-            for kind in SERVERS:
-                if ONLY and kind not in ONLY:
+            for kind in ALL_SERVERS:
+                if (ONLY or kind in FLOOR_SERVERS) and kind not in ONLY:
                     continue
-                log(f"{SERVERS[kind]}: run {rep}/{REPEATS}")
+                log(f"{ALL_SERVERS[kind]}: run {rep}/{REPEATS}")
                 results["exchange"].setdefault(kind, []).append(exchange_bench(kind, work, rep))
         if not ONLY or "startup" in ONLY:
             lease_file = work / "leases4-2m.csv"
