@@ -6,8 +6,9 @@ IPv6 too: 2001:db8:1::1/64 on the server end (no DAD: the benchmark owns the lin
 link-local addresses both ends make; perfdhcp -6 sends its SOLICITs from the client's
 link-local address to ff02::1:2 on that veth, and both servers answer it there. For Kea 2.2
 multi-threaded (2 threads, kea-dhcp6-mt.json.in) and netdhcpd with durability fsync (the
-default: a REPLY leaves only after its lease row is fsynced; netdhcpd6.xml.in), each started
-fresh for every repeat with an empty lease file:
+default: a REPLY leaves only after its lease row is fsynced; netdhcpd6.xml.in), without and
+with receive-coalescing 1,000 µs, each started fresh for every repeat with an empty lease
+file:
 
   - fixed rates (1,000 and 2,000 SARR/s, 6 s): server CPU per SARR (utime + stime over the
     REPLYs received), REQUEST-REPLY and SOLICIT-ADVERTISE latency percentiles (-x t);
@@ -16,7 +17,7 @@ fresh for every repeat with an empty lease file:
     DHCP6_STARTED, netdhcpd's READY=1), VmRSS/VmHWM 2 s after.
 
 Environment: as bench.py (REPEATS, STEP_SECONDS, MAX_STEPS, LEASES, NETDHCPD, BENCH_WORK), and
-V6_ONLY (comma list of kea,nd-fsync,startup) for a subset.
+V6_ONLY (comma list of kea,nd-fsync,nd-fsync-c1,startup) for a subset.
 """
 
 from __future__ import annotations
@@ -58,7 +59,15 @@ from bench import (
 )
 
 SERVER6 = "2001:db8:1::1"
-SERVERS6 = {"kea": "Kea 2.2 MT (2 threads)", "nd-fsync": "netdhcpd durability fsync"}
+SERVERS6 = {
+    "kea": "Kea 2.2 MT (2 threads)",
+    "nd-fsync": "netdhcpd durability fsync",
+    "nd-fsync-c1": "netdhcpd durability fsync, receive-coalescing 1,000 µs",
+}
+# receive-coalescing (µs) of each netdhcpd kind; 0 is the default: no wait.
+COALESCING6 = {"nd-fsync": 0, "nd-fsync-c1": 1000}
+# Start-up does not depend on coalescing: measured once per server.
+STARTUP_KINDS6 = ("kea", "nd-fsync")
 ONLY6 = set(filter(None, os.environ.get("V6_ONLY", "").split(",")))
 LEASES6_FIRST = "2001:db8:1::8000:0"  # upper half of the pool: new clients never walk them
 
@@ -101,6 +110,7 @@ class Server6(Server):
         else:
             cfg = (HERE / "netdhcpd6.xml.in").read_text()
             cfg = cfg.replace("@DURABILITY@", "fsync").replace("@IFACE@", IF_SRV).replace("@DNS@", SERVER6)
+            cfg = cfg.replace("@COALESCING@", str(COALESCING6[kind]))
             (work / "config.xml").write_text(cfg)
             state = work / "state"
             state.mkdir()
@@ -229,14 +239,15 @@ def report6(results: dict) -> str:
         (f"VmRSS with {LEASES:,} v6 leases (MB)", lambda k: [r["VmRSS"] / 1024 for r in st.get(k, [])], 0, True),
         (f"VmHWM with {LEASES:,} v6 leases (MB)", lambda k: [r["VmHWM"] / 1024 for r in st.get(k, [])], 0, True),
     ]
-    rows = ["| figure | " + " | ".join(SERVERS6[k] for k in kinds) + (" | netdhcpd vs Kea |" if len(kinds) == 2 else " |")]
-    rows.append("|" + "---|" * (1 + len(kinds) + (1 if len(kinds) == 2 else 0)))
+    ours = [k for k in kinds if k != "kea"] if "kea" in kinds else []
+    rows = ["| figure | " + " | ".join(SERVERS6[k] for k in kinds) + "".join(f" | {k} vs Kea" for k in ours) + " |"]
+    rows.append("|" + "---|" * (1 + len(kinds) + len(ours)))
     for name, getter, digits, lower_better in figures:
         cells = [fmt(getter(k), "", digits) for k in kinds]
         if all(c == "—" for c in cells):
             continue
-        if len(kinds) == 2:
-            cells.append(ratio(getter("nd-fsync"), getter("kea"), invert=lower_better))
+        for k in ours:
+            cells.append(ratio(getter(k), getter("kea"), invert=lower_better))
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     loads = [r["load"][0] for k in ex for rep in ex[k] for key, r in rep.items() if key.startswith("fixed_")]
     loads += [r["load"][0] for k in st for r in st[k]]
@@ -286,7 +297,7 @@ def main() -> int:
             log(f"generating {LEASES:,} v6 leases in {lease_file}")
             sh(sys.executable, str(HERE / "gen-leases6.py"), str(lease_file), str(LEASES), LEASES6_FIRST, timeout=300)
             for rep in range(1, REPEATS + 1):
-                for kind in SERVERS6:
+                for kind in STARTUP_KINDS6:
                     results["startup6"].setdefault(kind, []).append(startup_bench6(kind, work, rep, lease_file))
             lease_file.unlink()
     finally:

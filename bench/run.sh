@@ -4,10 +4,11 @@
 # project's .venv (paramiko) for the NETCONF parts. See bench/README.md.
 #   bench/run.sh                  DHCPv4 (everything of bench.py; about 12 minutes on 2 cores)
 #   REPEATS=1 bench/run.sh        one run of each step
-#   ONLY=nd-fsync,kea bench/run.sh  a subset of bench.py (kea, nd-fsync, nd-none, startup)
+#   ONLY=nd-fsync,kea bench/run.sh  a subset of bench.py (kea, nd-fsync, nd-none, nd-fsync-c1,
+#                                 startup; floor-none, floor-fsync only when named)
 #   ONLY=ha bench/run.sh          the failover pairs (bench/ha.py, about 25 minutes;
 #                                 HA_ONLY=throughput,takeover,resync,resync-2m for a subset)
-#   ONLY=v6 bench/run.sh          DHCPv6 (bench/dhcp6.py; V6_ONLY=kea,nd-fsync,startup)
+#   ONLY=v6 bench/run.sh          DHCPv6 (bench/dhcp6.py; V6_ONLY=kea,nd-fsync,nd-fsync-c1,startup)
 #   ONLY=commit bench/run.sh      changes with 2,000,000 leases: NETCONF commit vs Kea config-set
 #                                 (bench/commit.py; COMMIT_ONLY=nd,kea)
 #   ONLY=netconf bench/run.sh     NETCONF figures against Netopeer2's (bench/netconf_bench.py)

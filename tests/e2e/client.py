@@ -140,6 +140,12 @@ class Dhcp4Client:
         out = self.run("dora", requested=requested, **kw)
         return _msg(out["offer"]), _msg(out["ack"])
 
+    def discover_pair(self, **kw) -> tuple[Msg | None, Msg | None, float]:
+        """Two clients' DISCOVERs, the second sent when the first's OFFER arrives: both OFFERs
+        and the milliseconds between them."""
+        out = self.run("discover-pair", **kw)
+        return _msg(out["first"]), _msg(out["second"]), out["gap_ms"]
+
     def lease(self, **kw) -> Msg:
         """A full DORA that must end in an ACK; returns the ACK."""
         offer, ack = self.dora(**kw)

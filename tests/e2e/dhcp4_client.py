@@ -13,7 +13,8 @@ is sent, so no reply is missed, whatever address and port it was sent to. With -
 script plays a relay agent instead: it sends from a UDP socket bound to the relay address,
 port 67, to the server, as a relay does, and reports replies sent to that address.
 
-Subcommands: discover, request, dora, release, decline, inform, raw (alias raw-bytes), capture.
+Subcommands: discover, request, dora, discover-pair, release, decline, inform, raw (alias
+raw-bytes), capture.
 """
 
 from __future__ import annotations
@@ -259,6 +260,24 @@ def cmd_dora(ex: Exchange, a):
     return out
 
 
+def cmd_discover_pair(ex: Exchange, a):
+    """A DISCOVER and, as soon as its OFFER arrives, a second client's DISCOVER (the next MAC,
+    a new xid): both OFFERs and the milliseconds between their arrivals."""
+    ex.send_payload(ex.message("discover"))
+    first = ex.wait()
+    first_at = time.monotonic()
+    last = int(ex.mac.replace(":", "")[-2:], 16)
+    ex.mac = ex.mac[:-2] + f"{(last + 1) & 0xFF:02x}"
+    ex.xid = random.getrandbits(32)
+    ex.send_payload(ex.message("discover"))
+    second = ex.wait()
+    return {
+        "first": first[0] if first else None,
+        "second": second[0] if second else None,
+        "gap_ms": (time.monotonic() - first_at) * 1000,
+    }
+
+
 def cmd_release(ex: Exchange, a):
     # RFC 2131 4.4.6: unicast to the server, ciaddr set, no reply expected.
     ex.send_payload(
@@ -332,6 +351,8 @@ def main(argv=None):
     s = sub.add_parser("dora")
     s.set_defaults(func=cmd_dora)
     s.add_argument("--requested")
+    s = sub.add_parser("discover-pair", help="two clients' DISCOVERs, the second sent on the first's OFFER")
+    s.set_defaults(func=cmd_discover_pair)
     s = sub.add_parser("release")
     s.set_defaults(func=cmd_release)
     s.add_argument("--ciaddr", required=True)

@@ -223,3 +223,24 @@ def test_commit_with_overlapping_pools_fails_with_path(s, client):
     assert any(resolve_path(e).startswith(subnet1 + "/{" + NDHCP_NS + "}pool") for e in r.errors), r.raw
     assert domain(s) == "example.net"
     assert_old_options(ack_of(client, 1))
+
+
+def test_receive_coalescing_is_committed_and_holds_the_next_packet(s, env, topo):
+    """receive-coalescing (microseconds, at most 10,000): committed live, refused above its
+    range with the leaf's path; with 10 ms the engine, having answered one DISCOVER, reads
+    its socket again only 10 ms later, so a second client's DISCOVER sent on the first's
+    OFFER is answered that much later. Both are ordinary OFFERs from the pool."""
+    e = s.edit(ndhcp("<dhcpv4><receive-coalescing>10001</receive-coalescing></dhcpv4>")).one_error()
+    assert (e.type, e.tag) == ("application", "invalid-value"), e
+    assert "receive-coalescing" in resolve_path(e), e
+    s.edit(ndhcp("<dhcpv4><receive-coalescing>10000</receive-coalescing></dhcpv4>")).assert_ok()
+    s.commit().assert_ok()
+    assert leaves(s.config_data("running"), "d:server/d:dhcpv4/d:receive-coalescing") == ["10000"]
+    # The engine takes up a commit before the packets that arrive after its reply.
+    client = Dhcp4Client(topo.client, topo.client_if)
+    first, second, gap_ms = client.discover_pair(mac=mac(41), prl=PRL)
+    for offer in (first, second):
+        assert offer is not None and offer.message_type == "offer", offer
+        assert offer.yiaddr.startswith("100.64.1."), offer.brief()
+    assert first.yiaddr != second.yiaddr
+    assert gap_ms >= 5.0, f"the second DISCOVER was answered {gap_ms:.2f} ms after the first"
