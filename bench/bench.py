@@ -77,6 +77,12 @@ ALL_SERVERS = {**SERVERS, **FLOOR_SERVERS}
 run_counter = 0
 
 
+def coalescing_xml(micros: int) -> str:
+    """The receive-coalescing leaf, left out at 0 (the default) so older builds take the
+    configuration too."""
+    return f"<receive-coalescing>{micros}</receive-coalescing>" if micros else ""
+
+
 def log(msg: str):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -167,7 +173,7 @@ class Server:
             durability = "none" if kind == "nd-none" else "fsync"
             cfg = (HERE / "netdhcpd.xml.in").read_text()
             cfg = cfg.replace("@DURABILITY@", durability).replace("@IFACE@", IF_SRV)
-            cfg = cfg.replace("@COALESCING@", str(COALESCING[kind]))
+            cfg = cfg.replace("@COALESCING@", coalescing_xml(COALESCING[kind]))
             (work / "config.xml").write_text(cfg)
             state = work / "state"
             state.mkdir()

@@ -93,7 +93,7 @@ def netns6_up():
 class Server6(Server):
     """A DHCPv6 server in NS_SRV: Kea's kea-dhcp6 or netdhcpd with a DHCPv6 configuration."""
 
-    def __init__(self, kind: str, work: Path, lease_file: Path | None = None):
+    def __init__(self, kind: str, work: Path, lease_file: Path | None = None, extra_args=()):
         self.kind, self.work = kind, work
         work.mkdir(parents=True)
         self.log_path = work / "server.log"
@@ -110,7 +110,7 @@ class Server6(Server):
         else:
             cfg = (HERE / "netdhcpd6.xml.in").read_text()
             cfg = cfg.replace("@DURABILITY@", "fsync").replace("@IFACE@", IF_SRV).replace("@DNS@", SERVER6)
-            cfg = cfg.replace("@COALESCING@", str(COALESCING6[kind]))
+            cfg = cfg.replace("@COALESCING@", bench.coalescing_xml(COALESCING6[kind]))
             (work / "config.xml").write_text(cfg)
             state = work / "state"
             state.mkdir()
@@ -119,7 +119,8 @@ class Server6(Server):
             self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             self.notify.bind(str(work / "notify.sock"))
             env["NOTIFY_SOCKET"] = str(work / "notify.sock")
-            cmd = [str(bench.NETDHCPD), "run", "--state-dir", str(state), "--startup", str(work / "config.xml")]
+            cmd = [str(bench.NETDHCPD), "run", "--state-dir", str(state), "--startup", str(work / "config.xml"),
+                   *extra_args]  # fmt: skip
         self.started = time.monotonic()
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(

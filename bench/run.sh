@@ -11,6 +11,7 @@
 #   ONLY=v6 bench/run.sh          DHCPv6 (bench/dhcp6.py; V6_ONLY=kea,nd-fsync,nd-fsync-c1,startup)
 #   ONLY=commit bench/run.sh      changes with 2,000,000 leases: NETCONF commit vs Kea config-set
 #                                 (bench/commit.py; COMMIT_ONLY=nd,kea)
+#   ONLY=commit6 bench/run.sh     DHCPv6 commits with 2,000,000 v6 leases (bench/commit6.py)
 #   ONLY=netconf bench/run.sh     NETCONF figures against Netopeer2's (bench/netconf_bench.py)
 #   ONLY=v6,commit,netconf bench/run.sh   several, in that order
 set -euo pipefail
@@ -22,7 +23,7 @@ if [ -z "${NETDHCPD:-}" ]; then
 fi
 venv_python="$here/../.venv/bin/python"
 rest=",${ONLY:-},"
-for part in ha v6 commit netconf; do
+for part in ha v6 commit commit6 netconf; do
     case "$rest" in
         *,$part,*) ;;
         *) continue ;;
@@ -33,6 +34,7 @@ for part in ha v6 commit netconf; do
         ha) python3 "$here/ha.py" ;;
         v6) python3 "$here/dhcp6.py" ;;
         commit) "$venv_python" "$here/commit.py" ;;
+        commit6) "$venv_python" "$here/commit6.py" ;;
         netconf) "$venv_python" "$here/netconf_bench.py" ;;
     esac
 done
