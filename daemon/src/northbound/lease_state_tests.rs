@@ -30,13 +30,17 @@ fn xpath(select: &str) -> Wanted {
     )
 }
 
-fn one(pairs: &[(&str, &str)]) -> Option<Vec<LeaseMatch>> {
-    Some(vec![LeaseMatch(
+fn lease_match(pairs: &[(&str, &str)]) -> LeaseMatch {
+    LeaseMatch(
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-    )])
+    )
+}
+
+fn one(pairs: &[(&str, &str)]) -> Option<Vec<LeaseMatch>> {
+    Some(vec![lease_match(pairs)])
 }
 
 fn all() -> Option<Vec<LeaseMatch>> {
@@ -226,13 +230,7 @@ fn too_big_names_the_limit_the_setting_and_the_paging_rpcs() {
 }
 
 fn match4(pairs: &[(&str, &str)]) -> Match4 {
-    Match4::of(&LeaseMatch(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    ))
-    .unwrap()
+    Match4::of(&lease_match(pairs)).unwrap()
 }
 
 #[test]
@@ -282,15 +280,7 @@ fn matches_naming_keys_are_looked_up_in_the_indexes() {
             ..Lease6::default()
         });
     }
-    let m6 = |pairs: &[(&str, &str)]| {
-        Match6::of(&LeaseMatch(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        ))
-        .unwrap()
-    };
+    let m6 = |pairs: &[(&str, &str)]| Match6::of(&lease_match(pairs)).unwrap();
     let any_type = m6(&[("address", "2001:db8::5")]);
     assert!(any_type.is_indexed());
     assert_eq!(any_type.look_up(&store6).len(), 2);
