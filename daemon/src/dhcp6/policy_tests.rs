@@ -850,11 +850,12 @@ fn a_kept_subnet_is_not_rebuilt_from_the_leases() {
     assert!(!st.is_free(2, a("2001:db8:2::100"), 128));
 }
 
-/// A commit that changes a subnet's address and prefix pools rebuilds that subnet's allocators
-/// from its reservations and leases, by looking each slot up (`wide` false: the new pools have
-/// fewer slots than the store has leases) or by one walk over the leases (`wide` true: a
-/// 2^64-address pool and a 2^24-prefix pool); leased slots stay taken, the subnet's offers
-/// are dropped, the other subnet's offer stays.
+/// A commit that changes a subnet's address pool and adds a prefix pool builds those two
+/// allocators from the reservations and leases, by looking each slot up (`wide` false: the
+/// new pools have fewer slots than the store has leases) or by one walk over the leases
+/// (`wide` true: a 2^64-address pool and a 2^24-prefix pool); leased slots stay taken, the
+/// changed pool's offer is dropped, the unchanged prefix pool keeps its allocator and offer,
+/// the other subnet's offer stays.
 #[test]
 fn a_pool_change_rebuilds_the_subnet_and_its_leases_stay_taken() {
     for wide in [false, true] {
@@ -910,12 +911,16 @@ fn a_pool_change_rebuilds_the_subnet_and_its_leases_stay_taken() {
         assert!(!st.is_free(1, leased_pd[0].0, 48), "wide {wide}");
         assert!(!st.is_free(1, second_pd[0].0, 48), "wide {wide}");
         assert!(st.offers_of(&na_of(DUID_A, 1), NOW + 1).is_empty());
-        assert!(st.offers_of(&pd_of(DUID_A, 2), NOW + 1).is_empty());
+        assert_eq!(
+            st.offers_of(&pd_of(DUID_A, 2), NOW + 1),
+            [(LeaseType6::Pd, offered_pd[0].0)],
+            "the unchanged prefix pool keeps its offer (wide {wide})"
+        );
         assert!(
             st.is_free(1, offered[0], 128),
-            "the offer is dropped (wide {wide})"
+            "the changed pool's offer is dropped (wide {wide})"
         );
-        assert!(st.is_free(1, offered_pd[0].0, 48), "wide {wide}");
+        assert!(!st.is_free(1, offered_pd[0].0, 48), "wide {wide}");
         assert_eq!(
             st.offered_to((LeaseType6::Na, relayed), NOW + 1),
             Some(&na_of(DUID_B, 1)),
@@ -931,13 +936,11 @@ fn a_pool_change_rebuilds_the_subnet_and_its_leases_stay_taken() {
         if !wide {
             assert_eq!(st.allocate(1, Some(128)), None);
         }
-        // 100:: and 101:: are leased; 102:: was offered, so is free again.
-        let prefixes: Vec<Ipv6Addr> = (0..2)
-            .filter_map(|_| st.allocate(1, Some(48)).map(|(x, _)| x))
-            .collect();
+        // 100:: and 101:: are leased, 102:: is still offered: the kept allocator has only
+        // 103:: of its four /48s left.
         assert_eq!(
-            prefixes,
-            ["2001:db8:102::", "2001:db8:103::"].map(a),
+            st.allocate(1, Some(48)),
+            Some((a("2001:db8:103::"), 48)),
             "wide {wide}"
         );
         assert_eq!(
@@ -1005,8 +1008,9 @@ fn a_removed_subnet_loses_its_offers() {
     assert!(st.is_free(2, relayed, 128), "the kept offer expires");
 }
 
-/// A change to a subnet's prefix pools alone rebuilds it: the grown pool's new prefixes are
-/// free, the leased prefix stays taken, the advertised one is released.
+/// A change to a subnet's prefix pool alone rebuilds that pool: the grown pool's new prefixes
+/// are free, the leased prefix stays taken, the advertised one is released; the unchanged
+/// address pool keeps its offer.
 #[test]
 fn a_prefix_pool_change_rebuilds_the_subnet() {
     let (c, mut st) = setup();
@@ -1019,11 +1023,12 @@ fn a_prefix_pool_change_rebuilds_the_subnet() {
     changed[0].pd_pools[0].prefix = "2001:db8:100::/45".parse().expect("net");
     st.reconfigure(&config(changed), NOW + 1);
     assert!(st.offers_of(&pd_of(DUID_A, 2), NOW + 1).is_empty());
-    assert!(
-        st.offers_of(&na_of(DUID_A, 1), NOW + 1).is_empty(),
-        "the subnet's address offers go too"
+    assert_eq!(
+        st.offers_of(&na_of(DUID_A, 1), NOW + 1),
+        [(LeaseType6::Na, offered[0])],
+        "the unchanged address pool keeps its offer"
     );
-    assert!(st.is_free(1, offered[0], 128));
+    assert!(!st.is_free(1, offered[0], 128));
     assert!(!st.is_free(1, leased_pd[0].0, 48));
     let prefixes: Vec<Ipv6Addr> = std::iter::from_fn(|| st.allocate(1, Some(48)).map(|(x, _)| x))
         .take(10)
@@ -1034,4 +1039,60 @@ fn a_prefix_pool_change_rebuilds_the_subnet() {
             .map(|i| Ipv6Addr::new(0x2001, 0xdb8, 0x100 + i, 0, 0, 0, 0, 0))
             .collect::<Vec<_>>()
     );
+}
+
+/// Adding an address pool to a subnet keeps the unchanged pools' allocators and offers; the
+/// new pool's slots are looked up on their own (a lease already there stays taken); a
+/// reservation added inside a kept pool takes its slot and drops an offer of it, one removed
+/// frees its slot when nobody holds it.
+#[test]
+fn a_pool_added_keeps_the_unchanged_pools_and_reservations_apply_to_them() {
+    let (c, mut st) = setup();
+    let (offered, offered_pd) = granted(&c, &mut st, msg::SOLICIT, DUID_A, NOW);
+    assert_eq!(offered, [a("2001:db8:1::100")]);
+    // A lease inside the pool to come, stored behind the allocators' back: only a lookup of
+    // the new pool's slots can find it.
+    st.store
+        .upsert(held_lease(&[0, 3, 5], "2001:db8:1::200", 128, 1));
+
+    let mut grown = subnets();
+    grown[0].pools.push(Pool6 {
+        start: a("2001:db8:1::200"),
+        end: a("2001:db8:1::201"),
+    });
+    reserve(&mut grown[0], &[0, 3, 6], Some("2001:db8:1::101"), None);
+    st.reconfigure(&config(grown), NOW + 1);
+    assert_eq!(
+        st.offers_of(&na_of(DUID_A, 1), NOW + 1),
+        [(LeaseType6::Na, offered[0])],
+        "the kept pool keeps its offer"
+    );
+    assert_eq!(
+        st.offers_of(&pd_of(DUID_A, 2), NOW + 1),
+        [(LeaseType6::Pd, offered_pd[0].0)]
+    );
+    assert!(
+        !st.is_free(1, a("2001:db8:1::200"), 128),
+        "leased in the new pool"
+    );
+    assert!(st.is_free(1, a("2001:db8:1::201"), 128));
+    assert!(!st.is_free(1, a("2001:db8:1::101"), 128), "newly reserved");
+
+    // The reservation goes again: its slot is free, the offered one stays taken.
+    let mut back = subnets();
+    back[0].pools.push(Pool6 {
+        start: a("2001:db8:1::200"),
+        end: a("2001:db8:1::201"),
+    });
+    st.reconfigure(&config(back), NOW + 2);
+    assert!(st.is_free(1, a("2001:db8:1::101"), 128));
+    assert!(!st.is_free(1, offered[0], 128));
+    assert!(!st.is_free(1, a("2001:db8:1::200"), 128));
+
+    // Reserving the offered address for another client takes it from the offer.
+    let mut taken = subnets();
+    reserve(&mut taken[0], &[0, 3, 7], Some("2001:db8:1::100"), None);
+    st.reconfigure(&config(taken), NOW + 3);
+    assert!(st.offers_of(&na_of(DUID_A, 1), NOW + 3).is_empty());
+    assert!(!st.is_free(1, offered[0], 128), "reserved");
 }

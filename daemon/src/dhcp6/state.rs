@@ -155,6 +155,12 @@ impl RangeAlloc {
         None
     }
 
+    /// Whether `other` has exactly these slots (its use aside).
+    fn same_slots(&self, other: &RangeAlloc) -> bool {
+        (self.first, self.shift, self.count, self.prefix_len)
+            == (other.first, other.shift, other.count, other.prefix_len)
+    }
+
     /// Marks used the slots that leases of `kind` in `store` hold at `now`, looking each
     /// slot up by key: for a pool with fewer slots than the store has leases.
     fn take_held_by_lookup(&mut self, store: &LeaseStore6, kind: LeaseType6, now: u64) {
@@ -244,33 +250,111 @@ impl SubnetLayout {
     }
 }
 
-/// The address and prefix allocators of one subnet, reservations taken.
-fn fresh_allocators(subnet: &Subnet6) -> (Vec<RangeAlloc>, Vec<RangeAlloc>) {
-    let mut na: Vec<RangeAlloc> = subnet
-        .pools
-        .iter()
-        .map(|p| RangeAlloc::addresses(p.start, p.end))
-        .collect();
-    let mut pd: Vec<RangeAlloc> = subnet
-        .pd_pools
-        .iter()
-        .map(|p| RangeAlloc::prefixes(p.prefix, p.delegated_len))
-        .collect();
-    for r in &subnet.reservations {
-        if let Some(a) = r.address {
-            na.iter_mut().for_each(|m| m.take(a));
+/// What a commit keeps of the old allocators of changed subnets, worked out subnet by subnet.
+#[derive(Debug, Default)]
+struct CarryOver6 {
+    /// (subnet, index) of address allocators built new: the leases in them are still to be
+    /// taken.
+    fresh_na: Vec<(u32, usize)>,
+    /// The same for prefix allocators.
+    fresh_pd: Vec<(u32, usize)>,
+    /// Slots reserved now and not before, in kept allocators: offers of them go.
+    newly_reserved: Vec<LeaseKey6>,
+    /// (subnet, slot) reserved before and not now, in kept allocators: freed unless a lease or
+    /// an offer holds them.
+    unreserved: Vec<(u32, LeaseKey6)>,
+}
+
+impl CarryOver6 {
+    /// The allocators of a changed (or new) subnet: the old allocator of every pool whose
+    /// slots are unchanged, with reservations added or removed applied, and a new one, with
+    /// the subnet's reservations taken, for every other pool. Kept pools join `kept` (their
+    /// offers stay).
+    fn carry(
+        &mut self,
+        subnet: &Subnet6,
+        old: Option<&SubnetLayout>,
+        (mut old_na, mut old_pd): (Vec<RangeAlloc>, Vec<RangeAlloc>),
+        layout: &SubnetLayout,
+        kept: &mut KeptSpace,
+    ) -> (Vec<RangeAlloc>, Vec<RangeAlloc>) {
+        let no_addresses = Vec::new();
+        let no_prefixes = Vec::new();
+        let old_addresses = old.map_or(&no_addresses, |l| &l.reserved_addresses);
+        let old_prefixes = old.map_or(&no_prefixes, |l| &l.reserved_prefixes);
+        let mut na = Vec::with_capacity(subnet.pools.len());
+        for p in &subnet.pools {
+            let wanted = RangeAlloc::addresses(p.start, p.end);
+            let index = na.len();
+            na.push(match old_na.iter().position(|m| m.same_slots(&wanted)) {
+                Some(k) => {
+                    let mut m = old_na.swap_remove(k);
+                    for &a in &layout.reserved_addresses {
+                        if m.contains(a, 128) && old_addresses.binary_search(&a).is_err() {
+                            m.take(a);
+                            self.newly_reserved.push((LeaseType6::Na, a));
+                        }
+                    }
+                    for &a in old_addresses {
+                        if m.contains(a, 128)
+                            && layout.reserved_addresses.binary_search(&a).is_err()
+                        {
+                            self.unreserved.push((subnet.id, (LeaseType6::Na, a)));
+                        }
+                    }
+                    kept.na.push((u128::from(p.start), u128::from(p.end)));
+                    m
+                }
+                None => {
+                    let mut m = wanted;
+                    layout.reserved_addresses.iter().for_each(|&a| m.take(a));
+                    self.fresh_na.push((subnet.id, index));
+                    m
+                }
+            });
         }
-        if let Some(p) = r.prefix {
-            pd.iter_mut()
-                .filter(|m| m.prefix_len == p.prefix_len())
-                .for_each(|m| m.take(p.network()));
+        let mut pd = Vec::with_capacity(subnet.pd_pools.len());
+        for p in &subnet.pd_pools {
+            let wanted = RangeAlloc::prefixes(p.prefix, p.delegated_len);
+            let index = pd.len();
+            let fits = |m: &RangeAlloc, r: &Ipv6Net| m.contains(r.network(), r.prefix_len());
+            pd.push(match old_pd.iter().position(|m| m.same_slots(&wanted)) {
+                Some(k) => {
+                    let mut m = old_pd.swap_remove(k);
+                    for r in &layout.reserved_prefixes {
+                        if fits(&m, r) && old_prefixes.binary_search(r).is_err() {
+                            m.take(r.network());
+                            self.newly_reserved.push((LeaseType6::Pd, r.network()));
+                        }
+                    }
+                    for r in old_prefixes {
+                        if fits(&m, r) && layout.reserved_prefixes.binary_search(r).is_err() {
+                            self.unreserved
+                                .push((subnet.id, (LeaseType6::Pd, r.network())));
+                        }
+                    }
+                    kept.pd.push(span_of(p.prefix));
+                    m
+                }
+                None => {
+                    let mut m = wanted;
+                    for r in &layout.reserved_prefixes {
+                        if m.prefix_len == r.prefix_len() {
+                            m.take(r.network());
+                        }
+                    }
+                    self.fresh_pd.push((subnet.id, index));
+                    m
+                }
+            });
         }
+        (na, pd)
     }
-    (na, pd)
 }
 
 /// The addresses (IA_NA) and prefixes (IA_PD) whose offers a commit keeps: the spaces of
-/// the subnets that kept their allocators, as sorted disjoint ranges of 128-bit values.
+/// the subnets that kept their allocators and of the pools kept in changed subnets, as sorted
+/// disjoint ranges of 128-bit values.
 #[derive(Debug, Default)]
 struct KeptSpace {
     na: Vec<(u128, u128)>,
@@ -358,45 +442,41 @@ impl LeaseState6 {
     /// Takes up a new configuration. A subnet whose prefix, address pools, prefix pools and
     /// reservations are unchanged keeps its allocators (with the slots its leases and offers
     /// hold) and its offers: a commit that changes options, lifetimes or another subnet costs
-    /// no walk over the leases and drops no offer. The other subnets get allocators rebuilt
-    /// from their reservations and the leases holding addresses or prefixes in them, and lose
-    /// their offers (the subnet or the pool may be gone). The first call after a load builds
-    /// every subnet.
+    /// no walk over the leases and drops no offer. In a changed subnet, a pool whose slots are
+    /// unchanged keeps its allocator and offers too, with reservations added or removed
+    /// applied; only new or changed pools get allocators built from the reservations and the
+    /// leases holding slots in them, so adding a pool to a subnet holding millions of leases
+    /// does not walk them when the new pool is small. Offers outside what was kept go (the
+    /// subnet or the pool may be gone). The first call after a load builds every subnet.
     pub fn reconfigure(&mut self, config: &Dhcp6Config, now: u64) {
         let mut na: HashMap<u32, Vec<RangeAlloc>> = HashMap::with_capacity(config.subnets.len());
         let mut pd: HashMap<u32, Vec<RangeAlloc>> = HashMap::with_capacity(config.subnets.len());
         let mut layouts: HashMap<u32, SubnetLayout> = HashMap::with_capacity(config.subnets.len());
-        let mut rebuilt: Vec<u32> = Vec::new();
+        let mut plan = CarryOver6::default();
         let mut kept_space = KeptSpace::default();
         for subnet in &config.subnets {
             let layout = SubnetLayout::of(subnet);
-            let kept = if self.layouts.get(&subnet.id) == Some(&layout) {
-                self.na.remove(&subnet.id).zip(self.pd.remove(&subnet.id))
-            } else {
-                None
-            };
-            let (subnet_na, subnet_pd) = match kept {
-                Some(allocators) => {
+            let old_na = self.na.remove(&subnet.id).unwrap_or_default();
+            let old_pd = self.pd.remove(&subnet.id).unwrap_or_default();
+            let (subnet_na, subnet_pd) = match self.layouts.get(&subnet.id) {
+                Some(old) if *old == layout => {
                     kept_space.add(&layout);
-                    allocators
+                    (old_na, old_pd)
                 }
-                None => {
-                    rebuilt.push(subnet.id);
-                    fresh_allocators(subnet)
-                }
+                old => plan.carry(subnet, old, (old_na, old_pd), &layout, &mut kept_space),
             };
             na.insert(subnet.id, subnet_na);
             pd.insert(subnet.id, subnet_pd);
             layouts.insert(subnet.id, layout);
         }
-        self.take_held_slots(&mut na, &mut pd, &rebuilt, now);
+        self.take_held_slots(&mut na, &mut pd, &plan, now);
         // Offers stay only where the allocators stayed: there the offered slots are still
-        // taken.
+        // taken. A slot that just became reserved is no longer anyone else's to take.
         let kept = kept_space.done();
         let dropped: Vec<LeaseKey6> = self
             .offers
             .keys()
-            .filter(|k| !kept.contains(**k))
+            .filter(|k| !kept.contains(**k) || plan.newly_reserved.contains(k))
             .copied()
             .collect();
         if !dropped.is_empty() {
@@ -406,44 +486,66 @@ impl LeaseState6 {
             self.offer_queue
                 .retain(|(_, k)| self.offers.contains_key(k));
         }
+        // A reservation removed from a kept pool frees its slot unless a lease or an offer
+        // holds it.
+        for (id, key) in plan.unreserved {
+            let held = self.offers.contains_key(&key)
+                || self.store.get(key).is_some_and(|l| holds(l, now));
+            let maps = if key.0 == LeaseType6::Pd {
+                &mut pd
+            } else {
+                &mut na
+            };
+            if !held {
+                for m in maps.get_mut(&id).into_iter().flatten() {
+                    if m.offset(key.1).is_some() {
+                        m.release(key.1);
+                    }
+                }
+            }
+        }
         self.na = na;
         self.pd = pd;
         self.layouts = layouts;
     }
 
-    /// Marks used, in the rebuilt subnets' allocators, the addresses and prefixes leases hold
-    /// at `now` (temporary addresses aside). Leases are matched to pools by address, not by
-    /// their recorded subnet id, so a lease written under another id (e.g. by a migrated Kea
-    /// file) still blocks its slot. When the rebuilt pools have no more slots than the store
-    /// has leases, each slot is looked up by key; otherwise (a /64 address pool has 2^64
-    /// slots) every lease is visited once.
+    /// Marks used, in the allocators built new, the addresses and prefixes leases hold at
+    /// `now` (temporary addresses aside). Leases are matched to pools by address, not by their
+    /// recorded subnet id, so a lease written under another id (e.g. by a migrated Kea file)
+    /// still blocks its slot. When the new pools have no more slots than the store has leases,
+    /// each slot is looked up by key; otherwise (a /64 address pool has 2^64 slots) every
+    /// lease is visited once.
     fn take_held_slots(
         &self,
         na: &mut HashMap<u32, Vec<RangeAlloc>>,
         pd: &mut HashMap<u32, Vec<RangeAlloc>>,
-        rebuilt: &[u32],
+        plan: &CarryOver6,
         now: u64,
     ) {
-        let slots: u128 = rebuilt
-            .iter()
-            .flat_map(|id| na.get(id).into_iter().chain(pd.get(id)))
-            .flatten()
-            .fold(0u128, |sum, m| sum.saturating_add(m.count));
+        let count = |maps: &HashMap<u32, Vec<RangeAlloc>>, fresh: &[(u32, usize)]| {
+            fresh
+                .iter()
+                .filter_map(|(id, i)| maps.get(id)?.get(*i))
+                .fold(0u128, |sum, m| sum.saturating_add(m.count))
+        };
+        let slots = count(na, &plan.fresh_na).saturating_add(count(pd, &plan.fresh_pd));
         if slots == 0 {
             return;
         }
         if slots <= self.store.len() as u128 {
-            for id in rebuilt {
-                for m in na.get_mut(id).into_iter().flatten() {
-                    m.take_held_by_lookup(&self.store, LeaseType6::Na, now);
-                }
-                for m in pd.get_mut(id).into_iter().flatten() {
-                    m.take_held_by_lookup(&self.store, LeaseType6::Pd, now);
+            for (maps, fresh, kind) in [
+                (&mut *na, &plan.fresh_na, LeaseType6::Na),
+                (&mut *pd, &plan.fresh_pd, LeaseType6::Pd),
+            ] {
+                for (id, i) in fresh {
+                    if let Some(m) = maps.get_mut(id).and_then(|v| v.get_mut(*i)) {
+                        m.take_held_by_lookup(&self.store, kind, now);
+                    }
                 }
             }
             return;
         }
-        self.take_held_by_walk(na, pd, rebuilt, now);
+        self.take_held_by_walk(na, pd, plan, now);
     }
 
     /// [`LeaseState6::take_held_slots`] by one walk over the store.
@@ -451,26 +553,20 @@ impl LeaseState6 {
         &self,
         na: &mut HashMap<u32, Vec<RangeAlloc>>,
         pd: &mut HashMap<u32, Vec<RangeAlloc>>,
-        rebuilt: &[u32],
+        plan: &CarryOver6,
         now: u64,
     ) {
         // (first slot, subnet, pool index), sorted: pools do not overlap, so the pool a slot
         // may belong to is the last one starting at or before it.
-        let by_first = |maps: &HashMap<u32, Vec<RangeAlloc>>| {
-            let mut v: Vec<(u128, u32, usize)> = rebuilt
+        let by_first = |maps: &HashMap<u32, Vec<RangeAlloc>>, fresh: &[(u32, usize)]| {
+            let mut v: Vec<(u128, u32, usize)> = fresh
                 .iter()
-                .flat_map(|id| {
-                    maps.get(id)
-                        .into_iter()
-                        .flatten()
-                        .enumerate()
-                        .map(move |(i, m)| (m.first, *id, i))
-                })
+                .filter_map(|&(id, i)| Some((maps.get(&id)?.get(i)?.first, id, i)))
                 .collect();
             v.sort_unstable();
             v
         };
-        let (na_first, pd_first) = (by_first(na), by_first(pd));
+        let (na_first, pd_first) = (by_first(na, &plan.fresh_na), by_first(pd, &plan.fresh_pd));
         for lease in self.store.iter() {
             let (starts, maps) = match lease.lease_type {
                 LeaseType6::Na => (&na_first, &mut *na),
@@ -983,12 +1079,25 @@ mod tests {
         )]);
         let st = LeaseState6::new(store);
         let build = || {
-            let (na, pd) = fresh_allocators(&c.subnets[0]);
-            (HashMap::from([(1, na)]), HashMap::from([(1, pd)]))
+            let mut plan = CarryOver6::default();
+            let layout = SubnetLayout::of(&c.subnets[0]);
+            let (na, pd) = plan.carry(
+                &c.subnets[0],
+                None,
+                (Vec::new(), Vec::new()),
+                &layout,
+                &mut KeptSpace::default(),
+            );
+            (HashMap::from([(1, na)]), HashMap::from([(1, pd)]), plan)
         };
-        let (mut na_walk, mut pd_walk) = build();
-        st.take_held_by_walk(&mut na_walk, &mut pd_walk, &[1], now);
-        let (mut na_look, mut pd_look) = build();
+        let (mut na_walk, mut pd_walk, plan) = build();
+        assert_eq!(
+            (plan.fresh_na.len(), plan.fresh_pd.len()),
+            (1, 1),
+            "all new"
+        );
+        st.take_held_by_walk(&mut na_walk, &mut pd_walk, &plan, now);
+        let (mut na_look, mut pd_look, _) = build();
         for m in na_look.values_mut().flatten() {
             m.take_held_by_lookup(&st.store, LeaseType6::Na, now);
         }
@@ -1085,9 +1194,10 @@ mod tests {
         next[1].pools[0].end = "2001:db8:3::2f".parse().expect("a");
         st.reconfigure(&config(next), 1);
         assert_eq!(st.offers_of(&client, 1), [held[0]]);
-        assert!(st.offers_of(&other, 1).is_empty());
-        assert_eq!(st.offers.len(), 1);
-        assert_eq!(st.offer_queue.len(), 1);
+        // Subnet 3's address pool changed, its prefix pool did not: that offer stays.
+        assert_eq!(st.offers_of(&other, 1), [(LeaseType6::Pd, prefix)]);
+        assert_eq!(st.offers.len(), 2);
+        assert_eq!(st.offer_queue.len(), 2);
         assert!(offers_agree(&st));
     }
 }
