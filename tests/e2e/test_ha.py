@@ -300,7 +300,8 @@ def test_failover_kill9_primary_standby_takes_over_with_every_acked_lease(ha_ser
     """kill -9 of the primary while perfdhcp runs at 200 DORA/s: the standby declares
     partner-down and answers clients within max-response-delay + a heartbeat (+ margin);
     every lease the primary ACKed on the wire is in the standby's file with the same client;
-    no address is bound to two clients, on the wire or across the two files."""
+    no address is bound to two clients, on the wire or across the two files (but for a row
+    the primary wrote as it died, whose ACK never left)."""
     s1, s2 = start_pair(ha_servers, ha_topo, HS, timer_values=FAILOVER_TIMERS)
     ha_topo.client_add_address(PERF_ADDR)
     cap = Capture(ha_topo.client, ha_topo.client_if, tmp_path / "failover.pcap").start()
@@ -339,7 +340,21 @@ def test_failover_kill9_primary_standby_takes_over_with_every_acked_lease(ha_ser
                if r.yiaddr not in reacked and int(last1[r.yiaddr]["expire"]) != v2[r.yiaddr][1]]  # fmt: skip
     assert not changed, f"the standby holds another expiry than the primary granted: {changed[:5]}"
     assert wire_conflicts(replies) == [], describe_conflicts(replies, t_kill) + " (time from the kill)"
-    assert double_allocations(rows1, rows2) == [], "an address bound to two clients across the files"
+    # The primary writes a lease and sends it to the standby together and ACKs once both are
+    # done: killed in between, its file keeps a row its client never got an ACK for and the
+    # standby never heard of, so the standby may give that address to another client. Such a
+    # row, written in the primary's last moments and not ACKed on the wire, binds nobody.
+    acked_by_s1 = {(r.yiaddr, r.chaddr) for r in s1_acks}
+
+    def unconfirmed_at_kill(address: str) -> bool:
+        row = last1[address]
+        written = int(row["expire"]) - int(row["valid_lifetime"])
+        return (address, row["hwaddr"]) not in acked_by_s1 and written >= int(t_kill) - 2
+
+    doubles = double_allocations(rows1, rows2)
+    assert [d for d in doubles if not unconfirmed_at_kill(d[0])] == [], (
+        f"an address bound to two clients across the files: {doubles}"
+    )
 
 
 def test_recovery_primary_syncs_back_under_load(ha_servers, ha_topo, tmp_path):
